@@ -1,0 +1,48 @@
+# The two commands of the README, and the benchmarks. Works on a fresh Debian as root or as a user
+# with sudo: missing apt packages are installed, the project goes into ./.venv.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := postgresql-15 postgresql-15-cron
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: demo test lint typecheck system-deps venv clean db-stop
+
+demo: venv
+	$(BIN)/nightshift demo
+
+test: venv
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/ruff check dispatcher tests bench migrations
+	$(BIN)/mypy
+
+# PostgreSQL 15 server binaries and pg_cron, from Debian, only when missing.
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ -n "$(SUDO)" ] && ! command -v sudo >/dev/null; then \
+	    echo "need root or sudo to install:$$missing" >&2; exit 1; fi; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+venv: system-deps $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+db-stop: venv
+	-$(BIN)/nightshift db stop
+	-$(BIN)/nightshift db --data-dir .nightshift/test-postgres --port 54339 stop
+
+clean: db-stop
+	rm -rf $(VENV) .nightshift build dist

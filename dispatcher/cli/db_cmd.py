@@ -1,0 +1,76 @@
+"""`nightshift db start|stop|status|url|psql`: the embedded PostgreSQL with pg_cron."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+
+from dispatcher.localpg import LocalCluster, LocalPostgresError, find_bindir
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    db = subparsers.add_parser(
+        "db",
+        help="run the embedded PostgreSQL (with pg_cron) that Nightshift manages itself",
+        description="Create, start and stop a local PostgreSQL cluster with pg_cron preloaded. "
+        "It listens on 127.0.0.1 only, with a generated password kept in DATA_DIR/password (0600). "
+        "As root, the cluster runs as the unprivileged system user 'nightshift'.",
+    )
+    db.add_argument("--data-dir", help="cluster directory (default: $NIGHTSHIFT_DATA_DIR or .nightshift/postgres)")
+    db.add_argument("--port", type=int, help="TCP port on 127.0.0.1 (default: $NIGHTSHIFT_PG_PORT or 54329)")
+    actions = db.add_subparsers(title="actions", metavar="ACTION", required=True)
+    actions.add_parser(
+        "start", help="create the cluster on first use, start it, create the database"
+    ).set_defaults(func=start)
+    actions.add_parser("stop", help="stop the cluster (fast shutdown)").set_defaults(func=stop)
+    actions.add_parser("status", help="say whether it runs, where, and on which port").set_defaults(
+        func=status
+    )
+    actions.add_parser("url", help="print the database URL (contains the password)").set_defaults(func=url)
+    psql = actions.add_parser("psql", help="open psql on the Nightshift database")
+    psql.add_argument("psql_args", nargs=argparse.REMAINDER, help="extra arguments for psql")
+    psql.set_defaults(func=run_psql)
+
+
+def _cluster(args: argparse.Namespace) -> LocalCluster:
+    return LocalCluster.from_env(data_dir=args.data_dir, port=args.port)
+
+
+def start(args: argparse.Namespace) -> int:
+    cluster = _cluster(args)
+    started = cluster.start()
+    print(f"{'started' if started else 'already running'}: PostgreSQL with pg_cron on 127.0.0.1:{cluster.port}"
+          f", data in {cluster.data}")
+    return 0
+
+
+def stop(args: argparse.Namespace) -> int:
+    cluster = _cluster(args)
+    print("stopped" if cluster.stop() else "not running")
+    return 0
+
+
+def status(args: argparse.Namespace) -> int:
+    cluster = _cluster(args)
+    if not cluster.initialized():
+        print(f"not created: {cluster.root} (run `nightshift db start`)")
+        return 3
+    running = cluster.running()
+    print(f"{'running' if running else 'stopped'}: 127.0.0.1:{cluster.port} database {cluster.database}, "
+          f"data in {cluster.data}")
+    return 0 if running else 3  # the LSB status convention: 3 = not running
+
+
+def url(args: argparse.Namespace) -> int:
+    print(_cluster(args).url())
+    return 0
+
+
+def run_psql(args: argparse.Namespace) -> int:
+    cluster = _cluster(args)
+    psql = shutil.which("psql") or str(find_bindir() / "psql")
+    if not os.path.exists(psql):
+        raise LocalPostgresError("psql not found: apt-get install postgresql-client-15")
+    extra = [a for a in args.psql_args if a != "--"]
+    os.execvp(psql, [psql, cluster.url(), *extra])

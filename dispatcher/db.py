@@ -1,0 +1,77 @@
+"""Connections: one place that turns a URL into a connection and database errors into ours."""
+
+from __future__ import annotations
+
+import os
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from dispatcher.errors import DatabaseUnavailable, NightshiftError
+
+URL_ENV = "NIGHTSHIFT_DATABASE_URL"
+_DRIVER = re.compile(r"^postgres(?:ql)?(?:\+\w+)?://")
+
+
+def resolve_url(explicit: str | None = None) -> str:
+    """The database to use: --database-url, else $NIGHTSHIFT_DATABASE_URL, else the embedded cluster."""
+    if explicit:
+        return explicit
+    if env := os.environ.get(URL_ENV):
+        return env
+    from dispatcher.localpg import LocalCluster
+
+    return LocalCluster.from_env().url()
+
+
+def libpq_url(url: str) -> str:
+    """postgresql+psycopg:// and postgresql+pg8000:// URLs (SQLAlchemy style) as plain libpq URLs."""
+    if not _DRIVER.match(url):
+        raise NightshiftError(f"not a PostgreSQL URL: {redact(url)} (expected postgresql://user@host/db)")
+    return _DRIVER.sub("postgresql://", url, count=1)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """A URL with a driver for SQLAlchemy: psycopg 3 unless the user named one (pg8000 works too)."""
+    if not _DRIVER.match(url):
+        raise NightshiftError(f"not a PostgreSQL URL: {redact(url)} (expected postgresql://user@host/db)")
+    if re.match(r"^postgres(?:ql)?\+\w+://", url):
+        return url
+    return _DRIVER.sub("postgresql+psycopg://", url, count=1)
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def connect(url: str, *, autocommit: bool = False, **kwargs: object) -> psycopg.Connection:
+    """A psycopg connection, with an unreachable server reported as DatabaseUnavailable."""
+    kwargs.setdefault("connect_timeout", 10)
+    try:
+        return psycopg.connect(libpq_url(url), autocommit=autocommit, **kwargs)  # type: ignore[arg-type]
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(describe_connect_error(url, exc)) from exc
+
+
+def describe_connect_error(url: str, exc: BaseException) -> str:
+    reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    return (
+        f"cannot connect to {redact(url)}: {reason}\n"
+        "Start the embedded database with `nightshift db start`, or pass --database-url / "
+        f"set {URL_ENV} to a reachable PostgreSQL."
+    )
+
+
+def quote_ident_sql(template: str, *identifiers: str) -> sql.Composed:
+    """A statement with identifiers quoted by psycopg, never formatted in by hand."""
+    return sql.SQL(template).format(*(sql.Identifier(i) for i in identifiers))

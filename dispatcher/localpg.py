@@ -1,0 +1,298 @@
+"""The embedded PostgreSQL: a cluster that Nightshift creates, starts and stops by itself.
+
+Layout of a cluster root (default ``./.nightshift/postgres``)::
+
+    data/       PGDATA (initdb)
+    run/        unix socket directory
+    password    the superuser password, mode 0600 (scram-sha-256 everywhere, no trust)
+    postgres.log
+
+The cluster listens on 127.0.0.1 only, preloads pg_cron and points ``cron.database_name`` at the
+Nightshift database. pg_cron runs its jobs in background workers, so it needs no password of its own.
+Postgres refuses to run as root: when we are root, the cluster belongs to an unprivileged system user
+(``nightshift``, created on first use) and every server binary runs through ``runuser``.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from dispatcher.errors import NightshiftError
+
+DEFAULT_PORT = 54329
+DEFAULT_DATABASE = "nightshift"
+SUPERUSER = "nightshift"
+SERVICE_USER = "nightshift"
+MIN_MAJOR = 15
+# unix sockets have a path limit of 107 bytes (sun_path) including ".s.PGSQL.<port>"
+MAX_SOCKET_DIR = 90
+
+
+class LocalPostgresError(NightshiftError):
+    """The embedded cluster could not be created, started or reached."""
+
+
+def find_bindir() -> Path:
+    """Locate PostgreSQL server binaries (initdb, pg_ctl) without the user naming a path."""
+    candidates: list[Path] = []
+    if env := os.environ.get("NIGHTSHIFT_PG_BINDIR"):
+        candidates.append(Path(env))
+    # Debian/Ubuntu keep each major version under /usr/lib/postgresql/<major>/bin; newest first.
+    versioned = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    candidates += [Path(p) for p in versioned]
+    candidates += [Path(p) for p in sorted(glob.glob("/usr/pgsql-*/bin"), reverse=True)]  # RHEL layout
+    if pg_ctl := shutil.which("pg_ctl"):
+        candidates.append(Path(pg_ctl).resolve().parent)
+    for bindir in candidates:
+        if (bindir / "initdb").exists() and (bindir / "pg_ctl").exists() and _major(bindir) >= MIN_MAJOR:
+            return bindir
+    raise LocalPostgresError(
+        f"no PostgreSQL {MIN_MAJOR}+ server binaries found (looked for initdb and pg_ctl in "
+        f"{', '.join(str(c) for c in candidates) or 'PATH'}). Install them with "
+        "`apt-get install postgresql-15 postgresql-15-cron`, or set NIGHTSHIFT_PG_BINDIR."
+    )
+
+
+def _major(bindir: Path) -> int:
+    try:
+        out = subprocess.run(
+            [str(bindir / "pg_ctl"), "--version"], capture_output=True, text=True, check=True
+        ).stdout
+        return int(out.split()[-1].split(".")[0])
+    except (OSError, subprocess.CalledProcessError, ValueError):
+        return 0
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    """A Nightshift-managed cluster rooted at ``root``."""
+
+    root: Path
+    port: int = DEFAULT_PORT
+    database: str = DEFAULT_DATABASE
+
+    @classmethod
+    def from_env(
+        cls, data_dir: str | None = None, port: int | None = None, database: str | None = None
+    ) -> LocalCluster:
+        root = Path(data_dir or os.environ.get("NIGHTSHIFT_DATA_DIR") or ".nightshift/postgres")
+        return cls(
+            root=_usable_root(root.absolute()),
+            port=int(port or os.environ.get("NIGHTSHIFT_PG_PORT") or DEFAULT_PORT),
+            database=database or os.environ.get("NIGHTSHIFT_PG_DATABASE") or DEFAULT_DATABASE,
+        )
+
+    # -- paths -------------------------------------------------------------------------------
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        run = self.root / "run"
+        if len(str(run)) <= MAX_SOCKET_DIR:
+            return run
+        # a deep work tree would overflow sun_path; use a short, stable directory instead
+        return Path("/tmp") / f"nightshift-{hashlib.sha256(str(self.root).encode()).hexdigest()[:12]}"
+
+    @property
+    def password_file(self) -> Path:
+        return self.root / "password"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "postgres.log"
+
+    # -- state -------------------------------------------------------------------------------
+    def initialized(self) -> bool:
+        return (self.data / "PG_VERSION").exists() and self.password_file.exists()
+
+    def password(self) -> str:
+        try:
+            return self.password_file.read_text().strip()
+        except FileNotFoundError:
+            raise LocalPostgresError(
+                f"the embedded cluster at {self.root} is not initialised: run `nightshift db start` "
+                "(or set NIGHTSHIFT_DATABASE_URL to use an existing PostgreSQL)"
+            ) from None
+
+    def url(self, database: str | None = None) -> str:
+        return (
+            f"postgresql://{SUPERUSER}:{self.password()}@127.0.0.1:{self.port}/{database or self.database}"
+        )
+
+    def running(self) -> bool:
+        if not self.initialized():
+            return False
+        proc = self._run_as_owner([self._bin("pg_ctl"), "status", "-D", str(self.data)], check=False)
+        return proc.returncode == 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self, extra_settings: dict[str, str] | None = None, timeout: int = 60) -> bool:
+        """Create (first time) and start the cluster; ensure the database exists.
+
+        Returns False when it was already running. ``extra_settings`` are written to the config
+        on creation only (tests turn fsync off there).
+        """
+        if not self.initialized():
+            self._initdb(extra_settings or {})
+        if self.running():
+            self._ensure_database()
+            return False
+        self.socket_dir.mkdir(parents=True, exist_ok=True)
+        self._chown(self.socket_dir)
+        os.chmod(self.socket_dir, 0o700)
+        proc = self._run_as_owner(
+            [
+                self._bin("pg_ctl"), "start", "-w", "-t", str(timeout), "-D", str(self.data),
+                "-l", str(self.log_file), "-o", f"-p {self.port} -k {self.socket_dir}",
+            ],
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise LocalPostgresError(
+                f"PostgreSQL did not start (port {self.port} in use?): {proc.stderr.strip()}\n"
+                f"last lines of {self.log_file}:\n{self._log_tail()}"
+            )
+        self._ensure_database()
+        return True
+
+    def stop(self, mode: str = "fast") -> bool:
+        if not self.running():
+            return False
+        self._run_as_owner([self._bin("pg_ctl"), "stop", "-w", "-m", mode, "-D", str(self.data)])
+        return True
+
+    def restart(self) -> None:
+        self._run_as_owner(
+            [self._bin("pg_ctl"), "restart", "-w", "-m", "fast", "-D", str(self.data),
+             "-l", str(self.log_file), "-o", f"-p {self.port} -k {self.socket_dir}"]
+        )
+
+    # -- internals ---------------------------------------------------------------------------
+    def _bin(self, name: str) -> str:
+        return str(find_bindir() / name)
+
+    def _initdb(self, extra_settings: dict[str, str]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+        if self.data.exists() and any(self.data.iterdir()):
+            raise LocalPostgresError(f"{self.data} exists but holds no cluster; move it away first")
+        self.password_file.write_text(secrets.token_hex(16) + "\n")
+        os.chmod(self.password_file, 0o600)
+        self._chown(self.root)
+        self._chown(self.password_file)
+        self._run_as_owner(
+            [
+                self._bin("initdb"), "-D", str(self.data), "-U", SUPERUSER, "-E", "UTF8",
+                "--locale=C", "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
+                f"--pwfile={self.password_file}",
+            ]
+        )
+        settings = {
+            "listen_addresses": "'127.0.0.1'",
+            "shared_preload_libraries": "'pg_cron'",
+            "cron.database_name": f"'{self.database}'",
+            # jobs run in background workers: no libpq connection, so no password for pg_cron
+            "cron.use_background_workers": "on",
+            "max_worker_processes": "32",
+            "max_connections": "200",
+            "unix_socket_permissions": "0700",
+            "log_min_messages": "warning",
+            **extra_settings,
+        }
+        with open(self.data / "postgresql.conf", "a") as conf:
+            conf.write("\n# written by nightshift db start\n")
+            conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
+
+    def _ensure_database(self) -> None:
+        import psycopg  # local import: `db status` should not need a driver loaded
+
+        from dispatcher.db import quote_ident_sql
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with psycopg.connect(self.url("postgres"), autocommit=True, connect_timeout=5) as conn:
+                    exists = conn.execute(
+                        "SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)
+                    ).fetchone()
+                    if not exists:
+                        conn.execute(quote_ident_sql("CREATE DATABASE {}", self.database))
+                    return
+            except psycopg.OperationalError as exc:  # the server may still be starting up
+                if time.monotonic() > deadline:
+                    raise LocalPostgresError(f"cannot connect to the embedded cluster: {exc}") from exc
+                time.sleep(0.2)
+
+    def _log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def _owner(self) -> str | None:
+        """The OS user that runs the server: None means ourselves."""
+        return SERVICE_USER if os.geteuid() == 0 else None
+
+    def _chown(self, path: Path) -> None:
+        if owner := self._owner():
+            _ensure_service_user()
+            shutil.chown(path, owner, owner)
+
+    def _run_as_owner(self, argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+        if owner := self._owner():
+            _ensure_service_user()
+            argv = ["runuser", "-u", owner, "--", *argv]
+        proc = subprocess.run(argv, capture_output=True, text=True, cwd="/")
+        if check and proc.returncode != 0:
+            raise LocalPostgresError(
+                f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr.strip() or proc.stdout.strip()}"
+            )
+        return proc
+
+
+def _ensure_service_user() -> None:
+    try:
+        pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER],
+            check=True,
+            capture_output=True,
+        )
+
+
+def _usable_root(root: Path) -> Path:
+    """As root, the service user must be able to reach the cluster directory.
+
+    A work tree under /root is not traversable by an unprivileged user, so such a cluster lives
+    under /var/lib/nightshift instead, at a path derived from the requested one (stable across runs).
+    """
+    if os.geteuid() != 0 or _traversable_by_others(root):
+        return root
+    digest = hashlib.sha256(str(root).encode()).hexdigest()[:12]
+    return Path("/var/lib/nightshift/clusters") / digest
+
+
+def _traversable_by_others(root: Path) -> bool:
+    for parent in list(root.parents)[:-1]:  # every ancestor except '/'
+        try:
+            if not parent.stat().st_mode & 0o001:
+                return False
+        except FileNotFoundError:
+            continue  # will be created by us, with default permissions
+    return True

@@ -1,0 +1,106 @@
+"""The PostgreSQL server the tests run against, found in the order DESIGN.md gives:
+
+1. NIGHTSHIFT_TEST_DATABASE_URL — any server with pg_cron preloaded and a role that may CREATE DATABASE;
+2. testcontainers, when a Docker engine answers — an image built from this repository's Dockerfile;
+3. the embedded cluster (`dispatcher.localpg`), under .nightshift/test-postgres on port 54339.
+
+Each test gets its own database, copied from a migrated template (CREATE DATABASE ... TEMPLATE).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+from dispatcher.db import quote_ident_sql
+from dispatcher.localpg import LocalCluster
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_PORT = int(os.environ.get("NIGHTSHIFT_TEST_PG_PORT", "54339"))
+TEMPLATE = "nightshift_test_template"
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@dataclass
+class PgServer:
+    """A server on which tests may create databases."""
+
+    admin_url: str  # a URL to a database we can connect to for CREATE/DROP DATABASE
+    source: str
+    cluster: LocalCluster | None = None  # set when we run the server ourselves (restart tests)
+    cleanup: list = field(default_factory=list)
+
+    def url(self, database: str) -> str:
+        return with_database(self.admin_url, database)
+
+    def cron_database(self) -> str:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            row = conn.execute("SELECT current_setting('cron.database_name', true)").fetchone()
+        assert row and row[0], "pg_cron is not preloaded on the test server"
+        return str(row[0])
+
+    def create_database(self, template: str | None = None) -> str:
+        name = f"ns_test_{uuid.uuid4().hex[:12]}"
+        statement = "CREATE DATABASE {} TEMPLATE {}" if template else "CREATE DATABASE {}"
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(quote_ident_sql(statement, name, *([template] if template else [])))
+        return name
+
+    def drop_database(self, name: str) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(quote_ident_sql("DROP DATABASE IF EXISTS {} WITH (FORCE)", name))
+
+    @contextmanager
+    def database(self, template: str | None = TEMPLATE) -> Iterator[str]:
+        name = self.create_database(template)
+        try:
+            yield self.url(name)
+        finally:
+            self.drop_database(name)
+
+
+def docker_answers() -> bool:
+    try:
+        import docker  # installed with testcontainers
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
+def start_server() -> PgServer:
+    if url := os.environ.get("NIGHTSHIFT_TEST_DATABASE_URL"):
+        return PgServer(admin_url=url, source="NIGHTSHIFT_TEST_DATABASE_URL")
+    if os.environ.get("NIGHTSHIFT_TEST_DOCKER", "auto") != "off" and docker_answers():
+        return _start_container()
+    cluster = LocalCluster.from_env(data_dir=str(ROOT / ".nightshift" / "test-postgres"), port=TEST_PORT)
+    # durability is irrelevant for a throwaway test cluster; speed is not
+    cluster.start(extra_settings={"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"})
+    return PgServer(admin_url=cluster.url(), source=f"embedded cluster {cluster.root}", cluster=cluster)
+
+
+def _start_container() -> PgServer:  # pragma: no cover - no Docker engine on the CI machines
+    from testcontainers.core.image import DockerImage
+    from testcontainers.postgres import PostgresContainer
+
+    image = DockerImage(path=str(ROOT), tag="nightshift-postgres-test", dockerfile_path="Dockerfile",
+                        target="postgres")
+    image.build()
+    container = PostgresContainer(str(image), username="nightshift", password="nightshift",
+                                  dbname="nightshift", driver=None)
+    container.start()
+    server = PgServer(admin_url=container.get_connection_url(), source="testcontainers")
+    server.cleanup.append(container.stop)
+    return server
