@@ -39,8 +39,11 @@ def alembic_config(url: str) -> Config:
 def check_pg_cron(url: str) -> tuple[str, str]:
     """Fail with the fix when pg_cron is not preloaded; return (this database, pg_cron's database)."""
     with connect(url, autocommit=True) as conn:
+        # A setting in postgresql.conf without the library loaded is only a placeholder, which
+        # pg_settings does not list; a loaded pg_cron defines it for real.
         row = conn.execute(
-            "SELECT current_database(), current_setting('cron.database_name', true),"
+            "SELECT current_database(),"
+            " (SELECT setting FROM pg_settings WHERE name = 'cron.database_name'),"
             " EXISTS (SELECT FROM pg_available_extensions WHERE name = 'pg_cron')"
         ).fetchone()
     assert row is not None

@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines say nothing to users
     try:
         return int(args.func(args) or 0)
     except NightshiftError as exc:

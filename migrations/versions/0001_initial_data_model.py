@@ -25,7 +25,8 @@ depends_on = None
 PG_CRON = """
 DO $$
 DECLARE
-    v_cron_database text := current_setting('cron.database_name', true);
+    -- pg_settings lists the setting only when the library is loaded (not for a placeholder)
+    v_cron_database text := (SELECT setting FROM pg_settings WHERE name = 'cron.database_name');
 BEGIN
     IF v_cron_database IS NULL THEN
         RAISE EXCEPTION 'pg_cron is not loaded by this server'
