@@ -213,3 +213,18 @@ def test_wheel_installs_into_a_fresh_venv_and_migrates(pg_server: PgServer, tmp_
             tables = {r[0] for r in conn.execute(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'nightshift'")}
         assert TABLES <= tables
+
+
+def test_testcontainers_image_has_pg_cron_and_migrates() -> None:
+    """The Docker path of the fixture: the Dockerfile's postgres stage must preload pg_cron."""
+    from tests.pgserver import _start_container, docker_answers
+
+    if not docker_answers():
+        pytest.skip("no Docker engine answers on this machine: the testcontainers path cannot run here")
+    server = _start_container()  # pragma: no cover - needs Docker
+    try:
+        with server.database(template=None) as url:
+            assert migrate(url).revision == "0001"
+    finally:
+        for stop in server.cleanup:
+            stop()
