@@ -193,9 +193,9 @@ tasks = Table(
         "tasks_one_in_flight", "kind", "subject", unique=True,
         postgresql_where=text("status IN ('queued', 'running')"),
     ),
-    # the claim path: only queued rows, in claim order
+    # the claim path: only queued rows, in claim order (highest priority, then oldest run_after)
     Index(
-        "tasks_claim_idx", "priority", "run_after", "id",
+        "tasks_claim_idx", text("priority DESC"), "run_after", "id",
         postgresql_where=text("status = 'queued'"),
     ),
     Index("tasks_lease_idx", "locked_until", postgresql_where=text("status = 'running'")),

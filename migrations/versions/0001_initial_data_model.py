@@ -250,7 +250,7 @@ def upgrade() -> None:
     op.create_index(
         "tasks_claim_idx",
         "tasks",
-        ["priority", "run_after", "id"],
+        [sa.text("priority DESC"), "run_after", "id"],
         unique=False,
         schema="nightshift",
         postgresql_where=sa.text("status = 'queued'"),
