@@ -1,0 +1,82 @@
+-- run_maintenance: the housekeeping the pg_cron job nightshift-maintenance runs every five minutes.
+--   * requeue tasks whose lease expired (nightshift.requeue_expired, owned by the queue);
+--   * delete done, cancelled and dead tasks that finished before now() - setting 'retention.tasks';
+--   * delete scans that finished before now() - 'retention.scans' (findings stay, with their history);
+--   * delete rows of cron.job_run_details older than 'retention.cron_run_details' for Nightshift's own jobs
+--     (jobname 'nightshift-%') — pg_cron never prunes it. Only when pg_cron lives in this database; when it
+--     lives in another one, `nightshift cron install` adds a purge job there (see cron_job_specs).
+-- Each delete takes at most 'retention.batch_size' rows per run, so a backlog drains over a few runs
+-- instead of holding locks for minutes. Returns what it did as jsonb.
+CREATE OR REPLACE FUNCTION nightshift.run_maintenance()
+RETURNS jsonb
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_batch integer := coalesce((SELECT st.value FROM nightshift.settings AS st
+                                  WHERE st.key = 'retention.batch_size')::integer, 10000);
+    v_keep_tasks interval := coalesce((SELECT st.value FROM nightshift.settings AS st
+                                        WHERE st.key = 'retention.tasks')::interval, '14 days');
+    v_keep_scans interval := coalesce((SELECT st.value FROM nightshift.settings AS st
+                                        WHERE st.key = 'retention.scans')::interval, '90 days');
+    v_keep_runs interval := coalesce((SELECT st.value FROM nightshift.settings AS st
+                                       WHERE st.key = 'retention.cron_run_details')::interval, '7 days');
+    v_requeued integer;
+    v_tasks integer;
+    v_scans integer;
+    v_runs integer;
+BEGIN
+    /* Requeue expired leases and prune old tasks, scans and pg_cron run history; report the counts. */
+    -- the queue's function may not exist on a partially migrated database: maintenance must not fail then
+    IF to_regprocedure('nightshift.requeue_expired()') IS NOT NULL THEN
+        EXECUTE 'SELECT nightshift.requeue_expired()' INTO v_requeued;
+    END IF;
+
+    DELETE FROM nightshift.tasks AS t
+     WHERE t.id IN (SELECT o.id
+                      FROM nightshift.tasks AS o
+                     WHERE o.finished_at < now() - v_keep_tasks
+                       AND o.status IN ('done', 'cancelled', 'dead')
+                     ORDER BY o.finished_at
+                     LIMIT v_batch
+                       FOR UPDATE SKIP LOCKED);
+    GET DIAGNOSTICS v_tasks = ROW_COUNT;
+
+    DELETE FROM nightshift.scans AS s
+     WHERE s.id IN (SELECT o.id
+                      FROM nightshift.scans AS o
+                     WHERE o.finished_at < now() - v_keep_scans
+                     ORDER BY o.finished_at
+                     LIMIT v_batch
+                       FOR UPDATE SKIP LOCKED);
+    GET DIAGNOSTICS v_scans = ROW_COUNT;
+
+    -- dynamic: the cron schema exists only in pg_cron's database, and this function is created everywhere
+    IF to_regclass('cron.job_run_details') IS NOT NULL THEN
+        EXECUTE $sql$
+            DELETE FROM cron.job_run_details AS d
+             WHERE d.runid IN (SELECT o.runid
+                                 FROM cron.job_run_details AS o
+                                 JOIN cron.job AS j ON j.jobid = o.jobid
+                                WHERE j.jobname LIKE 'nightshift-%'
+                                  AND coalesce(o.end_time, o.start_time) < now() - $1
+                                LIMIT $2)
+        $sql$ USING v_keep_runs, v_batch;
+        GET DIAGNOSTICS v_runs = ROW_COUNT;
+    END IF;
+
+    RETURN jsonb_build_object('requeued', v_requeued, 'tasks_deleted', v_tasks, 'scans_deleted', v_scans,
+                              'cron_run_details_deleted', v_runs);
+END
+$$;
+
+REVOKE EXECUTE ON FUNCTION nightshift.run_maintenance() FROM PUBLIC;
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'nightshift_scheduler') THEN
+        GRANT EXECUTE ON FUNCTION nightshift.run_maintenance() TO nightshift_scheduler;
+    END IF;
+END
+$$;
