@@ -1,0 +1,123 @@
+-- upsert_findings: a scan's findings into nightshift.findings, in one statement.
+--
+-- p_findings is the scanner's JSON array; each element has at least `kind` and `fingerprint`, and
+-- usually `address`, `type`, `module`, `provider_id`, `change`, `check_id`, `severity`, `attributes`.
+-- Those become columns; everything else about the finding (attributes with before/after, name, ...)
+-- is kept in `details`. Sensitive values arrive masked: what is given is stored as is.
+--
+-- A finding is keyed by (subject, fingerprint): the scanner's fingerprint identifies kind + resource +
+-- rule, the unique key adds the target. Per finding:
+--   new                           -> OPEN, or SUPPRESSED when an active suppression covers it
+--   seen again                    -> last_seen, last_scan_id, occurrences + 1, details refreshed
+--   seen again after RESOLVED     -> OPEN again, reopened_count + 1, resolved_at cleared
+--   covered by a suppression      -> SUPPRESSED (recorded, never dropped), suppression_id set
+--   suppression expired / removed -> OPEN again on the next sighting
+--
+-- Returns one row per finding seen, with its status before (NULL: new) and after, so the caller can
+-- tell what changed without a second look at the table.
+CREATE OR REPLACE FUNCTION nightshift.upsert_findings(p_scan_id bigint, p_subject text, p_findings jsonb)
+RETURNS TABLE (id bigint, previous nightshift.finding_status, status nightshift.finding_status)
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_bad jsonb;
+BEGIN
+    /* insert or update every finding of p_findings for p_subject, seen by scan p_scan_id */
+    IF jsonb_typeof(p_findings) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'findings must be a JSON array, not %', coalesce(jsonb_typeof(p_findings), 'null')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT e.doc INTO v_bad
+      FROM jsonb_array_elements(p_findings) AS e(doc)
+     WHERE jsonb_typeof(e.doc) <> 'object'
+        OR coalesce(e.doc ->> 'kind', '') = '' OR coalesce(e.doc ->> 'fingerprint', '') = ''
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'every finding needs a kind and a fingerprint; got %', left(v_bad::text, 200)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    RETURN QUERY
+    WITH input AS (
+        -- a scanner reporting one fingerprint twice must not make ON CONFLICT touch a row twice
+        SELECT DISTINCT ON (i.fingerprint) i.*,
+               e.doc - ARRAY['kind', 'fingerprint', 'address', 'type', 'module', 'provider_id',
+                             'change', 'check_id', 'severity'] AS details
+          FROM jsonb_array_elements(p_findings) AS e(doc)
+         CROSS JOIN LATERAL jsonb_to_record(e.doc) AS i(
+               kind text, fingerprint text, address text, type text, module text, provider_id text,
+               change text, check_id text, severity text, attributes jsonb)
+         ORDER BY i.fingerprint
+    ), matched AS (
+        SELECT input.*, sup.suppression_id
+          FROM input
+          LEFT JOIN LATERAL nightshift.matching_suppression(
+                    input.kind, p_subject, input.address, input.attributes) AS sup ON true
+    ), prev AS (
+        -- the statement's snapshot: statuses as they were before the upsert below
+        SELECT f.fingerprint, f.status
+          FROM nightshift.findings AS f
+         WHERE f.subject = p_subject
+           AND f.fingerprint IN (SELECT input.fingerprint FROM input)
+    ), up AS (
+        INSERT INTO nightshift.findings AS f (
+               kind, subject, fingerprint, resource_address, resource_type, module, provider_id,
+               change_type, check_id, severity, status, first_seen, last_seen, first_scan_id,
+               last_scan_id, suppression_id, details)
+        SELECT m.kind, p_subject, m.fingerprint, m.address, m.type, m.module, m.provider_id,
+               m.change, m.check_id, m.severity,
+               CASE WHEN m.suppression_id IS NULL THEN 'OPEN' ELSE 'SUPPRESSED' END::nightshift.finding_status,
+               now(), now(), p_scan_id, p_scan_id, m.suppression_id, m.details
+          FROM matched AS m
+        ON CONFLICT (subject, fingerprint) DO UPDATE
+           SET kind = EXCLUDED.kind,
+               resource_address = EXCLUDED.resource_address,
+               resource_type = EXCLUDED.resource_type,
+               module = EXCLUDED.module,
+               provider_id = EXCLUDED.provider_id,
+               change_type = EXCLUDED.change_type,
+               check_id = EXCLUDED.check_id,
+               severity = EXCLUDED.severity,
+               status = EXCLUDED.status,
+               suppression_id = EXCLUDED.suppression_id,
+               last_seen = EXCLUDED.last_seen,
+               last_scan_id = EXCLUDED.last_scan_id,
+               occurrences = f.occurrences + 1,
+               reopened_count = f.reopened_count
+                   + CASE WHEN f.status = 'RESOLVED' AND EXCLUDED.status = 'OPEN' THEN 1 ELSE 0 END,
+               resolved_at = NULL,
+               details = EXCLUDED.details
+        RETURNING f.id, f.fingerprint, f.status
+    )
+    SELECT up.id, prev.status, up.status
+      FROM up
+      LEFT JOIN prev ON prev.fingerprint = up.fingerprint;
+END
+$$;
+
+-- resolve_absent_findings: after a successful scan, the findings it owns (p_kinds) for p_subject that
+-- it did not see (their last_scan_id is another scan) are RESOLVED. An ERROR scan never calls this:
+-- a scan that could not look resolves nothing. Returns each resolved finding with its former status.
+CREATE OR REPLACE FUNCTION nightshift.resolve_absent_findings(p_scan_id bigint, p_subject text, p_kinds text[])
+RETURNS TABLE (id bigint, previous nightshift.finding_status)
+LANGUAGE sql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    /* mark OPEN and SUPPRESSED findings of p_subject and p_kinds that scan p_scan_id did not see RESOLVED */
+    UPDATE nightshift.findings AS f
+       SET status = 'RESOLVED',
+           resolved_at = now()
+      FROM (SELECT o.id, o.status
+              FROM nightshift.findings AS o
+             WHERE o.subject = p_subject
+               AND o.status IN ('OPEN', 'SUPPRESSED')
+               AND o.kind = ANY (p_kinds)
+               AND o.last_scan_id IS DISTINCT FROM p_scan_id
+               FOR UPDATE) AS old
+     WHERE f.id = old.id
+    RETURNING f.id, old.status
+$$;
