@@ -1,0 +1,116 @@
+"""`nightshift schedule ...`: the DBA's schedule API (sql/functions/schedule_*.sql) from the shell."""
+
+from __future__ import annotations
+
+import argparse
+
+from dispatcher import scheduling
+from dispatcher.cli import add_database_url
+from dispatcher.db import connect, resolve_url
+
+KINDS = ("drift-scan", "compliance-scan", "cost-analysis")
+TARGET_HELP = "pipeline/<id> (drift), cloud_integration/<id> (compliance) or organization/<id> (cost)"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "schedule",
+        help="list, change, pause, resume and run schedules; forecast upcoming runs",
+        description="Each action calls the SQL function a DBA would call from psql "
+        "(nightshift.set_frequency, pause, resume, run_now, upcoming_runs, enqueue_due).",
+    )
+    actions = parser.add_subparsers(title="actions", metavar="ACTION", required=True)
+
+    listing = actions.add_parser("list", help="every schedule with its target and next run")
+    listing.add_argument("--kind", choices=KINDS)
+    listing.set_defaults(func=run_list)
+
+    freq = actions.add_parser("set", help="set a target's frequency (creates a pipeline's drift schedule)")
+    freq.add_argument("target", help=TARGET_HELP)
+    freq.add_argument("frequency", help="UNMONITORED, HOURLY, DAILY, WEEKLY or MONTHLY")
+    freq.set_defaults(func=run_set)
+
+    for name, func, text in (("pause", run_pause, "stop a target's scheduled runs"),
+                             ("resume", run_resume, "restart a target's scheduled runs at its next slot"),
+                             ("run-now", run_run_now, "enqueue a target's task now (skipped if in flight)")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("target", help=TARGET_HELP)
+        action.set_defaults(func=func)
+
+    upcoming = actions.add_parser("upcoming", help="what will be enqueued in the coming hours")
+    upcoming.add_argument("--within", default="24h", help="e.g. 90m, 24h, 7d or '2 days' (default 24h)")
+    upcoming.add_argument("--kind", choices=KINDS)
+    upcoming.set_defaults(func=run_upcoming)
+
+    due = actions.add_parser("enqueue-due", help="enqueue every due target now (what pg_cron does each minute)")
+    due.add_argument("--kind", choices=KINDS)
+    due.add_argument("--limit", type=int, help="at most this many tasks per kind")
+    due.set_defaults(func=run_enqueue_due)
+
+    for action in actions.choices.values():
+        add_database_url(action)
+
+
+def _when(value: object) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S} UTC" if value is not None else "never"
+
+
+def run_list(args: argparse.Namespace) -> int:
+    with connect(resolve_url(args.database_url)) as conn:
+        rows = scheduling.list_schedules(conn, args.kind)
+    print(f"{'kind':<16} {'target':<26} {'frequency':<12} {'state':<9} next run")
+    for s in rows:
+        state = "off" if not s.enabled else ("active" if s.is_active else "paused")
+        print(f"{s.kind:<16} {s.subject:<26} {s.frequency:<12} {state:<9} {_when(s.next_run_at)}")
+    return 0
+
+
+def _print_state(target: str, state: scheduling.ScheduleState) -> None:
+    active = "active" if state.is_active else "paused"
+    print(f"{target}: {state.kind} {state.frequency}, {active}, next run {_when(state.next_run_at)}")
+
+
+def run_set(args: argparse.Namespace) -> int:
+    with connect(resolve_url(args.database_url)) as conn:
+        _print_state(args.target, scheduling.set_frequency(conn, args.target, args.frequency))
+    return 0
+
+
+def run_pause(args: argparse.Namespace) -> int:
+    with connect(resolve_url(args.database_url)) as conn:
+        _print_state(args.target, scheduling.pause(conn, args.target))
+    return 0
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    with connect(resolve_url(args.database_url)) as conn:
+        _print_state(args.target, scheduling.resume(conn, args.target))
+    return 0
+
+
+def run_run_now(args: argparse.Namespace) -> int:
+    with connect(resolve_url(args.database_url)) as conn:
+        task_id = scheduling.run_now(conn, args.target)
+    if task_id is None:
+        print(f"{args.target}: a task is already queued or running; nothing enqueued")
+        return 1
+    print(f"{args.target}: enqueued task {task_id}")
+    return 0
+
+
+def run_upcoming(args: argparse.Namespace) -> int:
+    with connect(resolve_url(args.database_url)) as conn:
+        runs = scheduling.upcoming(conn, args.within, args.kind)
+    for run in runs:
+        late = "  (overdue: runs at the next enqueue)" if run.overdue else ""
+        print(f"{_when(run.run_at)}  {run.kind:<16} {run.subject:<26} {run.frequency}{late}")
+    print(f"{len(runs)} run(s) within {scheduling.interval_text(args.within)}")
+    return 0
+
+
+def run_enqueue_due(args: argparse.Namespace) -> int:
+    with connect(resolve_url(args.database_url)) as conn:
+        counts = scheduling.enqueue_due(conn, args.kind, args.limit)
+    for c in counts:
+        print(f"{c.kind:<16} enqueued {c.enqueued}, skipped {c.skipped} (already in flight)")
+    return 0
