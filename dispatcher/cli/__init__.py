@@ -15,6 +15,8 @@ COMMAND_MODULES = (
     "dispatcher.cli.db_cmd",
     "dispatcher.cli.migrate_cmd",
     "dispatcher.cli.demo_cmd",
+    "dispatcher.cli.cron_cmd",
+    "dispatcher.cli.schedule_cmd",
 )
 
 
