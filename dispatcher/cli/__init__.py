@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "dispatcher.cli.demo_cmd",
     "dispatcher.cli.cron_cmd",
     "dispatcher.cli.schedule_cmd",
+    "dispatcher.cli.drift_cmd",
 )
 
 

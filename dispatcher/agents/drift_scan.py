@@ -1,0 +1,297 @@
+"""The `drift-scan` agent: run a pipeline's `terraform plan` and report what drifted.
+
+For one pipeline (its rows come from nightshift.task_targets) it:
+
+1. makes a private working copy of the repository under the task's workdir: `git clone --depth 1` of
+   the default branch for a git URL, a copy of the directory for a local path (without `.git`,
+   `.terraform` and state lock files; a local `terraform.tfstate` is copied with the code, which is how
+   a local-backend pipeline is scanned: the plan runs with -lock=false and never writes state);
+2. runs, in the pipeline's working directory, with the repository's tool (`terraform` or `tofu`, found
+   on PATH), with the pipeline's var files (paths from the repository root) and workspace:
+       init -input=false
+       plan -input=false -detailed-exitcode -lock=false -out=<plan>   (0 clean, 2 changes, 1 error)
+       show -json <plan>
+   each in its own process group, killed at the task's deadline, output capped (agents/process.py);
+3. parses the JSON plan (dispatcher.drift.plan) into findings: `drift` (changed outside Terraform) and
+   `pending-change` (code not applied yet).
+
+The scan is DRIFTED when there is at least one drift finding and CLEAN otherwise: pending changes are
+recorded as findings (teams track them too) but code that was merged and not applied is not drift.
+Every failure (no binary, clone or init failing, plan exit 1, the deadline, an unreadable plan) is an
+ERROR scan carrying Terraform's diagnostics, masked and capped, never a crashed task.
+
+The environment is built from an allow-list, never the dispatcher's own: BASE_ENV, the pipeline's
+env_allowlist (names, or globs such as `TF_VAR_*`), a few harmless TF_* names, and TF_IN_AUTOMATION=1,
+TF_INPUT=0, CHECKPOINT_DISABLE=1. HOME is private, so the dispatcher user's ~/.terraformrc is not read;
+a CLI configuration (provider mirror, credentials) reaches Terraform only through an allow-listed
+TF_CLI_CONFIG_FILE. Values of passed variables are masked in stored diagnostics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import os
+import re
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar
+
+from dispatcher.agents.base import Agent, AgentContext, AgentResult, ScanReport
+from dispatcher.agents.process import DEFAULT_MAX_OUTPUT, ProcessResult, allowed_env, mask, run_process
+from dispatcher.drift.plan import Finding, PlanError, parse_plan
+
+# Passed through when present, whatever the pipeline allows: they tune Terraform, they hold no secret.
+SAFE_TF_ENV = ("TF_PLUGIN_CACHE_DIR", "TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE",
+               "TF_REGISTRY_CLIENT_TIMEOUT")
+# Variables whose values are not secrets, so diagnostics keep them readable; every other passed value
+# is masked wherever it appears in a stored error.
+NOT_SECRET_ENV = frozenset({
+    "PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR",
+    "TF_IN_AUTOMATION", "TF_INPUT", "TF_WORKSPACE", "TF_CLI_CONFIG_FILE", "CHECKPOINT_DISABLE",
+    "AWS_REGION", "AWS_DEFAULT_REGION", "GIT_TERMINAL_PROMPT", "GIT_ALLOW_PROTOCOL", *SAFE_TF_ENV,
+})
+GIT_PROTOCOLS = "https:ssh:git:file"
+# git URL forms: scheme://..., or scp-like user@host:path
+_GIT_URL = re.compile(r"^(?:(?:https?|ssh|git|file)://|[\w.-]+@[\w.-]+:)")
+_WORKSPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,89}$")
+_TF_VERSION = re.compile(rb'"terraform_version"\s*:\s*"([^"]{1,40})"')
+_COPY_IGNORE = shutil.ignore_patterns(".git", ".terraform", ".terraform.tfstate.lock.info")
+
+MAX_ERROR_CHARS = 16_000
+PLAN_FILE = "nightshift.tfplan"
+
+
+class ScanFailed(Exception):
+    """Ends a scan as ERROR; the message is what the team reads (Terraform's diagnostics)."""
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """What the agent needs from the task's target rows (nightshift.task_targets)."""
+
+    source: str
+    branch: str
+    tool: str
+    working_directory: str
+    workspace: str
+    var_files: tuple[str, ...]
+    env_allowlist: tuple[str, ...]
+
+    @classmethod
+    def from_targets(cls, targets: Mapping[str, Any]) -> Pipeline:
+        pipeline, repository = targets.get("pipeline"), targets.get("repository")
+        if not isinstance(pipeline, Mapping) or not isinstance(repository, Mapping):
+            raise ScanFailed("the task's targets have no pipeline and repository "
+                             "(a drift-scan subject is pipeline/<id>)")
+        return cls(
+            source=str(repository["url"]),
+            branch=str(repository.get("default_branch") or "main"),
+            tool=str(repository.get("iac_tool") or "terraform"),
+            working_directory=str(pipeline.get("working_directory") or "."),
+            workspace=str(pipeline.get("workspace") or "default"),
+            var_files=tuple(pipeline.get("var_files") or ()),
+            env_allowlist=tuple(pipeline.get("env_allowlist") or ()),
+        )
+
+
+@dataclass
+class _Run:
+    """The steps of one scan, for the summary and artifacts (argv and timings, never output)."""
+
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)
+
+    def add(self, name: str, argv: list[str], result: ProcessResult) -> None:
+        self.steps.append({"step": name, "argv": argv, "exit_code": result.returncode,
+                           "timed_out": result.timed_out, "seconds": round(result.seconds, 3)})
+
+
+class DriftScanAgent(Agent):
+    name: ClassVar[str] = "drift-scan"
+    needs_targets: ClassVar[bool] = True
+    default_timeout: ClassVar[float] = 1800.0
+    # `show -json` of a large plan is big: capture up to this much, and say so when it is larger
+    max_plan_bytes: ClassVar[int] = 512 * 1024 * 1024
+
+    async def run(self, ctx: AgentContext) -> AgentResult:
+        started = datetime.now(UTC)
+        run = _Run()
+        try:
+            report = await self._scan(ctx, run)
+        except ScanFailed as exc:
+            report = ScanReport(status="ERROR", error=_cap(mask(str(exc), run.secrets)),
+                                summary={"steps": len(run.steps)})
+        report = replace(report, started_at=started,
+                         artifacts={**report.artifacts, "steps": run.steps})
+        return AgentResult(ok=True, summary=report.summary, scan=report)
+
+    async def _scan(self, ctx: AgentContext, run: _Run) -> ScanReport:
+        spec = Pipeline.from_targets(ctx.targets)
+        tool = shutil.which(spec.tool)
+        if tool is None:
+            raise ScanFailed(f"{spec.tool} not found on PATH ({os.environ.get('PATH', '')}); install it or "
+                             "set the repository's iac_tool")
+        home, tmp = ctx.workdir / "home", ctx.workdir / "tmp"
+        home.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir(exist_ok=True)
+        env = pipeline_env(spec, home=home, tmp=tmp)
+        run.secrets = [value for name, value in env.items() if name not in NOT_SECRET_ENV]
+
+        checkout = ctx.workdir / "src"
+        await fetch_source(spec, checkout, env, ctx, run)
+        cwd = inside(checkout, spec.working_directory, "working_directory")
+        # var files are named from the repository root, so one file can serve several pipelines
+        var_files = [f"-var-file={inside(checkout, name, 'var file')}" for name in spec.var_files]
+        plan_file = ctx.workdir / PLAN_FILE
+
+        await step(run, ctx, "init", [tool, "init", "-input=false", "-no-color"], cwd, env)
+        plan_argv = [tool, "plan", "-input=false", "-detailed-exitcode", "-lock=false", "-no-color",
+                     f"-out={plan_file}", *var_files]
+        plan = await step(run, ctx, "plan", plan_argv, cwd, env, ok=(0, 2))
+        shown = await step(run, ctx, "show", [tool, "show", "-json", "-no-color", str(plan_file)], cwd, env,
+                           max_output=self.max_plan_bytes)
+        if shown.stdout_truncated:
+            raise ScanFailed(f"`{spec.tool} show -json` wrote more than {self.max_plan_bytes} bytes; "
+                             "raise DriftScanAgent.max_plan_bytes")
+        try:
+            findings = await asyncio.to_thread(parse_plan, shown.stdout)
+        except PlanError as exc:
+            raise ScanFailed(f"`{spec.tool} show -json` gave an unusable plan: {exc}") from None
+        return report(findings, spec, plan_exit=plan.returncode, plan_json=shown.stdout)
+
+
+def report(findings: list[Finding], spec: Pipeline, *, plan_exit: int | None, plan_json: bytes) -> ScanReport:
+    drift = [f for f in findings if f.kind == "drift"]
+    pending = [f for f in findings if f.kind == "pending-change"]
+    version = _TF_VERSION.search(plan_json[:4096])
+    summary = {
+        "tool": spec.tool,
+        "tool_version": version.group(1).decode() if version else None,
+        "workspace": spec.workspace,
+        "plan_exit_code": plan_exit,
+        "drift": len(drift),
+        "pending_changes": len(pending),
+        "by_change": _count(f"{f.kind}:{f.change}" for f in findings),
+    }
+    return ScanReport(
+        status="DRIFTED" if drift else "CLEAN",
+        summary=summary,
+        findings=[finding.to_json() for finding in findings],
+        artifacts={"plan": {"bytes": len(plan_json), "terraform_version": summary["tool_version"]}},
+    )
+
+
+def _count(keys: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+# --- environment -----------------------------------------------------------------------------------------
+
+
+def pipeline_env(
+    spec: Pipeline, *, home: Path, tmp: Path, source: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The child's environment for this pipeline (see the module docstring)."""
+    source = os.environ if source is None else source
+    names = set(SAFE_TF_ENV)
+    for entry in spec.env_allowlist:
+        if any(char in entry for char in "*?["):
+            # a glob never lets the dispatcher's own settings through
+            names.update(name for name in source
+                         if fnmatch.fnmatchcase(name, entry) and not name.startswith("NIGHTSHIFT_"))
+        else:
+            names.add(entry)
+    extra = {"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1", "TMPDIR": str(tmp),
+             "GIT_TERMINAL_PROMPT": "0", "GIT_ALLOW_PROTOCOL": GIT_PROTOCOLS}
+    if spec.workspace != "default":
+        if not _WORKSPACE.match(spec.workspace):
+            raise ScanFailed(f"workspace {spec.workspace!r} is not a valid workspace name")
+        extra["TF_WORKSPACE"] = spec.workspace  # selects it for init and plan; a missing one is an error
+    return allowed_env(names, home=home, source=source, extra=extra)
+
+
+# --- the working copy ------------------------------------------------------------------------------------
+
+
+async def fetch_source(
+    spec: Pipeline, dest: Path, env: Mapping[str, str], ctx: AgentContext, run: _Run,
+) -> None:
+    if _GIT_URL.match(spec.source):
+        git = shutil.which("git")
+        if git is None:
+            raise ScanFailed(f"git not found on PATH: cannot clone {spec.source}")
+        argv = [git, "clone", "--quiet", "--depth", "1", "--single-branch", "--no-tags",
+                "--branch", spec.branch, "--", spec.source, str(dest)]
+        await step(run, ctx, "clone", argv, ctx.workdir, env)
+        return
+    source = Path(spec.source).expanduser()
+    if not source.is_dir():
+        raise ScanFailed(f"repository {spec.source} is neither a git URL nor a local directory "
+                         f"(relative paths are taken from the dispatcher's directory, {Path.cwd()})")
+    try:
+        # a thread: copying a large tree must not stall the dispatcher's event loop (heartbeats)
+        await asyncio.to_thread(shutil.copytree, source, dest, symlinks=True, ignore=_COPY_IGNORE)
+    except OSError as exc:
+        raise ScanFailed(f"cannot copy {source}: {exc}") from None
+
+
+def inside(root: Path, relative: str, what: str) -> Path:
+    """root/relative, refusing absolute paths, `..` and symlinks that lead out of root."""
+    path = PurePosixPath(relative)
+    if path.is_absolute() or ".." in path.parts:
+        raise ScanFailed(f"{what} {relative!r} must be a relative path inside the repository")
+    target = (root / path).resolve()
+    if not target.is_relative_to(root.resolve()):
+        raise ScanFailed(f"{what} {relative!r} leads out of the repository")
+    if not target.exists():
+        raise ScanFailed(f"{what} {relative!r} does not exist in the repository")
+    return target
+
+
+# --- running the tool ------------------------------------------------------------------------------------
+
+
+async def step(
+    run: _Run, ctx: AgentContext, name: str, argv: list[str], cwd: Path, env: Mapping[str, str],
+    *, ok: tuple[int, ...] = (0,), max_output: int | None = None,
+) -> ProcessResult:
+    """Run one command under the task's deadline; anything but an `ok` exit status ends the scan."""
+    timeout = ctx.remaining()
+    if timeout <= 0:
+        raise ScanFailed(f"the deadline passed before `{name}` could start")
+    result = await run_process(argv, cwd=cwd, env=env, timeout=timeout,
+                               max_output=max_output or DEFAULT_MAX_OUTPUT)
+    run.add(name, argv, result)
+    if result.timed_out:
+        raise ScanFailed(f"`{_show(argv)}` was killed at the deadline after {result.seconds:.0f}s\n"
+                         + _diagnostics(result))
+    if result.returncode not in ok:
+        raise ScanFailed(f"`{_show(argv)}` failed with exit status {result.returncode}\n"
+                         + _diagnostics(result))
+    return result
+
+
+def _show(argv: list[str]) -> str:
+    return " ".join([Path(argv[0]).name, *argv[1:3]])
+
+
+def _diagnostics(result: ProcessResult) -> str:
+    """Terraform prints its diagnostics ("Error: ...") on stderr; fall back to the end of stdout."""
+    err = result.text("stderr").strip()
+    out = result.text("stdout").strip()
+    if err and out and len(err) < MAX_ERROR_CHARS // 2:
+        return f"{err}\n--- end of stdout ---\n{out[-2000:]}"
+    return err or out[-MAX_ERROR_CHARS:] or "(no output)"
+
+
+def _cap(text: str) -> str:
+    if len(text) <= MAX_ERROR_CHARS:
+        return text
+    return text[: MAX_ERROR_CHARS - 40] + f"\n[... {len(text) - MAX_ERROR_CHARS + 40} more characters cut]"

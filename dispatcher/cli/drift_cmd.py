@@ -1,0 +1,69 @@
+"""`nightshift drift parse PLAN.json`: the findings of a plan file, one JSON object per line.
+
+Anyone can check the parser on their own plans without a database:
+
+    terraform plan -out=plan.bin && terraform show -json plan.bin > plan.json
+    nightshift drift parse plan.json | jq -c '{kind, address, change, attributes: [.attributes[].path]}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import BinaryIO
+
+from dispatcher.drift.plan import PlanError, parse_plan
+from dispatcher.errors import NightshiftError
+
+_ZIP_MAGIC = b"PK\x03\x04"  # a binary plan file (terraform plan -out=...) is a zip archive
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "drift",
+        help="drift detection: parse a plan file into findings",
+        description="Drift detection with Terraform/OpenTofu plans.",
+    )
+    commands = parser.add_subparsers(title="drift commands", metavar="COMMAND", required=True)
+    parse = commands.add_parser(
+        "parse",
+        help="print the findings of a `terraform show -json` plan as JSON lines",
+        description="Read the JSON of `terraform show -json PLANFILE` (or `tofu show -json`) and print "
+        "one finding per line: kind (drift | pending-change), address, module, type, name, provider_id, "
+        "change, severity, attributes [{path, before, after}] with sensitive values as \"(sensitive)\", "
+        "and the stable fingerprint. Exit status 2 with a one-line error for unreadable or malformed plans.",
+    )
+    parse.add_argument("plan", metavar="PLAN.json", help="the plan JSON file, or - for standard input")
+    parse.add_argument("--kind", choices=("drift", "pending-change"), help="print only findings of this kind")
+    parse.set_defaults(func=run_parse)
+
+
+def run_parse(args: argparse.Namespace) -> int:
+    data = read_plan(args.plan)
+    name = "standard input" if args.plan == "-" else args.plan
+    if data.startswith(_ZIP_MAGIC):
+        raise NightshiftError(f"{name} is a binary plan file; convert it first: "
+                              "terraform show -json PLANFILE > plan.json")
+    try:
+        findings = parse_plan(data)
+    except PlanError as exc:
+        raise NightshiftError(f"{name}: {exc}") from None
+    lines = [json.dumps(f.to_json(), ensure_ascii=False) for f in findings if args.kind in (None, f.kind)]
+    try:
+        sys.stdout.write("".join(line + "\n" for line in lines))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head`: the reader left, which is fine
+        sys.stdout = None  # type: ignore[assignment]  # no second error when the interpreter flushes
+    return 0
+
+
+def read_plan(name: str) -> bytes:
+    try:
+        if name == "-":
+            stream: BinaryIO = sys.stdin.buffer
+            return stream.read()
+        with open(name, "rb") as file:
+            return file.read()
+    except OSError as exc:
+        raise NightshiftError(f"cannot read {name}: {exc.strerror or exc}") from None
