@@ -1,0 +1,498 @@
+"""dispatcher.drift.plan against real recorded plans (tests/fixtures/plans) and shapes derived from them."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dispatcher.drift.plan import SENSITIVE, UNKNOWN, Finding, PlanError, parse_plan
+
+PLANS = Path(__file__).resolve().parents[1] / "fixtures" / "plans"
+
+# Set by tests/fixtures/plans/record.py: the SSM SecureString before and after the out-of-band rotation.
+SECRETS = ("s3cr3t-Hunter2-initial", "0ut-0f-band-S3cret-rotated")
+
+LOGS_TAG_DRIFT = [
+    ("tags.env", "prod", "staging"),
+    ("tags.hotfix", None, "manual"),
+    ("tags_all.env", "prod", "staging"),
+    ("tags_all.hotfix", None, "manual"),
+]
+SSH_RULE_ADDED = [
+    ("ingress.1.cidr_blocks.0", None, "203.0.113.7/32"),
+    ("ingress.1.description", None, "ssh from laptop"),
+    ("ingress.1.from_port", None, 22),
+    ("ingress.1.protocol", None, "tcp"),
+    ("ingress.1.self", None, False),
+    ("ingress.1.to_port", None, 22),
+]
+
+# scenario -> [(kind, address, change, severity, [(path, before, after), ...])]
+EXPECTED: dict[str, list[tuple[str, str, str, str, list[tuple[str, Any, Any]]]]] = {
+    "clean": [],
+    "bucket_tags_changed": [("drift", "aws_s3_bucket.logs", "update", "low", LOGS_TAG_DRIFT)],
+    "module_bucket_tags_removed": [
+        (
+            "drift",
+            'module.team_bucket["blue"].aws_s3_bucket.this',
+            "update",
+            "low",
+            [("tags.team", "blue", None), ("tags_all.team", "blue", None)],
+        )
+    ],
+    "security_group_ingress_added": [("drift", "aws_security_group.web", "update", "medium", SSH_RULE_ADDED)],
+    "bucket_deleted": [("drift", "aws_s3_bucket.archive", "delete", "high", [])],
+    "ssm_secret_changed": [
+        (
+            "drift",
+            "aws_ssm_parameter.db_password",
+            "update",
+            "low",
+            [("value", SENSITIVE, SENSITIVE), ("version", 1, 2)],
+        )
+    ],
+    "code_changed": [
+        ("pending-change", "aws_iam_role.scanner", "update", "medium", [("max_session_duration", 3600, 7200)])
+    ],
+    "code_replace": [
+        (
+            "pending-change",
+            "aws_s3_bucket.archive",
+            "replace",
+            "high",
+            [("bucket", "nightshift-archive", "nightshift-archive-v2")],
+        )
+    ],
+    "drift_and_code_change": [
+        ("drift", "aws_s3_bucket.logs", "update", "low", LOGS_TAG_DRIFT),
+        (
+            "pending-change",
+            "aws_s3_bucket.logs",
+            "update",
+            "low",
+            [("tags.cost", None, "ops"), ("tags_all.cost", None, "ops")],
+        ),
+    ],
+    "refresh_only": [
+        ("drift", "aws_s3_bucket.logs", "update", "low", LOGS_TAG_DRIFT),
+        ("drift", "aws_security_group.web", "update", "medium", SSH_RULE_ADDED),
+    ],
+}
+
+
+def load(scenario: str) -> dict[str, Any]:
+    return json.loads((PLANS / f"{scenario}.json").read_bytes())
+
+
+def summary(findings: list[Finding]) -> list[tuple[str, str, str, str, list[tuple[str, Any, Any]]]]:
+    return [
+        (f.kind, f.address, f.change, f.severity, [(a.path, a.before, a.after) for a in f.attributes])
+        for f in findings
+    ]
+
+
+def entry(plan: dict[str, Any], section: str, address: str) -> dict[str, Any]:
+    """A deep copy of one recorded resource_drift/resource_changes element."""
+    return copy.deepcopy(next(e for e in plan[section] if e["address"] == address))
+
+
+def test_every_recorded_plan_has_an_expectation() -> None:
+    assert sorted(p.stem for p in PLANS.glob("*.json")) == sorted(EXPECTED)
+
+
+# --- recorded scenarios ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", sorted(EXPECTED))
+def test_recorded_scenario_yields_exactly_the_expected_findings(scenario: str) -> None:
+    assert summary(parse_plan((PLANS / f"{scenario}.json").read_bytes())) == EXPECTED[scenario]
+
+
+def test_clean_plan_has_provider_noise_in_resource_drift_but_no_findings() -> None:
+    plan = load("clean")
+    noisy = {e["address"] for e in plan["resource_drift"]}
+    assert "aws_s3_bucket.archive" in noisy  # tags null -> {}: Terraform reports an update
+    assert parse_plan(plan) == []
+
+
+def test_bytes_str_and_dict_inputs_agree() -> None:
+    raw = (PLANS / "drift_and_code_change.json").read_bytes()
+    expected = [f.to_json() for f in parse_plan(raw)]
+    assert [f.to_json() for f in parse_plan(raw.decode())] == expected
+    assert [f.to_json() for f in parse_plan(json.loads(raw))] == expected
+
+
+def test_to_json_has_the_documented_fields() -> None:
+    [finding] = parse_plan(load("module_bucket_tags_removed"))
+    out = finding.to_json()
+    assert set(out) == {
+        "kind",
+        "address",
+        "module",
+        "type",
+        "name",
+        "provider_id",
+        "change",
+        "attributes",
+        "fingerprint",
+        "severity",
+    }
+    assert out["module"] == 'module.team_bucket["blue"]'
+    assert (out["type"], out["name"]) == ("aws_s3_bucket", "this")
+    assert out["provider_id"] == "nightshift-team-blue"
+    assert out["attributes"][0] == {"path": "tags.team", "before": "blue", "after": None}
+    assert json.loads(json.dumps(out)) == out
+
+
+def test_provider_id_is_the_real_object_id() -> None:
+    [sg] = parse_plan(load("security_group_ingress_added"))
+    assert sg.provider_id is not None and sg.provider_id.startswith("sg-")
+    [deleted] = parse_plan(load("bucket_deleted"))
+    assert deleted.provider_id == "nightshift-archive"  # from `before`: the object is gone
+    [replaced] = parse_plan(load("code_replace"))
+    assert replaced.provider_id == "nightshift-archive"  # the new id is unknown until apply
+    assert parse_plan(load("code_changed"))[0].module is None
+
+
+# --- sensitive values --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scenario", sorted(EXPECTED))
+def test_sensitive_values_never_reach_the_output(scenario: str) -> None:
+    raw = (PLANS / f"{scenario}.json").read_text()
+    assert SECRETS[0] in raw  # the recording does contain the secret, so this test can fail
+    output = json.dumps([f.to_json() for f in parse_plan(raw)])
+    for secret in SECRETS:
+        assert secret not in output
+
+
+def test_a_rotated_secret_is_drift_but_neither_value_is_kept() -> None:
+    plan = load("ssm_secret_changed")
+    assert SECRETS[1] in json.dumps(plan["resource_drift"])
+    [finding] = parse_plan(plan)
+    value = next(a for a in finding.attributes if a.path == "value")
+    assert (value.before, value.after) == (SENSITIVE, SENSITIVE)
+
+
+def test_a_pending_change_to_a_secret_is_masked_and_unknowns_are_marked() -> None:
+    plan = load("ssm_secret_changed")
+    del plan["resource_drift"]  # now the planned value change looks like a code change
+    [finding] = parse_plan(plan)
+    assert finding.kind == "pending-change"
+    assert [(a.path, a.before, a.after) for a in finding.attributes] == [
+        ("value", SENSITIVE, SENSITIVE),
+        ("version", 2, UNKNOWN),
+    ]
+
+
+def test_sensitive_marks_inside_lists_and_on_either_side_mask_the_value() -> None:
+    plan = load("security_group_ingress_added")
+    drift = entry(plan, "resource_drift", "aws_security_group.web")
+    # mark the new rule's CIDR sensitive on the `after` side only, and the old rule's description `before`
+    drift["change"]["after_sensitive"]["ingress"] = [{}, {"cidr_blocks": [True]}]
+    drift["change"]["before_sensitive"]["ingress"] = [{"description": True}]
+    drift["change"]["after"]["ingress"][0]["description"] = "renamed"
+    [finding] = parse_plan({"format_version": "1.2", "resource_drift": [drift]})
+    values = {a.path: (a.before, a.after) for a in finding.attributes}
+    assert values["ingress.1.cidr_blocks.0"] == (SENSITIVE, SENSITIVE)
+    assert values["ingress.0.description"] == (SENSITIVE, SENSITIVE)
+    assert values["ingress.1.from_port"] == (None, 22)
+    assert "203.0.113.7/32" not in json.dumps(finding.to_json())
+
+
+# --- noise -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("before", "after"), [(None, {}), ({}, []), ("", None), ([], ""), ({"a": None}, None)]
+)
+def test_empty_values_are_noise(before: Any, after: Any) -> None:
+    drift = entry(load("clean"), "resource_drift", "aws_s3_bucket.archive")
+    drift["change"]["before"]["policy"] = before
+    drift["change"]["after"]["policy"] = after
+    drift["change"]["after"].pop("website_domain")  # a missing key is null too
+    assert parse_plan({"format_version": "1.2", "resource_drift": [drift]}) == []
+
+
+@pytest.mark.parametrize(("before", "after"), [(None, False), (0, None), (True, 1), ("x", {"x": 1})])
+def test_false_zero_and_type_changes_are_differences(before: Any, after: Any) -> None:
+    drift = entry(load("clean"), "resource_drift", "aws_s3_bucket.archive")
+    drift["change"]["before"]["policy"] = before
+    drift["change"]["after"]["policy"] = after
+    [finding] = parse_plan({"format_version": "1.2", "resource_drift": [drift]})
+    assert [(a.path, a.before, a.after) for a in finding.attributes] == [("policy", before, after)]
+
+
+# --- fingerprints ------------------------------------------------------------------------------------------
+
+
+def fingerprints(scenario: str) -> dict[tuple[str, str], str]:
+    return {(f.kind, f.address): f.fingerprint for f in parse_plan(load(scenario))}
+
+
+def test_fingerprints_are_stable_across_separate_recordings_of_the_same_drift() -> None:
+    # different terraform runs against different moto instances: other sg ids, other timestamps
+    first, second = fingerprints("security_group_ingress_added"), fingerprints("refresh_only")
+    key = ("drift", "aws_security_group.web")
+    assert first[key] == second[key]
+    assert len(first[key]) == 64 and int(first[key], 16) >= 0
+
+
+def test_fingerprint_ignores_which_attributes_drifted() -> None:
+    tags_changed = fingerprints("bucket_tags_changed")[("drift", "aws_s3_bucket.logs")]
+    plan = load("bucket_tags_changed")
+    drift = entry(plan, "resource_drift", "aws_s3_bucket.logs")
+    drift["change"]["after"]["tags"] = {"env": "prod", "owner": "someone-else"}
+    [other] = parse_plan({"format_version": "1.2", "resource_drift": [drift]})
+    assert other.fingerprint == tags_changed
+
+
+def test_fingerprints_differ_by_address_kind_and_change() -> None:
+    both = fingerprints("drift_and_code_change")
+    assert both[("drift", "aws_s3_bucket.logs")] != both[("pending-change", "aws_s3_bucket.logs")]
+    assert (
+        fingerprints("bucket_tags_changed")[("drift", "aws_s3_bucket.logs")]
+        != (
+            fingerprints("module_bucket_tags_removed")[
+                ("drift", 'module.team_bucket["blue"].aws_s3_bucket.this')
+            ]
+        )
+    )
+    deleted = fingerprints("bucket_deleted")[("drift", "aws_s3_bucket.archive")]
+    replaced = fingerprints("code_replace")[("pending-change", "aws_s3_bucket.archive")]
+    assert deleted != replaced
+
+
+# --- pending changes vs drift ------------------------------------------------------------------------------
+
+
+def test_a_plan_that_only_reverts_drift_is_not_a_pending_change() -> None:
+    plan = load("bucket_deleted")
+    planned = entry(plan, "resource_changes", "aws_s3_bucket.archive")
+    assert planned["change"]["actions"] == ["create"]  # Terraform would recreate it...
+    assert [f.kind for f in parse_plan(plan)] == ["drift"]  # ...which the drift finding already says
+
+
+def test_a_replacement_that_undoes_drift_of_a_force_new_attribute_is_explained() -> None:
+    # pretend the bucket was applied as -v2 and renamed out of band: Terraform plans a replace back to -v2
+    plan = load("code_replace")
+    planned = entry(plan, "resource_changes", "aws_s3_bucket.archive")
+    drift = copy.deepcopy(planned)
+    drift["change"] = {
+        "actions": ["update"],
+        "before": planned["change"]["before"] | {"bucket": "nightshift-archive-v2"},
+        "after": planned["change"]["before"],
+        "before_sensitive": {},
+        "after_sensitive": {},
+    }
+    findings = parse_plan({"format_version": "1.2", "resource_drift": [drift], "resource_changes": [planned]})
+    assert summary(findings) == [
+        (
+            "drift",
+            "aws_s3_bucket.archive",
+            "update",
+            "low",
+            [("bucket", "nightshift-archive-v2", "nightshift-archive")],
+        )
+    ]
+
+
+def test_a_code_change_that_contradicts_drift_is_pending() -> None:
+    plan = load("bucket_tags_changed")
+    planned = entry(plan, "resource_changes", "aws_s3_bucket.logs")
+    # the code now wants env=dev: applying would not restore the applied "prod", it changes it again
+    planned["change"]["after"]["tags"]["env"] = "dev"
+    planned["change"]["after"]["tags_all"]["env"] = "dev"
+    plan["resource_changes"] = [planned]
+    findings = parse_plan(plan)
+    pending = [f for f in findings if f.kind == "pending-change"]
+    assert [(a.path, a.before, a.after) for a in pending[0].attributes] == [
+        ("tags.env", "staging", "dev"),
+        ("tags_all.env", "staging", "dev"),
+    ]
+
+
+def test_without_drift_entries_every_planned_change_is_pending() -> None:
+    plan = load("bucket_deleted")
+    del plan["resource_drift"]  # older Terraform versions do not write it
+    [finding] = parse_plan(plan)
+    assert (finding.kind, finding.address, finding.change, finding.attributes) == (
+        "pending-change",
+        "aws_s3_bucket.archive",
+        "create",
+        (),
+    )
+    assert finding.severity == "low"
+
+
+# --- real-world shapes -------------------------------------------------------------------------------------
+
+
+def test_nested_modules_and_for_each_keys_pass_through() -> None:
+    plan = load("module_bucket_tags_removed")
+    drift = entry(plan, "resource_drift", 'module.team_bucket["blue"].aws_s3_bucket.this')
+    module = 'module.net.module.team_bucket["a.b"]'
+    drift["address"] = f"{module}.aws_s3_bucket.this[0]"
+    drift["module_address"] = module
+    drift["index"] = 0
+    [finding] = parse_plan({"format_version": "1.2", "resource_drift": [drift]})
+    assert (finding.address, finding.module, finding.type, finding.name) == (
+        'module.net.module.team_bucket["a.b"].aws_s3_bucket.this[0]',
+        module,
+        "aws_s3_bucket",
+        "this",
+    )
+
+
+def test_data_sources_noop_reads_and_noop_imports_are_skipped() -> None:
+    plan = load("code_changed")
+    role = entry(plan, "resource_changes", "aws_iam_role.scanner")
+    data = copy.deepcopy(role) | {"mode": "data", "address": "data.aws_iam_role.scanner"}
+    read = copy.deepcopy(role)
+    read["change"]["actions"] = ["read"]
+    imported = copy.deepcopy(role)
+    imported["change"]["actions"] = ["no-op"]
+    imported["change"]["importing"] = {"id": "nightshift-scanner"}
+    forgotten = copy.deepcopy(role)
+    forgotten["change"]["actions"] = ["forget"]
+    plan = {"format_version": "1.2", "resource_changes": [data, read, imported, forgotten]}
+    assert parse_plan(plan) == []
+
+
+def test_create_then_delete_is_a_replace_and_deposed_objects_are_pending_deletes() -> None:
+    plan = load("code_replace")
+    replace = entry(plan, "resource_changes", "aws_s3_bucket.archive")
+    replace["change"]["actions"] = ["create", "delete"]  # create_before_destroy
+    deposed = copy.deepcopy(replace)
+    deposed["deposed"] = "00000001"
+    deposed["change"] |= {"actions": ["delete"], "after": None, "after_unknown": {}, "after_sensitive": False}
+    current, old = parse_plan({"format_version": "1.2", "resource_changes": [replace, deposed]})
+    assert (current.change, old.change) == ("replace", "delete")
+    assert old.address == current.address and old.fingerprint != current.fingerprint
+    assert old.provider_id == "nightshift-archive"
+
+
+def test_a_replace_forced_by_an_unknown_value_lists_that_cause_only() -> None:
+    # e.g. the VPC is being replaced, so the security group's vpc_id is unknown and forces a new group
+    plan = load("code_changed")
+    group = entry(plan, "resource_changes", "aws_security_group.web")
+    vpc_id = group["change"]["before"]["vpc_id"]
+    for key in ("vpc_id", "id", "arn", "owner_id"):
+        del group["change"]["after"][key]
+    group["change"] |= {
+        "actions": ["delete", "create"],
+        "after_unknown": {"vpc_id": True, "id": True, "arn": True, "owner_id": True},
+        "replace_paths": [["vpc_id"]],
+    }
+    [finding] = parse_plan({"format_version": "1.2", "resource_changes": [group]})
+    assert (finding.change, finding.severity) == ("replace", "high")
+    assert [(a.path, a.before, a.after) for a in finding.attributes] == [("vpc_id", vpc_id, UNKNOWN)]
+    assert finding.provider_id == group["change"]["before"]["id"]
+
+
+def test_an_import_that_also_updates_is_a_pending_update() -> None:
+    plan = load("code_changed")
+    role = entry(plan, "resource_changes", "aws_iam_role.scanner")
+    role["change"]["importing"] = {"id": "nightshift-scanner"}
+    [finding] = parse_plan({"format_version": "1.2", "resource_changes": [role]})
+    assert (finding.kind, finding.change) == ("pending-change", "update")
+
+
+def test_a_plan_without_drift_or_changes_is_clean() -> None:
+    assert parse_plan({"format_version": "1.2", "planned_values": {"root_module": {}}}) == []
+    assert parse_plan({"format_version": "0.1", "resource_changes": []}) == []  # Terraform 0.12-0.15
+
+
+def test_ten_thousand_resources_parse_well_under_a_second() -> None:
+    plan = load("bucket_tags_changed")
+    drifted = entry(plan, "resource_drift", "aws_s3_bucket.logs")
+    noise = entry(plan, "resource_drift", "aws_s3_bucket.archive")
+    reverted = entry(plan, "resource_changes", "aws_s3_bucket.logs")
+    unchanged = entry(plan, "resource_changes", "aws_s3_bucket.archive")
+    big: dict[str, Any] = {"format_version": "1.2", "resource_drift": [], "resource_changes": []}
+    for i in range(10_000):
+        address = f'aws_s3_bucket.b["{i}"]'
+        drift, change = (drifted, reverted) if i % 10 == 0 else (noise, unchanged)
+        big["resource_drift"].append(drift | {"address": address, "index": str(i)})
+        big["resource_changes"].append(change | {"address": address, "index": str(i)})
+
+    started = time.perf_counter()
+    findings = parse_plan(big)
+    elapsed = time.perf_counter() - started
+
+    assert len(findings) == 1_000 and {f.kind for f in findings} == {"drift"}
+    assert len({f.fingerprint for f in findings}) == 1_000
+    assert elapsed < 1.0, f"10,000 resources took {elapsed:.2f}s"
+
+
+# --- malformed input ---------------------------------------------------------------------------------------
+
+
+def plan_error(data: Any) -> str:
+    with pytest.raises(PlanError) as caught:
+        parse_plan(data)
+    return str(caught.value)
+
+
+def test_truncated_json_says_where_and_suggests_truncation() -> None:
+    raw = (PLANS / "bucket_tags_changed.json").read_bytes()
+    message = plan_error(raw[: len(raw) // 2])
+    assert "not valid JSON" in message and "line " in message and "column " in message
+    assert "truncated?" in message
+
+
+def test_broken_json_in_the_middle_names_line_and_column() -> None:
+    message = plan_error('{\n  "format_version": "1.2",\n  "resource_drift": [,]\n}')
+    assert "line 3 column 22" in message and "truncated" not in message
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"", "empty"),
+        (b"\xff\xfe{}", "not UTF-8"),
+        ("[]", "expected a JSON object, got a list"),
+        ({"resource_changes": []}, "no format_version"),
+        ({"format_version": 1.2}, "format_version 1.2 is not like"),
+        ({"format_version": "2.0", "resource_changes": []}, "format_version 2.0 is not supported"),
+        ({"format_version": "1.0", "values": {}}, "state JSON, not a plan"),
+        ({"format_version": "1.2", "configuration": {}}, "no planned_values, resource_changes"),
+        ({"format_version": "1.2", "resource_drift": {}}, "resource_drift must be a list, got an object"),
+        ({"format_version": "1.2", "resource_changes": "x"}, "resource_changes must be a list"),
+        ({"format_version": "1.2", "resource_changes": [1]}, "resource_changes[0] must be an object"),
+        (
+            {"format_version": "1.2", "resource_changes": [{"change": {}}]},
+            "resource_changes[0] has no address",
+        ),
+        (
+            {"format_version": "1.2", "resource_drift": [{"address": "a.b", "change": {"actions": []}}]},
+            "resource_drift[0] (a.b) has no change.actions",
+        ),
+        (
+            {"format_version": "1.2", "resource_changes": [{"address": "a.b", "type": "a", "name": "b"}]},
+            "resource_changes[0] (a.b) has no change object",
+        ),
+        (
+            {
+                "format_version": "1.2",
+                "resource_changes": [{"address": "a.b", "change": {"actions": ["no-op"]}}],
+            },
+            "resource_changes[0] (a.b) has no type",
+        ),
+        (
+            {
+                "format_version": "1.2",
+                "resource_changes": [{"address": "a.b", "change": {"actions": ["nuke"]}}],
+            },
+            "unknown action(s) nuke",
+        ),
+        ({"format_version": "1.2", "resource_changes": [], "errored": True}, "the plan errored"),
+    ],
+)
+def test_not_a_plan_raises_plan_error_naming_the_problem(data: Any, expected: str) -> None:
+    assert expected in plan_error(data)
