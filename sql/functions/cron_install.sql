@@ -40,12 +40,18 @@ BEGIN
     /* Unschedule exactly this database's Nightshift jobs of the current user; return what was removed. */
     PERFORM nightshift.require_local_cron();
     -- dynamic: the cron schema exists only in pg_cron's database
+    -- the jobs are picked in a materialized CTE first: in one WHERE clause the planner may call the cheap
+    -- cron.unschedule() before the name test, and unschedule every job on the server
     RETURN QUERY EXECUTE $sql$
-        SELECT j.jobname::text, j.jobid
-          FROM cron.job AS j
-         WHERE j.username = current_user
-           AND j.jobname IN (SELECT s.jobname FROM nightshift.cron_job_specs() AS s)
-           AND cron.unschedule(j.jobid)
+        WITH ours AS MATERIALIZED (
+            SELECT j.jobname::text AS jobname, j.jobid
+              FROM cron.job AS j
+             WHERE j.username = current_user
+               AND j.jobname IN (SELECT s.jobname FROM nightshift.cron_job_specs() AS s)
+        )
+        SELECT o.jobname, o.jobid
+          FROM ours AS o
+         WHERE cron.unschedule(o.jobid)
     $sql$;
 END
 $$;

@@ -19,11 +19,17 @@ SELECT cron.schedule_in_database(%(jobname)s, %(schedule)s, %(command)s, %(datab
 
 -- name: cron_unschedule --
 -- remove the current user's jobs with these names; the names actually removed
-SELECT j.jobname
-  FROM cron.job AS j
- WHERE j.username = current_user
-   AND j.jobname = ANY (%(jobnames)s::text[])
-   AND cron.unschedule(j.jobid)
+-- (the jobs are picked first, in a materialized CTE: in one WHERE clause the planner may call the cheap
+-- cron.unschedule() before the name test, and unschedule every job on the server)
+WITH ours AS MATERIALIZED (
+    SELECT j.jobid, j.jobname
+      FROM cron.job AS j
+     WHERE j.username = current_user
+       AND j.jobname = ANY (%(jobnames)s::text[])
+)
+SELECT o.jobname
+  FROM ours AS o
+ WHERE cron.unschedule(o.jobid)
 
 -- name: cron_jobs --
 -- the installed jobs with these names
