@@ -121,6 +121,8 @@ def upcoming(conn: psycopg.Connection, within: str, kind: str | None = None) -> 
         ).fetchall()
 
 
-def enqueue_due(conn: psycopg.Connection, kind: str | None = None, limit: int | None = None) -> list[EnqueueCount]:
+def enqueue_due(
+    conn: psycopg.Connection, kind: str | None = None, limit: int | None = None
+) -> list[EnqueueCount]:
     with sql_errors(), conn.cursor(row_factory=class_row(EnqueueCount)) as cur:
         return cur.execute(QUERIES["schedule_enqueue_due"], {"kind": kind, "limit": limit}).fetchall()

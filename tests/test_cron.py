@@ -27,6 +27,11 @@ def installed(db_url: str) -> Iterator[list[tuple[cron.JobSpec, int]]]:
         cron.uninstall(db_url)  # a job left behind would fail every minute against a dropped database
 
 
+def enqueue_due_status(url: str) -> cron.JobStatus:
+    [job] = [j for j in cron.status(url) if j.spec.jobname.startswith("nightshift-enqueue-due")]
+    return job
+
+
 def database_of(url: str) -> str:
     return url.rsplit("/", 1)[1]
 
@@ -45,11 +50,13 @@ def test_job_names_carry_the_database_when_pg_cron_lives_elsewhere(db_url, pg_se
 def test_install_twice_updates_and_never_duplicates(db_url, installed, cron_conn):
     names = [spec.jobname for spec, _ in installed]
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("UPDATE nightshift.settings SET value = '*/10 * * * *' WHERE key = 'cron.maintenance.schedule'")
+        conn.execute("UPDATE nightshift.settings SET value = '*/10 * * * *' "
+                     "WHERE key = 'cron.maintenance.schedule'")
     again = cron.install(db_url)
     assert [jobid for _, jobid in again] == [jobid for _, jobid in installed]
     rows = cron_conn.execute(
-        "SELECT jobname, schedule FROM cron.job WHERE jobname = ANY(%s) ORDER BY jobname", (names,)).fetchall()
+        "SELECT jobname, schedule FROM cron.job WHERE jobname = ANY(%s) ORDER BY jobname", (names,)
+    ).fetchall()
     assert dict(rows)[f"nightshift-maintenance@{database_of(db_url)}"] == "*/10 * * * *"
     assert len(rows) == 3
     assert all(job.up_to_date for job in cron.status(db_url))
@@ -94,11 +101,12 @@ def test_pg_cron_enqueues_a_due_drift_scan(db_url, installed, conn):
         task = conn.execute("SELECT kind, subject FROM nightshift.tasks").fetchone()
     assert task is not None and task[0] == "drift-scan", "pg_cron did not enqueue the due drift scan in 75 s"
     assert conn.execute(
-        "SELECT next_run_at > now() FROM nightshift.schedules WHERE kind = 'drift-scan'").fetchone() == (True,)
+        "SELECT next_run_at > now() FROM nightshift.schedules WHERE kind = 'drift-scan'"
+    ).fetchone() == (True,)
 
-    [enqueue_job] = [job for job in cron.status(db_url) if job.spec.jobname.startswith("nightshift-enqueue-due")]
+    enqueue_job = enqueue_due_status(db_url)
     deadline = time.monotonic() + 10  # pg_cron records the run's end just after its commit
     while not any(run.status == "succeeded" for run in enqueue_job.runs) and time.monotonic() < deadline:
         time.sleep(0.5)
-        [enqueue_job] = [j for j in cron.status(db_url) if j.spec.jobname.startswith("nightshift-enqueue-due")]
+        enqueue_job = enqueue_due_status(db_url)
     assert any(run.status == "succeeded" for run in enqueue_job.runs), enqueue_job.runs

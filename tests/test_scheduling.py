@@ -5,6 +5,7 @@ Time travel is done by moving next_run_at into the past, never by sleeping.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,9 @@ DAY = timedelta(days=1)
 
 # --- helpers -----------------------------------------------------------------------------------------
 
-def make_pipelines(conn: psycopg.Connection, n: int, *, frequency: str = "DAILY", due: bool = True) -> list[int]:
+def make_pipelines(
+    conn: psycopg.Connection, n: int, *, frequency: str = "DAILY", due: bool = True
+) -> list[int]:
     """n pipelines with a drift schedule each; due ones have next_run_at a minute ago."""
     conn.execute(
         "INSERT INTO nightshift.organizations (name) VALUES ('acme') ON CONFLICT (name) DO NOTHING"
@@ -33,7 +36,8 @@ def make_pipelines(conn: psycopg.Connection, n: int, *, frequency: str = "DAILY"
     )
     ids = [r[0] for r in conn.execute(
         "INSERT INTO nightshift.pipelines (repository_id, name) "
-        "SELECT r.id, 'p' || g || '-' || md5(random()::text) FROM nightshift.repositories r, generate_series(1, %s) g "
+        "SELECT r.id, 'p' || g || '-' || md5(random()::text) "
+        "FROM nightshift.repositories r, generate_series(1, %s) g "
         "WHERE r.name = 'infra' RETURNING id", (n,)).fetchall()]
     conn.execute(
         "INSERT INTO nightshift.schedules (kind, pipeline_id, frequency, next_run_at) "
@@ -128,7 +132,8 @@ def test_monthly_slots_never_skip_or_double_a_short_month(conn):
 
 def test_offsets_spread_10000_daily_targets_across_the_day(conn):
     hours = dict(conn.execute(
-        "SELECT extract(hour FROM nightshift.next_run_at('DAILY', '2025-06-01 00:00Z', g) AT TIME ZONE 'UTC')::int,"
+        "SELECT extract(hour FROM nightshift.next_run_at('DAILY', '2025-06-01 00:00Z', g)"
+        "                         AT TIME ZONE 'UTC')::int,"
         "       count(*) FROM generate_series(1, 10000) g GROUP BY 1").fetchall())
     share = 10000 / 24
     assert len(hours) == 24
@@ -216,7 +221,8 @@ def test_ten_missed_periods_collapse_into_one_task_and_a_future_next_run(conn):
 
 
 def test_staggered_run_after_spans_the_window(conn):
-    conn.execute("UPDATE nightshift.settings SET value = '10 minutes' WHERE key = 'schedule.stagger.drift-scan'")
+    conn.execute("UPDATE nightshift.settings SET value = '10 minutes' "
+                 "WHERE key = 'schedule.stagger.drift-scan'")
     make_pipelines(conn, 200)
     conn.execute("BEGIN")  # one transaction: now() below is the now() enqueue_due used
     enqueue_due(conn)
@@ -226,7 +232,7 @@ def test_staggered_run_after_spans_the_window(conn):
     window = timedelta(minutes=10)
     assert offsets[0] == timedelta(0)
     assert window * 0.99 <= offsets[-1] < window
-    gaps = {round((b - a).total_seconds(), 3) for a, b in zip(offsets, offsets[1:], strict=False)}
+    gaps = {round((b - a).total_seconds(), 3) for a, b in itertools.pairwise(offsets)}
     assert gaps == {3.0}  # evenly: 600 s / 200 tasks
 
 
@@ -246,11 +252,13 @@ def test_unmonitored_inactive_and_switched_off_targets_never_run(conn):
         "INSERT INTO nightshift.organizations (name, compliance_enabled, cost_optimization_enabled) "
         "VALUES ('off', true, false)")
     conn.execute(
-        "INSERT INTO nightshift.cloud_integrations (organization_id, provider, account_id, compliance_enabled,"
-        " deleted_at) SELECT id, 'aws', a, a = 'disabled', CASE WHEN a = 'deleted' THEN now() END"
+        "INSERT INTO nightshift.cloud_integrations"
+        " (organization_id, provider, account_id, compliance_enabled, deleted_at)"
+        " SELECT id, 'aws', a, a = 'disabled', CASE WHEN a = 'deleted' THEN now() END"
         " FROM nightshift.organizations, unnest(ARRAY['disabled', 'deleted']) a WHERE name = 'off'")
     conn.execute("UPDATE nightshift.cloud_integrations SET compliance_enabled = true")  # deleted one too
-    conn.execute("UPDATE nightshift.cloud_integrations SET compliance_enabled = false WHERE account_id = 'disabled'")
+    conn.execute("UPDATE nightshift.cloud_integrations SET compliance_enabled = false "
+                 "WHERE account_id = 'disabled'")
     # every schedule is long overdue, whatever its frequency or switches
     conn.execute("UPDATE nightshift.schedules SET next_run_at = now() - interval '30 days'")
     assert enqueue_due(conn) == {"drift-scan": (0, 0), "compliance-scan": (0, 0), "cost-analysis": (0, 0)}
@@ -266,15 +274,19 @@ def test_unmonitored_inactive_and_switched_off_targets_never_run(conn):
 
 def test_compliance_and_cost_schedules_are_created_and_enqueued_with_their_payloads(conn):
     conn.execute(
-        "INSERT INTO nightshift.organizations (name, compliance_enabled, cost_optimization_enabled, auto_remediate)"
+        "INSERT INTO nightshift.organizations"
+        " (name, compliance_enabled, cost_optimization_enabled, auto_remediate)"
         " VALUES ('acme', true, true, true)")
     conn.execute(
         "INSERT INTO nightshift.cloud_integrations (organization_id, provider, account_id, frameworks,"
-        " compliance_enabled) SELECT id, 'aws', '123456789012', '{CIS,SOC2}', true FROM nightshift.organizations")
+        " compliance_enabled)"
+        " SELECT id, 'aws', '123456789012', '{CIS,SOC2}', true FROM nightshift.organizations")
     schedules = conn.execute(
-        "SELECT kind, frequency::text, next_run_at > now() FROM nightshift.schedules ORDER BY kind").fetchall()
+        "SELECT kind, frequency::text, next_run_at > now() FROM nightshift.schedules ORDER BY kind"
+    ).fetchall()
     assert schedules == [("compliance-scan", "DAILY", True), ("cost-analysis", "WEEKLY", True)]
-    conn.execute("UPDATE nightshift.schedules SET next_run_at = now() - interval '1 minute', auto_create_pr = true")
+    conn.execute("UPDATE nightshift.schedules "
+                 "SET next_run_at = now() - interval '1 minute', auto_create_pr = true")
     assert enqueue_due(conn) == {"drift-scan": (0, 0), "compliance-scan": (1, 0), "cost-analysis": (1, 0)}
     by_kind = {t[1]: t for t in tasks(conn)}
     compliance, cost = by_kind["compliance-scan"], by_kind["cost-analysis"]
@@ -328,11 +340,14 @@ def test_set_frequency_registers_a_pipeline_and_reschedules_it(conn):
         "SELECT kind, frequency::text, next_run_at FROM nightshift.set_frequency(%s, 'daily')", (target,)
     ).fetchone()
     assert (kind, frequency) == ("drift-scan", "DAILY")
-    assert next_at == conn.execute("SELECT nightshift.next_run_at('DAILY', now(), %s)", (pipeline,)).fetchone()[0]
-    hourly = conn.execute("SELECT next_run_at FROM nightshift.set_frequency(%s, 'HOURLY')", (target,)).fetchone()
+    expected = conn.execute("SELECT nightshift.next_run_at('DAILY', now(), %s)", (pipeline,)).fetchone()
+    assert (next_at,) == expected
+    hourly = conn.execute(
+        "SELECT next_run_at FROM nightshift.set_frequency(%s, 'HOURLY')", (target,)).fetchone()
     assert hourly[0] <= datetime.now(UTC) + timedelta(hours=1, seconds=5)
     assert conn.execute(
-        "SELECT next_run_at FROM nightshift.set_frequency(%s, 'UNMONITORED')", (target,)).fetchone() == (None,)
+        "SELECT next_run_at FROM nightshift.set_frequency(%s, 'UNMONITORED')", (target,)
+    ).fetchone() == (None,)
 
 
 def test_pause_resume_and_run_now(conn):
@@ -362,7 +377,7 @@ def test_upcoming_runs_forecasts_each_slot_per_kind_and_target(conn):
         "SELECT run_at, kind, subject, overdue FROM nightshift.upcoming_runs('5 hours')").fetchall()
     hourly = [r for r in runs if r[2] == f"pipeline/{pipeline}"]
     assert len(hourly) == 5
-    assert {b[0] - a[0] for a, b in zip(hourly, hourly[1:], strict=False)} == {timedelta(hours=1)}
+    assert {b[0] - a[0] for a, b in itertools.pairwise(hourly)} == {timedelta(hours=1)}
     assert [r[3] for r in runs if r[2] == f"pipeline/{overdue}"] == [True]  # once, now
     assert runs == sorted(runs)
 
@@ -394,14 +409,16 @@ def test_python_api_translates_sql_errors(conn):
     conn.rollback()
     state = scheduling.set_frequency(conn, f"pipeline/{pipeline}", "weekly")
     assert state.frequency == "WEEKLY" and state.is_active
-    assert [r.kind for r in scheduling.enqueue_due(conn)] == ["drift-scan", "compliance-scan", "cost-analysis"]
+    kinds = [r.kind for r in scheduling.enqueue_due(conn)]
+    assert kinds == ["drift-scan", "compliance-scan", "cost-analysis"]
 
 
 # --- maintenance ---------------------------------------------------------------------------------------
 
 def test_maintenance_requeues_expired_leases_and_prunes_by_retention(conn):
     conn.execute("""
-        INSERT INTO nightshift.tasks (kind, subject, status, finished_at, attempt, locked_by, locked_until) VALUES
+        INSERT INTO nightshift.tasks
+            (kind, subject, status, finished_at, attempt, locked_by, locked_until) VALUES
             ('drift-scan', 'pipeline/1', 'done', now() - interval '15 days', 1, NULL, NULL),
             ('drift-scan', 'pipeline/2', 'dead', now() - interval '20 days', 3, NULL, NULL),
             ('drift-scan', 'pipeline/3', 'done', now() - interval '1 day', 1, NULL, NULL),

@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     upcoming.add_argument("--kind", choices=KINDS)
     upcoming.set_defaults(func=run_upcoming)
 
-    due = actions.add_parser("enqueue-due", help="enqueue every due target now (what pg_cron does each minute)")
+    due = actions.add_parser("enqueue-due", help="enqueue every due target now (pg_cron does it each minute)")
     due.add_argument("--kind", choices=KINDS)
     due.add_argument("--limit", type=int, help="at most this many tasks per kind")
     due.set_defaults(func=run_enqueue_due)
