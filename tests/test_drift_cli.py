@@ -58,7 +58,8 @@ def test_standard_input(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
     code, findings, _ = parse(capsys, "-")
     assert code == 0
-    assert ("drift", "aws_s3_bucket.archive", "delete") in {(f["kind"], f["address"], f["change"]) for f in findings}
+    seen = {(f["kind"], f["address"], f["change"]) for f in findings}
+    assert ("drift", "aws_s3_bucket.archive", "delete") in seen
 
 
 @pytest.mark.parametrize(("content", "message"), [

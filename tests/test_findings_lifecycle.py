@@ -87,6 +87,12 @@ def findings(conn: psycopg.Connection, subject: str) -> dict[str, dict[str, Any]
     return {row["resource_address"]: row for row in rows}
 
 
+def one(conn: psycopg.Connection, query: str, *params: Any) -> Any:
+    row = conn.execute(query, params or None).fetchone()
+    assert row is not None
+    return row[0]
+
+
 def notifications(conn: psycopg.Connection) -> list[dict[str, Any]]:
     cur = conn.cursor(row_factory=psycopg.rows.dict_row)
     return cur.execute("SELECT * FROM nightshift.notifications ORDER BY id").fetchall()
@@ -154,7 +160,7 @@ def test_absent_from_a_successful_scan_resolves_and_seen_again_reopens(conn: psy
     assert [f["address"] for f in resolved_note["resolved"]] == ["aws_s3_bucket.logs"]
 
     clean = scan(conn, subject, [])
-    assert conn.execute("SELECT status FROM nightshift.scans WHERE id = %s", (clean,)).fetchone() == ("CLEAN",)
+    assert one(conn, "SELECT status FROM nightshift.scans WHERE id = %s", clean) == "CLEAN"
     assert {f["status"] for f in findings(conn, subject).values()} == {"RESOLVED"}
 
     scan(conn, subject, [LOGS])
@@ -175,7 +181,7 @@ def test_an_error_scan_resolves_nothing(conn: psycopg.Connection) -> None:
     assert findings(conn, subject)["aws_s3_bucket.logs"]["status"] == "OPEN"
     row = conn.execute("SELECT status, error FROM nightshift.scans WHERE id = %s", (scan_id,)).fetchone()
     assert row == ("ERROR", "Error: Invalid provider configuration")
-    assert conn.execute("SELECT status FROM nightshift.tasks WHERE id = %s", (task_id,)).fetchone() == ("done",)
+    assert one(conn, "SELECT status FROM nightshift.tasks WHERE id = %s", task_id) == "done"
     assert len(notifications(conn)) == 1
 
 
@@ -313,14 +319,14 @@ def test_remediation_is_enqueued_only_when_every_switch_is_on(
     # new drift on top: only the new finding is handed over
     scan(conn, subject, [LOGS, WEB])
     web_id = findings(conn, subject)["aws_security_group.web"]["id"]
-    latest = conn.execute("SELECT finding_ids FROM nightshift.remediations ORDER BY id DESC LIMIT 1").fetchone()
-    assert latest == ([web_id],)
+    latest = one(conn, "SELECT finding_ids FROM nightshift.remediations ORDER BY id DESC LIMIT 1")
+    assert latest == [web_id]
 
 
 def test_no_remediation_for_pending_changes_alone(conn: psycopg.Connection) -> None:
     subject = make_pipeline(conn, auto_create_pr=True, repo_auto=True, org_auto=True)
     scan(conn, subject, [drift("aws_iam_role.x", "y", kind="pending-change")])
-    assert conn.execute("SELECT count(*) FROM nightshift.tasks WHERE kind = 'drift-remediation'").fetchone() == (0,)
+    assert one(conn, "SELECT count(*) FROM nightshift.tasks WHERE kind = 'drift-remediation'") == 0
 
 
 def test_notifications_carry_no_values(conn: psycopg.Connection) -> None:
@@ -352,7 +358,8 @@ def test_open_findings_view_names_the_target(conn: psycopg.Connection) -> None:
     subject = make_pipeline(conn)
     scan(conn, subject, [LOGS, WEB])
     scan(conn, subject, [WEB])
-    rows = conn.execute("SELECT target, resource_address, attributes FROM nightshift.open_findings").fetchall()
+    rows = conn.execute(
+        "SELECT target, resource_address, attributes FROM nightshift.open_findings").fetchall()
     assert rows == [("acme-network/infra/network", "aws_security_group.web", ["ingress"])]
 
 

@@ -148,7 +148,11 @@ class DriftScanAgent(Agent):
         var_files = [f"-var-file={inside(checkout, name, 'var file')}" for name in spec.var_files]
         plan_file = ctx.workdir / PLAN_FILE
 
-        await step(run, ctx, "init", [tool, "init", "-input=false", "-no-color"], cwd, env)
+        # init in the default workspace: with TF_WORKSPACE set, init creates a missing workspace
+        init_env = {name: value for name, value in env.items() if name != "TF_WORKSPACE"}
+        await step(run, ctx, "init", [tool, "init", "-input=false", "-no-color"], cwd, init_env)
+        if spec.workspace != "default":
+            await check_workspace(run, ctx, tool, spec.workspace, cwd, init_env)
         plan_argv = [tool, "plan", "-input=false", "-detailed-exitcode", "-lock=false", "-no-color",
                      f"-out={plan_file}", *var_files]
         plan = await step(run, ctx, "plan", plan_argv, cwd, env, ok=(0, 2))
@@ -213,7 +217,7 @@ def pipeline_env(
     if spec.workspace != "default":
         if not _WORKSPACE.match(spec.workspace):
             raise ScanFailed(f"workspace {spec.workspace!r} is not a valid workspace name")
-        extra["TF_WORKSPACE"] = spec.workspace  # selects it for init and plan; a missing one is an error
+        extra["TF_WORKSPACE"] = spec.workspace  # selects it for plan and show
     return allowed_env(names, home=home, source=source, extra=extra)
 
 
@@ -278,17 +282,37 @@ async def step(
     return result
 
 
+async def check_workspace(
+    run: _Run, ctx: AgentContext, tool: str, workspace: str, cwd: Path, env: Mapping[str, str],
+) -> None:
+    """A missing workspace must be an error: Terraform would plan it as new, every resource a create."""
+    listed = await step(run, ctx, "workspace", [tool, "workspace", "list"], cwd, env)
+    names = [line.strip().removeprefix("* ") for line in listed.text().splitlines() if line.strip()]
+    if workspace not in names:
+        raise ScanFailed(f"workspace {workspace!r} does not exist (the state has: {', '.join(names)})")
+
+
 def _show(argv: list[str]) -> str:
     return " ".join([Path(argv[0]).name, *argv[1:3]])
 
 
 def _diagnostics(result: ProcessResult) -> str:
-    """Terraform prints its diagnostics ("Error: ...") on stderr; fall back to the end of stdout."""
-    err = result.text("stderr").strip()
-    out = result.text("stdout").strip()
-    if err and out and len(err) < MAX_ERROR_CHARS // 2:
-        return f"{err}\n--- end of stdout ---\n{out[-2000:]}"
-    return err or out[-MAX_ERROR_CHARS:] or "(no output)"
+    """Terraform's diagnostics ("Error: ...") are on stderr: its beginning, then the end of stdout."""
+    budget = MAX_ERROR_CHARS - 500  # room for the headline
+    err = result.stderr.decode("utf-8", "replace").strip()
+    out = result.stdout.decode("utf-8", "replace").strip()
+    parts = []
+    if result.stdout_truncated or result.stderr_truncated:
+        parts.append("[the output exceeded the capture limit; the excess was dropped]")
+    if err:
+        head = err[: budget // 2 if out else budget]
+        parts.append(head + ("\n[... stderr cut]" if len(head) < len(err) else ""))
+        budget -= len(head)
+    if out:
+        tail = out[-min(budget, 4000 if err else budget):]
+        parts.append(("--- end of stdout ---\n" if err else "")
+                     + ("[... stdout cut]\n" if len(tail) < len(out) else "") + tail)
+    return "\n".join(parts) or "(no output)"
 
 
 def _cap(text: str) -> str:
