@@ -88,6 +88,9 @@ class Agent(ABC):
     needs_targets: ClassVar[bool] = False
     # seconds, unless the task payload says `timeout_seconds`
     default_timeout: ClassVar[float] = 3600.0
+    # a private working directory (created before, removed after the run); agents that never touch
+    # the disk (noop, sleep) set False and get the system temporary directory, shared, instead
+    needs_workdir: ClassVar[bool] = True
 
     @abstractmethod
     async def run(self, ctx: AgentContext) -> AgentResult:

@@ -18,6 +18,8 @@ COMMAND_MODULES = (
     "dispatcher.cli.cron_cmd",
     "dispatcher.cli.schedule_cmd",
     "dispatcher.cli.drift_cmd",
+    "dispatcher.cli.dispatcher_cmd",
+    "dispatcher.cli.tasks_cmd",
 )
 
 

@@ -1,0 +1,251 @@
+"""The one place the dispatcher talks to Postgres about tasks.
+
+Each method runs one named query of sql/queries/queue.sql (each a call of a sql/functions/queue_*
+function, so a DBA in psql does exactly what the daemon does) and returns plain values or frozen
+dataclasses. psycopg errors become the project's own exceptions here and nowhere else: a lost or
+refused connection is DatabaseUnavailable (the daemon reconnects), anything else StoreError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from dispatcher.agents.base import ScanReport, Task
+from dispatcher.db import describe_connect_error, libpq_url, redact
+from dispatcher.errors import DatabaseUnavailable, NightshiftError
+from dispatcher.queries import load_queries
+
+# (priority, run_after, id) of the last claimed task: where the next claim's index scan starts
+ClaimPosition = tuple[int, datetime, int]
+
+
+class StoreError(NightshiftError):
+    """The database refused a statement (a constraint, a missing function, bad input)."""
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """A tasks row as operators see it (`nightshift tasks show`)."""
+
+    id: int
+    kind: str
+    subject: str
+    payload: dict[str, Any]
+    status: str
+    priority: int
+    run_after: datetime
+    attempt: int
+    max_attempts: int
+    locked_by: str | None
+    locked_until: datetime | None
+    last_error: str | None
+    errors: list[dict[str, Any]]
+    schedule_id: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> TaskRecord:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """Tasks just claimed, and the claim-order position of the last one (for the next claim)."""
+
+    tasks: list[Task]
+    position: ClaimPosition | None
+
+    @classmethod
+    def from_rows(cls, rows: list[dict[str, Any]]) -> Claimed:
+        if not rows:
+            return NOTHING
+        # claim order is priority DESC, run_after, id: the last one has the largest key below
+        last = max(rows, key=lambda r: (-r["priority"], r["run_after"], r["id"]))
+        return cls([Task.from_row(row) for row in rows], (last["priority"], last["run_after"], last["id"]))
+
+
+NOTHING = Claimed([], None)
+
+
+@dataclass(frozen=True)
+class KindStats:
+    kind: str
+    queued: int
+    running: int
+    oldest_queued_seconds: float
+
+
+@contextlib.contextmanager
+def translate_errors(url: str) -> Any:
+    """psycopg errors as ours: connection trouble first (the daemon retries those), the rest after."""
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        # server gone, connection killed (pg_terminate_backend), shutdown in progress, ...
+        raise DatabaseUnavailable(describe_connect_error(url, exc)) from exc
+    except psycopg.InterfaceError as exc:  # used after the connection was closed
+        raise DatabaseUnavailable(f"connection to {redact(url)} is closed: {exc}") from exc
+    except psycopg.Error as exc:
+        diag = exc.diag.message_primary or str(exc)
+        raise StoreError(diag) from exc
+
+
+async def connect(url: str, application_name: str) -> psycopg.AsyncConnection[dict[str, Any]]:
+    """An autocommit async connection with TCP keepalives, so a vanished server is noticed."""
+    with translate_errors(url):
+        return await psycopg.AsyncConnection.connect(
+            libpq_url(url), autocommit=True, row_factory=dict_row, connect_timeout=10,
+            application_name=application_name[:63], keepalives=1, keepalives_idle=10,
+            keepalives_interval=5, keepalives_count=3,
+        )
+
+
+class Store:
+    """Queue operations over one autocommit connection (each statement is its own transaction)."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[dict[str, Any]], url: str) -> None:
+        self.conn = conn
+        self.url = url
+        self._q = load_queries("queue")
+
+    @classmethod
+    async def open(cls, url: str, application_name: str = "nightshift") -> Store:
+        return cls(await connect(url, application_name), url)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.conn.close()
+
+    @contextlib.asynccontextmanager
+    async def _cursor(self) -> AsyncIterator[psycopg.AsyncCursor[dict[str, Any]]]:
+        with translate_errors(self.url):
+            async with self.conn.cursor() as cur:
+                yield cur
+
+    async def _one(self, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        async with self._cursor() as cur:
+            await cur.execute(self._q[name], params)
+            return await cur.fetchone()
+
+    async def _value(self, name: str, params: dict[str, Any], column: str) -> Any:
+        row = await self._one(name, params)
+        return None if row is None else row[column]
+
+    # -- the hot path --------------------------------------------------------------------------
+    async def claim(
+        self, worker: str, kinds: Sequence[str] | None, limit: int, lease: timedelta,
+        after: ClaimPosition | None = None,
+    ) -> Claimed:
+        async with self._cursor() as cur:
+            await cur.execute(self._q["task_claim"], _claim_params(worker, kinds, limit, lease, after))
+            return Claimed.from_rows(await cur.fetchall())
+
+    async def complete_many(self, ids: Sequence[int], attempts: Sequence[int]) -> set[int]:
+        """Complete the tasks still held; the ids missing from the answer belonged to a stale holder."""
+        done = await self._value("task_complete_many", {"ids": list(ids), "attempts": list(attempts)},
+                                 "completed")
+        return set(done or ())
+
+    async def complete_and_claim(
+        self, ids: Sequence[int], attempts: Sequence[int], worker: str, kinds: Sequence[str] | None,
+        limit: int, lease: timedelta, after: ClaimPosition | None = None,
+    ) -> tuple[set[int], Claimed]:
+        """Complete finished tasks and claim the next ones in one round trip (a pipeline)."""
+        if not ids:
+            return set(), await self.claim(worker, kinds, limit, lease, after) if limit > 0 else NOTHING
+        if limit <= 0:
+            return await self.complete_many(ids, attempts), NOTHING
+        with translate_errors(self.url):
+            async with self.conn.pipeline():
+                done_cur = self.conn.cursor()
+                claim_cur = self.conn.cursor()
+                await done_cur.execute(self._q["task_complete_many"],
+                                       {"ids": list(ids), "attempts": list(attempts)})
+                await claim_cur.execute(self._q["task_claim"],
+                                        _claim_params(worker, kinds, limit, lease, after))
+            done_row = await done_cur.fetchone()
+            claimed = Claimed.from_rows(await claim_cur.fetchall())
+        return set((done_row or {}).get("completed") or ()), claimed
+
+    # -- results and leases -------------------------------------------------------------------
+    async def fail(self, task_id: int, attempt: int, error: str, retry: bool = True) -> str | None:
+        """The task's new status (queued, dead, failed), or None when this holder is stale."""
+        params = {"id": task_id, "attempt": attempt, "error": error, "retry": retry}
+        status = await self._value("task_fail", params, "status")
+        return None if status is None else str(status)
+
+    async def release_many(self, ids: Sequence[int], attempts: Sequence[int], reason: str) -> set[int]:
+        params = {"ids": list(ids), "attempts": list(attempts), "reason": reason}
+        return set(await self._value("task_release_many", params, "released") or ())
+
+    async def heartbeat(
+        self, ids: Sequence[int], worker: str, attempts: Sequence[int], lease: timedelta
+    ) -> set[int]:
+        params = {"ids": list(ids), "worker": worker, "attempts": list(attempts), "lease": lease}
+        return set(await self._value("task_heartbeat", params, "extended") or ())
+
+    async def requeue_expired(self) -> int:
+        return int(await self._value("task_requeue_expired", {}, "requeued") or 0)
+
+    async def record_scan(self, task: Task, scan: ScanReport) -> int | None:
+        """Store a scan through nightshift.record_scan; None when this holder is stale."""
+        params = {
+            "task_id": task.id, "attempt": task.attempt, "status": scan.status,
+            "summary": Jsonb(scan.summary), "findings": Jsonb(scan.findings),
+            "artifacts": Jsonb(scan.artifacts), "error": scan.error, "started_at": scan.started_at,
+        }
+        scan_id = await self._value("scan_record", params, "scan_id")
+        return None if scan_id is None else int(scan_id)
+
+    async def task_targets(self, subject: str) -> dict[str, Any]:
+        return dict(await self._value("task_targets", {"subject": subject}, "targets") or {})
+
+    async def queue_stats(self) -> list[KindStats]:
+        async with self._cursor() as cur:
+            await cur.execute(self._q["queue_stats"])
+            return [KindStats(**row) for row in await cur.fetchall()]
+
+    # -- operators ----------------------------------------------------------------------------
+    async def enqueue(
+        self, kind: str, subject: str, payload: dict[str, Any] | None = None, priority: int = 0,
+        run_after: datetime | None = None, max_attempts: int = 3,
+    ) -> int | None:
+        """The new task's id, or None when a task for (kind, subject) is already in flight."""
+        params = {"kind": kind, "subject": subject, "payload": Jsonb(payload or {}), "priority": priority,
+                  "run_after": run_after, "max_attempts": max_attempts}
+        task_id = await self._value("task_enqueue", params, "id")
+        return None if task_id is None else int(task_id)
+
+    async def get(self, task_id: int) -> TaskRecord | None:
+        row = await self._one("task_get", {"id": task_id})
+        return None if row is None else TaskRecord.from_row(row)
+
+    async def list(self, status: str | None = None, kind: str | None = None, limit: int = 50
+                   ) -> list[TaskRecord]:
+        async with self._cursor() as cur:
+            await cur.execute(self._q["task_list"], {"status": status, "kind": kind, "limit": limit})
+            return [TaskRecord.from_row(row) for row in await cur.fetchall()]
+
+    async def cancel(self, task_id: int) -> bool:
+        return bool(await self._value("task_cancel", {"id": task_id}, "cancelled"))
+
+    async def retry(self, task_id: int) -> bool:
+        return bool(await self._value("task_retry", {"id": task_id}, "retried"))
+
+
+def _claim_params(
+    worker: str, kinds: Sequence[str] | None, limit: int, lease: timedelta, after: ClaimPosition | None
+) -> dict[str, Any]:
+    priority, run_after, after_id = after if after is not None else (None, None, None)
+    return {"worker": worker, "kinds": list(kinds) if kinds else None, "limit": limit, "lease": lease,
+            "after_priority": priority, "after_run_after": run_after, "after_id": after_id}
