@@ -298,6 +298,34 @@ def test_compliance_and_cost_schedules_are_created_and_enqueued_with_their_paylo
     assert cost[4]["auto_create_pr"] is True
 
 
+def test_run_now_and_enqueue_due_build_the_same_task(conn):
+    conn.execute(
+        "INSERT INTO nightshift.organizations"
+        " (name, compliance_enabled, cost_optimization_enabled, auto_remediate)"
+        " VALUES ('acme', true, true, true)")
+    conn.execute(
+        "INSERT INTO nightshift.cloud_integrations (organization_id, provider, account_id, frameworks,"
+        " compliance_enabled) SELECT id, 'gcp', 'proj', '{CIS}', true FROM nightshift.organizations")
+    [pipeline] = make_pipelines(conn, 1)
+    conn.execute("UPDATE nightshift.schedules SET auto_create_pr = true, notification_channel = '#ops'")
+    conn.execute("UPDATE nightshift.repositories SET auto_remediate = true")
+    subjects = [f"pipeline/{pipeline}", *(r[0] for r in conn.execute(
+        "SELECT subject FROM nightshift.schedule_targets WHERE kind <> 'drift-scan'"))]
+    assert len(subjects) == 3
+    manual = {}
+    for subject in subjects:
+        conn.execute("SELECT nightshift.run_now(%s)", (subject,))
+    for _, kind, subject, _, payload in tasks(conn):
+        manual[subject] = (kind, {k: v for k, v in payload.items() if k not in ("trigger", "scheduled_for")})
+    conn.execute("DELETE FROM nightshift.tasks")
+    conn.execute("UPDATE nightshift.schedules SET next_run_at = now() - interval '1 minute'")
+    assert enqueue_due(conn) == {"drift-scan": (1, 0), "compliance-scan": (1, 0), "cost-analysis": (1, 0)}
+    scheduled = {
+        s: (k, {n: v for n, v in p.items() if n != "scheduled_for"}) for _, k, s, _, p in tasks(conn)}
+    assert scheduled == manual
+    assert all(payload.get("auto_create_pr", payload.get("auto_remediate")) for _, payload in manual.values())
+
+
 def test_enqueue_due_by_kind_and_limit(conn):
     make_pipelines(conn, 5)
     assert conn.execute("SELECT kind, enqueued FROM nightshift.enqueue_due('drift-scan', 2)").fetchall() == [

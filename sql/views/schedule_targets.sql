@@ -1,6 +1,7 @@
 -- Every schedule row with its target: the task it would enqueue (kind, subject, payload) and whether the
--- target's own switches let it run (`enabled`). enqueue_due(), run_now() and upcoming_runs() read the
--- payload from here, so a task made by pg_cron and one made by hand are the same task.
+-- target's own switches let it run (`enabled`). run_now(), upcoming_runs() and `nightshift schedule list`
+-- read it. enqueue_due() builds the same payloads with its own per-kind joins (for speed); a test checks
+-- that a task made by pg_cron and one made by run_now() are the same task.
 --   drift-scan       pipeline/<id>           always enabled; pause with is_active
 --   compliance-scan  cloud_integration/<id>  the integration's and its organization's compliance switches
 --                                            are on and the integration is not deleted
