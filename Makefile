@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := postgresql-15 postgresql-15-cron
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint typecheck system-deps venv clean db-stop
+.PHONY: demo test lint typecheck system-deps venv clean db-stop bench-schedule
 
 demo: venv
 	$(BIN)/nightshift demo
@@ -18,6 +18,10 @@ test: venv
 lint: venv
 	$(BIN)/ruff check dispatcher tests bench migrations
 	$(BIN)/mypy
+
+# enqueue_due() against the seed's row-by-row loop: 1,000,000 schedules, 100,000 due (see bench/bench_schedule.py)
+bench-schedule: venv
+	$(BIN)/python bench/bench_schedule.py
 
 # PostgreSQL 15 server binaries and pg_cron, from Debian, only when missing.
 system-deps:
