@@ -22,9 +22,9 @@ WITH org AS (
     ON CONFLICT (repository_id, name) DO UPDATE SET working_directory = EXCLUDED.working_directory
     RETURNING id
 )
-INSERT INTO nightshift.schedules (kind, pipeline_id, frequency, next_run_at)
-SELECT 'drift-scan', id, 'DAILY', now() FROM pipe
-ON CONFLICT ON CONSTRAINT schedules_one_per_target DO NOTHING
+-- the DBA API: registers the pipeline for DAILY drift scans (idempotent); the first scan runs at its
+-- next daily slot, or at once with nightshift.run_now('pipeline/<id>')
+SELECT nightshift.set_frequency('pipeline/' || id, 'DAILY') FROM pipe
 """
 
 SCHEDULED = """
