@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from dispatcher.agents.drift_scan import MAX_ERROR_CHARS, Pipeline, pipeline_env
+from dispatcher.agents.drift_scan import DEADLINE_RESERVE_SECONDS, MAX_ERROR_CHARS, Pipeline, pipeline_env
 from tests.drift_support import (
     claim,
     findings_by_address,
@@ -79,14 +79,15 @@ sleep 300
     subject = make_pipeline(conn, repo_with(tmp_path))
 
     started = time.monotonic()
-    scan = scan_in_process(conn, subject, timeout=3)
+    # commands are killed DEADLINE_RESERVE_SECONDS (3s) before the task's deadline
+    scan = scan_in_process(conn, subject, timeout=3 + DEADLINE_RESERVE_SECONDS)
     took = time.monotonic() - started
 
     assert scan["status"] == "ERROR"
     assert "`terraform init -input=false` was killed at the deadline after 3s" in scan["error"]
     assert "[the output exceeded the capture limit" in scan["error"]
     assert "[... stdout cut]" in scan["error"] and len(scan["error"]) <= MAX_ERROR_CHARS
-    assert took < 3 + 2 + 5, "killed at the deadline plus the grace period, not after the child's sleep"
+    assert took < 3 + DEADLINE_RESERVE_SECONDS + 5, "killed at the deadline, not after the child's sleep"
     started_pids = [int(line) for line in pids.read_text().split()]
     assert len(started_pids) == 5
     assert [pid for pid in started_pids if alive(pid)] == [], "the whole process group must be gone"

@@ -40,8 +40,16 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
+from dispatcher.agents import register
 from dispatcher.agents.base import Agent, AgentContext, AgentResult, ScanReport
-from dispatcher.agents.process import DEFAULT_MAX_OUTPUT, ProcessResult, allowed_env, mask, run_process
+from dispatcher.agents.process import (
+    DEFAULT_MAX_OUTPUT,
+    KILL_GRACE_SECONDS,
+    ProcessResult,
+    allowed_env,
+    mask,
+    run_process,
+)
 from dispatcher.drift.plan import Finding, PlanError, parse_plan
 
 # Passed through when present, whatever the pipeline allows: they tune Terraform, they hold no secret.
@@ -62,6 +70,9 @@ _TF_VERSION = re.compile(rb'"terraform_version"\s*:\s*"([^"]{1,40})"')
 _COPY_IGNORE = shutil.ignore_patterns(".git", ".terraform", ".terraform.tfstate.lock.info")
 
 MAX_ERROR_CHARS = 16_000
+# Commands are killed this long before the task's deadline, so that the kill (SIGTERM, grace, SIGKILL)
+# completes and the ERROR scan is reported before the dispatcher's own timeout cancels the run.
+DEADLINE_RESERVE_SECONDS = KILL_GRACE_SECONDS + 1.0
 PLAN_FILE = "nightshift.tfplan"
 
 
@@ -110,6 +121,7 @@ class _Run:
                            "timed_out": result.timed_out, "seconds": round(result.seconds, 3)})
 
 
+@register("drift-scan")
 class DriftScanAgent(Agent):
     name: ClassVar[str] = "drift-scan"
     needs_targets: ClassVar[bool] = True
@@ -267,7 +279,7 @@ async def step(
     *, ok: tuple[int, ...] = (0,), max_output: int | None = None,
 ) -> ProcessResult:
     """Run one command under the task's deadline; anything but an `ok` exit status ends the scan."""
-    timeout = ctx.remaining()
+    timeout = ctx.remaining() - DEADLINE_RESERVE_SECONDS
     if timeout <= 0:
         raise ScanFailed(f"the deadline passed before `{name}` could start")
     result = await run_process(argv, cwd=cwd, env=env, timeout=timeout,

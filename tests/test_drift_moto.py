@@ -1,0 +1,285 @@
+"""Real drift, end to end: Terraform + the AWS provider against moto_server, scanned by the dispatcher.
+
+The module in tests/fixtures/terraform/aws_drift is applied to a moto_server on loopback, with the
+hashicorp/aws provider taken from the local filesystem mirror through a CLI configuration written by
+the test (never the user's ~/.terraformrc). Then things change out of band with boto3 — a tag edit, an
+added security-group rule, a deleted bucket, a rotated secret — and a real `nightshift dispatcher run`
+subprocess claims the drift-scan tasks, runs the drift-scan agent and records the scans. Nothing here
+touches the network beyond 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.drift_support import findings_by_address, make_pipeline, scan_row
+
+pytestmark = [pytest.mark.terraform, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULE = ROOT / "tests" / "fixtures" / "terraform" / "aws_drift"
+MIRROR = Path(os.environ.get("NIGHTSHIFT_TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
+# the venv's bin directory first: moto_server comes with the dev extras
+MOTO_SERVER = shutil.which("moto_server", path=os.pathsep.join([str(Path(sys.executable).parent),
+                                                                os.environ["PATH"]]))
+INITIAL_SECRET = "s3cr3t-Hunter2-initial"
+ROTATED_SECRET = "0ut-0f-band-S3cret-rotated"
+SCAN_TIMEOUT = 300.0
+CLI_CONFIG = """\
+provider_installation {{
+  filesystem_mirror {{
+    path    = "{mirror}"
+    include = ["registry.terraform.io/*/*"]
+  }}
+  direct {{
+    exclude = ["registry.terraform.io/*/*"]
+  }}
+}}
+"""
+# what the pipeline lets through to terraform from the dispatcher's environment
+ENV_ALLOWLIST = ["TF_CLI_CONFIG_FILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
+                 "TF_VAR_*"]
+
+
+def missing_prerequisite() -> str | None:
+    if shutil.which("terraform") is None:
+        return "no `terraform` on PATH"
+    if not (MIRROR / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
+        return f"no hashicorp/aws provider in the mirror {MIRROR} (set NIGHTSHIFT_TF_PLUGIN_MIRROR)"
+    if MOTO_SERVER is None:
+        return "no moto_server (pip install -e '.[dev]' installs moto[server])"
+    return None
+
+
+@dataclass(frozen=True)
+class Aws:
+    """A moto_server on loopback and the environment Terraform needs to manage it."""
+
+    endpoint: str
+    env: dict[str, str]
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def reset(self) -> None:
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+    def terraform(self, cwd: Path, *args: str) -> None:
+        done = subprocess.run(["terraform", *args, "-input=false", "-no-color"], cwd=cwd, env=self.env,
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0, f"terraform {args[0]} failed:\n{done.stdout}\n{done.stderr}"
+
+
+@pytest.fixture(scope="module")
+def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aws]:
+    if reason := missing_prerequisite():
+        pytest.skip(f"SKIPPED LOUDLY: the real AWS drift tests need Terraform, the provider mirror and "
+                    f"moto: {reason}")
+    assert MOTO_SERVER is not None
+    tmp = tmp_path_factory.mktemp("aws")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (tmp / "moto.log").open("wb")
+    moto = subprocess.Popen([MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)], stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{endpoint}/moto-api/", moto)
+        config = tmp / "terraform.rc"
+        config.write_text(CLI_CONFIG.format(mirror=MIRROR))
+        env = {"PATH": os.environ["PATH"], "HOME": str(tmp), "LANG": "C.UTF-8",
+               "TF_CLI_CONFIG_FILE": str(config), "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1",
+               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_DEFAULT_REGION": "us-east-1", "TF_VAR_endpoint": endpoint,
+               "TF_VAR_db_password": INITIAL_SECRET}
+        yield Aws(endpoint=endpoint, env=env)
+    finally:
+        os.killpg(moto.pid, signal.SIGKILL)
+        moto.wait(timeout=10)
+        log.close()
+
+
+def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"moto_server did not answer on {url}") from None
+            time.sleep(0.2)
+
+
+class Dispatcher:
+    """`nightshift dispatcher run` as a subprocess, with the pipeline's variables in its environment."""
+
+    def __init__(self, db_url: str, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._out = log.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "dispatcher", "dispatcher", "run", "--database-url", db_url,
+             "--kinds", "drift-scan", "--poll-interval", "0.5", "--concurrency", "2"],
+            env={**os.environ, **env}, stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+        )
+
+    def scan(self, conn: psycopg.Connection, subject: str) -> dict[str, Any]:
+        """Enqueue a drift scan of `subject` and wait until the dispatcher has recorded it."""
+        row = conn.execute("SELECT nightshift.enqueue('drift-scan', %s)", (subject,)).fetchone()
+        assert row is not None and row[0] is not None
+        task_id = row[0]
+        deadline = time.monotonic() + SCAN_TIMEOUT
+        while time.monotonic() < deadline:
+            found = conn.execute("SELECT id FROM nightshift.scans WHERE task_id = %s", (task_id,)).fetchone()
+            if found:
+                return scan_row(conn, found[0])
+            task = conn.execute("SELECT status, last_error FROM nightshift.tasks WHERE id = %s",
+                                (task_id,)).fetchone()
+            assert task is not None and task[0] in ("queued", "running"), f"task {task}: {self.tail()}"
+            assert self.process.poll() is None, f"the dispatcher exited: {self.tail()}"
+            time.sleep(0.25)
+        raise AssertionError(f"no scan of task {task_id} within {SCAN_TIMEOUT:.0f}s: {self.tail()}")
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._out.close()
+
+
+@pytest.fixture
+def dispatcher(db_url: str, aws: Aws, tmp_path: Path) -> Iterator[Dispatcher]:
+    env = {name: value for name, value in aws.env.items() if name != "HOME"}
+    daemon = Dispatcher(db_url, env, tmp_path / "dispatcher.log")
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+def security_group_rule(aws: Aws) -> tuple[str, list[dict[str, Any]]]:
+    ec2 = aws.client("ec2")
+    groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["nightshift-web"]}])
+    rule = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+             "IpRanges": [{"CidrIp": "203.0.113.7/32", "Description": "ssh from laptop"}]}]
+    return groups["SecurityGroups"][0]["GroupId"], rule
+
+
+def change_out_of_band(aws: Aws) -> None:
+    aws.client("s3").put_bucket_tagging(Bucket="nightshift-logs", Tagging={"TagSet": [
+        {"Key": "env", "Value": "staging"}, {"Key": "owner", "Value": "platform"},
+        {"Key": "hotfix", "Value": "manual"}]})
+    group_id, rule = security_group_rule(aws)
+    aws.client("ec2").authorize_security_group_ingress(GroupId=group_id, IpPermissions=rule)
+    aws.client("s3").delete_bucket(Bucket="nightshift-archive")
+    aws.client("ssm").put_parameter(Name="/nightshift/db_password", Value=ROTATED_SECRET,
+                                    Type="SecureString", Overwrite=True)
+
+
+def revert_out_of_band(aws: Aws) -> None:
+    aws.client("s3").put_bucket_tagging(Bucket="nightshift-logs", Tagging={"TagSet": [
+        {"Key": "env", "Value": "prod"}, {"Key": "owner", "Value": "platform"}]})
+    group_id, rule = security_group_rule(aws)
+    aws.client("ec2").revoke_security_group_ingress(GroupId=group_id, IpPermissions=rule)
+    aws.client("s3").create_bucket(Bucket="nightshift-archive")
+    aws.client("ssm").put_parameter(Name="/nightshift/db_password", Value=INITIAL_SECRET,
+                                    Type="SecureString", Overwrite=True)
+
+
+def attributes(finding: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    return {a["path"]: (a["before"], a["after"]) for a in finding["details"]["attributes"]}
+
+
+def everything_stored(conn: psycopg.Connection) -> str:
+    tables = ("scans", "findings", "notifications", "tasks", "remediations")
+    return "\n".join(str(row[0]) for table in tables for row in conn.execute(
+        f"SELECT row_to_json(t)::text FROM nightshift.{table} AS t").fetchall())
+
+
+def test_real_drift_is_found_tracked_and_resolved_through_the_dispatcher(
+    conn: psycopg.Connection, aws: Aws, dispatcher: Dispatcher, tmp_path: Path,
+) -> None:
+    aws.reset()
+    repo = tmp_path / "infra"
+    shutil.copytree(MODULE, repo)
+    aws.terraform(repo, "init")
+    aws.terraform(repo, "apply", "-auto-approve")
+    subject = make_pipeline(conn, repo, env_allowlist=ENV_ALLOWLIST)
+
+    # 1. nothing changed: a clean scan, no findings
+    clean = dispatcher.scan(conn, subject)
+    assert (clean["status"], clean["error"]) == ("CLEAN", None)
+    assert clean["summary"]["plan_exit_code"] == 0 and findings_by_address(conn, subject) == {}
+
+    # 2. four changes out of band
+    change_out_of_band(aws)
+    drifted = dispatcher.scan(conn, subject)
+    assert drifted["status"] == "DRIFTED", drifted["error"]
+    found = findings_by_address(conn, subject)
+    assert {(kind, address): f["change_type"] for (kind, address), f in found.items()} == {
+        ("drift", "aws_s3_bucket.logs"): "update",
+        ("drift", "aws_security_group.web"): "update",
+        ("drift", "aws_s3_bucket.archive"): "delete",
+        ("drift", "aws_ssm_parameter.db_password"): "update",
+    }
+    assert {f["status"] for f in found.values()} == {"OPEN"}
+    logs = attributes(found[("drift", "aws_s3_bucket.logs")])
+    assert logs["tags.env"] == ("prod", "staging") and logs["tags.hotfix"] == (None, "manual")
+    web = attributes(found[("drift", "aws_security_group.web")])
+    assert (None, "203.0.113.7/32") in web.values() and (None, 22) in web.values()
+    assert found[("drift", "aws_security_group.web")]["provider_id"].startswith("sg-")
+    assert found[("drift", "aws_s3_bucket.archive")]["severity"] == "high"
+    assert attributes(found[("drift", "aws_ssm_parameter.db_password")])["value"] == (
+        "(sensitive)", "(sensitive)")
+    stored = everything_stored(conn)
+    assert INITIAL_SECRET not in stored and ROTATED_SECRET not in stored, "a secret reached the database"
+    [note] = conn.execute("SELECT template, payload FROM nightshift.notifications").fetchall()
+    assert note[0] == "drift-changed" and note[1]["counts"]["new"] == 4
+
+    # 3. reverted out of band: three resolve; the parameter was rewritten, so its version still differs
+    revert_out_of_band(aws)
+    reverted = dispatcher.scan(conn, subject)
+    found = findings_by_address(conn, subject)
+    assert {address: f["status"] for (_, address), f in found.items()} == {
+        "aws_s3_bucket.logs": "RESOLVED", "aws_security_group.web": "RESOLVED",
+        "aws_s3_bucket.archive": "RESOLVED", "aws_ssm_parameter.db_password": "OPEN"}
+    parameter = found[("drift", "aws_ssm_parameter.db_password")]
+    assert list(attributes(parameter)) == ["version"] and parameter["occurrences"] == 2
+    assert reverted["status"] == "DRIFTED" and reverted["summary"]["plan_exit_code"] == 0
+
+    # 4. the team accepts the new version into the state: everything is resolved, the scan is clean
+    aws.terraform(repo, "apply", "-refresh-only", "-auto-approve")
+    final = dispatcher.scan(conn, subject)
+    assert final["status"] == "CLEAN"
+    assert {f["status"] for f in findings_by_address(conn, subject).values()} == {"RESOLVED"}
+    notes = conn.execute("SELECT payload FROM nightshift.notifications ORDER BY id").fetchall()
+    assert [n[0]["counts"]["resolved"] for n in notes] == [0, 3, 1], "one notification per change"
+    assert conn.execute("SELECT count(*) FROM nightshift.open_findings").fetchone() == (0,)
