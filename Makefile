@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := postgresql-15 postgresql-15-cron
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint typecheck system-deps venv clean db-stop bench-schedule
+.PHONY: demo test lint typecheck system-deps venv clean db-stop bench-schedule bench-dispatch
 
 demo: venv
 	$(BIN)/nightshift demo
@@ -22,6 +22,11 @@ lint: venv
 # enqueue_due() against the seed's row-by-row loop: 1,000,000 schedules, 100,000 due (see bench/bench_schedule.py)
 bench-schedule: venv
 	$(BIN)/python bench/bench_schedule.py
+
+# The dispatcher against pgbench's raw SQL limit, procrastinate and graphile-worker (bench/bench_dispatch.py)
+bench-dispatch: venv
+	if [ -x bench/peers/setup.sh ]; then bench/peers/setup.sh >&2; fi
+	$(BIN)/python bench/bench_dispatch.py
 
 # PostgreSQL 15 server binaries and pg_cron, from Debian, only when missing.
 system-deps:

@@ -1,0 +1,349 @@
+#!/usr/bin/env python3
+"""Dispatcher benchmark: Nightshift against the raw SQL limit and its peers, in one run, on one server.
+
+    make bench-dispatch                       # everything (about 5 minutes)
+    .venv/bin/python bench/bench_dispatch.py --skip-peers --jobs 20000
+
+Measures, on this machine and the same PostgreSQL:
+  (a) the raw SQL limit: claim + complete throughput of the claim statement the daemon uses
+      (nightshift.claim_tasks_after, then complete_tasks), driven by pgbench, batches of 1 and 16;
+  (b) end-to-end: the real Dispatcher draining N pre-enqueued `noop` tasks at concurrency 1 and 16;
+  (c) sustained: draining 200,000 tasks, rate over the first tenth against the last tenth;
+  (d) wake-up latency: insert (commit acknowledged) to agent start, p50/p99 over 500 tasks, idle;
+  (e) the same throughput and latency for procrastinate and graphile-worker (bench/peers/).
+
+The server: --admin-url (a role that may CREATE DATABASE), else a throwaway embedded cluster under
+.nightshift/bench-postgres (port 54341) with the test cluster's settings (fsync, synchronous_commit
+and full_page_writes off: commit latency would otherwise be the disk's, for everyone alike).
+The dispatcher runs in this process, as the peers' workers run in theirs; enqueues are blocking
+calls on the event-loop thread, so a wake-up cannot be observed before the commit was acknowledged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import math
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dispatcher.daemon import Dispatcher, DispatcherConfig  # noqa: E402
+from dispatcher.db import quote_ident_sql  # noqa: E402
+from dispatcher.localpg import LocalCluster, find_bindir  # noqa: E402
+from dispatcher.migrate import migrate  # noqa: E402
+
+PEERS = ROOT / "bench" / "peers"
+BENCH_DB = "nightshift_bench"
+PEERS_DB = "peers"
+CLUSTER_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+PGBENCH_SCRIPT = """
+WITH c AS (SELECT id, attempt, priority, run_after
+             FROM nightshift.claim_tasks_after('pgbench', NULL, {batch}, '30 seconds', :hp, :hra, :hid))
+SELECT (SELECT array_agg(id) FROM c) AS ids, (SELECT array_agg(attempt) FROM c) AS atts,
+       l.priority AS hp, l.run_after AS hra, l.id AS hid
+  FROM (SELECT 1) AS d
+  LEFT JOIN LATERAL (SELECT * FROM c ORDER BY priority, run_after DESC, id DESC LIMIT 1) AS l ON true \\gset
+SELECT nightshift.complete_tasks(:ids::bigint[], :atts::int[]);
+"""
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# -- the server ------------------------------------------------------------------------------------
+def server_url(args: argparse.Namespace) -> str:
+    if args.admin_url:
+        return str(args.admin_url)
+    cluster = LocalCluster.from_env(data_dir=str(ROOT / ".nightshift" / "bench-postgres"), port=args.port,
+                                    database="postgres")
+    cluster.start(extra_settings=CLUSTER_SETTINGS)
+    return cluster.url("postgres")
+
+
+def with_database(url: str, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def recreate(admin_url: str, name: str) -> str:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(quote_ident_sql("DROP DATABASE IF EXISTS {} WITH (FORCE)", name))
+        conn.execute(quote_ident_sql("CREATE DATABASE {}", name))
+    return with_database(admin_url, name)
+
+
+def fill(url: str, n: int) -> None:
+    """An empty, vacuumed queue with n due noop tasks (one INSERT: one NOTIFY, nobody listening)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE nightshift.tasks CASCADE")
+        conn.execute("INSERT INTO nightshift.tasks (kind, subject, run_after) "
+                     "SELECT 'noop', 'bench/' || g, now() - interval '1 second' "
+                     "FROM generate_series(1, %s) AS g", (n,))
+        conn.execute("VACUUM ANALYZE nightshift.tasks")
+
+
+def loadavg() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+# -- (a) the raw SQL limit ---------------------------------------------------------------------------
+def raw_sql_limit(url: str, batch: int, clients: int, seconds: int) -> dict[str, Any]:
+    fill(url, 600_000 if batch > 1 else 150_000)
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+        script.write(PGBENCH_SCRIPT.format(batch=batch))
+    pgbench = str(find_bindir() / "pgbench")
+    try:
+        out = subprocess.run(
+            [pgbench, "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, 2)),
+             "-T", str(seconds), "-D", "hp=0", "-D", "hra=-infinity", "-D", "hid=0", "-f", script.name, url],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    tps = next(float(line.split("=")[1].split()[0]) for line in out.splitlines() if line.startswith("tps ="))
+    with psycopg.connect(url, autocommit=True) as conn:
+        remaining = conn.execute("SELECT count(*) FROM nightshift.tasks WHERE status = 'queued'").fetchone()
+    if remaining and remaining[0] == 0:
+        log(f"pgbench batch {batch}: the queue ran dry; raise the fill")
+    return {"system": "pgbench", "batch": batch, "clients": clients, "per_second": round(tps * batch, 1)}
+
+
+# -- (b), (c) throughput -----------------------------------------------------------------------------
+async def drain(url: str, jobs: int, concurrency: int) -> dict[str, Any]:
+    fill(url, jobs)
+    dispatcher = Dispatcher(DispatcherConfig(url=url, worker="bench", concurrency=concurrency,
+                                             poll_interval=2.0, lease=30.0))
+    starts: list[float] = []
+    dispatcher.on_start = lambda task: starts.append(time.perf_counter())
+    t0 = time.perf_counter()
+    runner = asyncio.create_task(dispatcher.run(install_signals=False))
+    while dispatcher.stats.succeeded < jobs:  # counted when complete_tasks has returned: in the database
+        if runner.done():
+            raise SystemExit(f"dispatcher stopped early: {runner.result()}")
+        await asyncio.sleep(0.002)
+    seconds = time.perf_counter() - t0
+    dispatcher.stop()
+    await runner
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT status::text, attempt, count(*) FROM nightshift.tasks "
+                            "GROUP BY 1, 2").fetchall()
+    if rows != [("done", 1, jobs)]:
+        raise SystemExit(f"not every task ran exactly once: {rows}")
+    result = {"system": "nightshift", "mode": "throughput", "jobs": jobs, "concurrency": concurrency,
+              "seconds": round(seconds, 3), "per_second": round(jobs / seconds, 1), "loadavg_1m": loadavg()}
+    result.update(tenth_rates(starts))
+    return result
+
+
+def tenth_rates(starts: list[float]) -> dict[str, Any]:
+    """Same definition as the peers': rate over the first and the last tenth of task starts."""
+    n = len(starts)
+    k = n // 10
+    s = sorted(starts)
+    first, last = s[k] - s[0], s[n - 1] - s[n - 1 - k]
+    return {"first_tenth_per_second": round(k / first, 1) if first > 0 else None,
+            "last_tenth_per_second": round(k / last, 1) if last > 0 else None}
+
+
+# -- (d) wake-up latency -----------------------------------------------------------------------------
+async def latency(url: str, jobs: int, warmup: int = 5, seed: int = 1) -> dict[str, Any]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE nightshift.tasks CASCADE")
+        conn.execute("VACUUM ANALYZE nightshift.tasks")
+    dispatcher = Dispatcher(DispatcherConfig(url=url, worker="bench", concurrency=1, poll_interval=2.0,
+                                             lease=30.0))
+    started: dict[str, float] = {}
+    events: dict[str, asyncio.Event] = {}
+
+    def on_start(task: Any) -> None:
+        started[task.subject] = time.perf_counter()
+        if (event := events.get(task.subject)) is not None:
+            event.set()
+
+    dispatcher.on_start = on_start
+    runner = asyncio.create_task(dispatcher.run(install_signals=False))
+    rng = random.Random(seed)
+    samples: list[float] = []
+    with psycopg.connect(url, autocommit=True) as enqueuer:  # blocking, on the loop thread
+        enqueuer.execute("SELECT 1")
+        await asyncio.sleep(0.5)  # connected and listening
+        for i in range(warmup + jobs):
+            await asyncio.sleep(rng.uniform(0.010, 0.020))
+            subject = f"latency/{i}"
+            event = events[subject] = asyncio.Event()
+            enqueuer.execute("SELECT nightshift.enqueue('noop', %s)", (subject,))
+            committed = time.perf_counter()
+            await asyncio.wait_for(event.wait(), timeout=30)
+            if i >= warmup:
+                samples.append((started[subject] - committed) * 1000)
+    dispatcher.stop()
+    await runner
+    s = sorted(samples)
+    return {"system": "nightshift", "mode": "latency", "jobs": jobs, "p50_ms": round(percentile(s, 50), 3),
+            "p99_ms": round(percentile(s, 99), 3), "max_ms": round(s[-1], 3)}
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+# -- (e) peers ---------------------------------------------------------------------------------------
+def peer(system: str, url: str, mode: str, jobs: int, concurrency: int = 1) -> dict[str, Any] | None:
+    if system == "procrastinate":
+        argv = [str(PEERS / ".venv" / "bin" / "python"), "procrastinate_bench.py"]
+    else:
+        argv = ["node", "graphile_bench.js"]
+    argv += ["--dsn", url, "--mode", mode, "--jobs", str(jobs), "--concurrency", str(concurrency)]
+    proc = subprocess.run(argv, cwd=PEERS, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        log(f"{system} {mode} c{concurrency} failed: {proc.stderr.strip()[-500:]}")
+        return None
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def peers_available() -> bool:
+    return ((PEERS / ".venv" / "bin" / "python").exists()
+            and (PEERS / "node_modules" / "graphile-worker").exists())
+
+
+# -- the report --------------------------------------------------------------------------------------
+def fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.0f}{unit}" if value >= 100 else f"{value:.1f}{unit}"
+    return f"{value}{unit}"
+
+
+def report(r: dict[str, Any], jobs: int, sustained_jobs: int) -> str:
+    lines = []
+    add = lines.append
+    add(f"Dispatcher benchmark — {time.strftime('%Y-%m-%d %H:%M')} UTC, {os.cpu_count()} CPUs, "
+        f"PostgreSQL {r['server_version']} ({r['settings']})")
+    add("")
+    add(f"| system | drain {jobs:,} c1 /s | drain {jobs:,} c16 /s | wake-up p50 | wake-up p99 |")
+    add("|---|---:|---:|---:|---:|")
+    for name in ("nightshift", "procrastinate", "graphile-worker"):
+        sys_r = r.get(name)
+        if not sys_r:
+            continue
+        c1, c16, lat = sys_r.get("c1"), sys_r.get("c16"), sys_r.get("latency")
+        add(f"| {name} | {fmt(c1 and c1['per_second'])} | {fmt(c16 and c16['per_second'])} | "
+            f"{fmt(lat and lat['p50_ms'], ' ms')} | {fmt(lat and lat['p99_ms'], ' ms')} |")
+    add("")
+    raw1, raw16 = r["raw"][1], r["raw"][16]
+    add(f"raw SQL limit (pgbench, {raw16['clients']} clients, claim_tasks_after + complete_tasks): "
+        f"batch 1 {fmt(raw1['per_second'])}/s, batch 16 {fmt(raw16['per_second'])}/s")
+    sus = r["sustained"]
+    decay = 1 - sus["last_tenth_per_second"] / sus["first_tenth_per_second"]
+    add(f"sustained, {sustained_jobs:,} tasks at c16: {fmt(sus['per_second'])}/s overall; first tenth "
+        f"{fmt(sus['first_tenth_per_second'])}/s, last tenth {fmt(sus['last_tenth_per_second'])}/s "
+        f"(decay {decay:+.0%}, target < 30%)")
+    add("")
+    ns = r["nightshift"]
+
+    def ratio(label: str, value: float, target: str = "") -> None:
+        add(f"  {label:<42} {value:.2f}" + (f"  [{target}]" if target else ""))
+
+    add("ratios (target in brackets):")
+    ratio("nightshift c16 / raw SQL batch 16", ns["c16"]["per_second"] / raw16["per_second"], ">= 0.40")
+    ratio("nightshift c1 / raw SQL batch 1", ns["c1"]["per_second"] / raw1["per_second"])
+    gw = r.get("graphile-worker") or {}
+    if gw.get("c16") and gw.get("c1"):
+        ratio("nightshift c16 / graphile-worker c16", ns["c16"]["per_second"] / gw["c16"]["per_second"],
+              ">= 3")
+        ratio("nightshift c1 / graphile-worker c1", ns["c1"]["per_second"] / gw["c1"]["per_second"], ">= 1")
+    pr = r.get("procrastinate") or {}
+    if pr.get("c16") and pr.get("c1"):
+        ratio("nightshift c16 / procrastinate c16", ns["c16"]["per_second"] / pr["c16"]["per_second"])
+        ratio("nightshift c1 / procrastinate c1", ns["c1"]["per_second"] / pr["c1"]["per_second"])
+    lats = [x["latency"] for x in (gw, pr) if x.get("latency")]
+    if lats:
+        ratio("wake-up p50 nightshift / best peer", ns["latency"]["p50_ms"] / min(x["p50_ms"] for x in lats),
+              "<= 1")
+        ratio("wake-up p99 nightshift / best peer", ns["latency"]["p99_ms"] / min(x["p99_ms"] for x in lats),
+              "<= 1")
+    label = f"decay, first to last tenth of {sustained_jobs:,} tasks"
+    add(f"  {label:<42} {decay:+.0%}  [< 30%]")
+    return "\n".join(lines)
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    admin = server_url(args)
+    url = recreate(admin, BENCH_DB)
+    migrate(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        version = conn.execute("SHOW server_version").fetchone()
+        settings = ", ".join(f"{name} {conn.execute(f'SHOW {name}').fetchone()[0]}"  # type: ignore[index]
+                             for name in ("fsync", "synchronous_commit", "shared_buffers"))
+    results: dict[str, Any] = {"server_version": version[0] if version else "?", "settings": settings}
+    log("(a) raw SQL limit with pgbench")
+    results["raw"] = {b: raw_sql_limit(url, b, args.pgbench_clients, args.pgbench_seconds) for b in (1, 16)}
+    log(f"(b) nightshift drains {args.jobs} noop tasks at c1 and c16")
+    ns: dict[str, Any] = {}
+    for c in (1, 16):
+        ns[f"c{c}"] = await drain(url, args.jobs, c)
+        log(json.dumps(ns[f"c{c}"]))
+    log(f"(c) nightshift sustained: {args.sustained_jobs} tasks at c16")
+    results["sustained"] = await drain(url, args.sustained_jobs, 16)
+    log(json.dumps(results["sustained"]))
+    log("(d) nightshift wake-up latency")
+    ns["latency"] = await latency(url, args.latency_jobs)
+    log(json.dumps(ns["latency"]))
+    results["nightshift"] = ns
+    with psycopg.connect(url, autocommit=True) as conn:  # leave the server quiet for the peers
+        conn.execute("TRUNCATE nightshift.tasks CASCADE")
+    if not args.skip_peers:
+        if not peers_available():
+            log("peers not installed (bench/peers/setup.sh); skipping them")
+        else:
+            peers_url = recreate(admin, PEERS_DB)
+            for system in ("procrastinate", "graphile-worker"):
+                log(f"(e) {system}")
+                results[system] = {
+                    "c1": peer(system, peers_url, "throughput", args.jobs, 1),
+                    "c16": peer(system, peers_url, "throughput", args.jobs, 16),
+                    "latency": peer(system, peers_url, "latency", args.latency_jobs),
+                }
+                log(json.dumps(results[system]))
+    print(report(results, args.jobs, args.sustained_jobs))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--admin-url", help="server to use (a role that may CREATE DATABASE); default: "
+                        "an embedded cluster under .nightshift/bench-postgres")
+    parser.add_argument("--port", type=int, default=54341, help="embedded cluster port (default 54341)")
+    parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--sustained-jobs", type=int, default=200_000)
+    parser.add_argument("--latency-jobs", type=int, default=500)
+    parser.add_argument("--pgbench-clients", type=int, default=4)
+    parser.add_argument("--pgbench-seconds", type=int, default=10)
+    parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--json", metavar="FILE", help="also write every measurement as JSON")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
