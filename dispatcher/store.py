@@ -160,22 +160,15 @@ class Store:
         self, ids: Sequence[int], attempts: Sequence[int], worker: str, kinds: Sequence[str] | None,
         limit: int, lease: timedelta, after: ClaimPosition | None = None,
     ) -> tuple[set[int], Claimed]:
-        """Complete finished tasks and claim the next ones in one round trip (a pipeline)."""
-        if not ids:
-            return set(), await self.claim(worker, kinds, limit, lease, after) if limit > 0 else NOTHING
-        if limit <= 0:
-            return await self.complete_many(ids, attempts), NOTHING
-        with translate_errors(self.url):
-            async with self.conn.pipeline():
-                done_cur = self.conn.cursor()
-                claim_cur = self.conn.cursor()
-                await done_cur.execute(self._q["task_complete_many"],
-                                       {"ids": list(ids), "attempts": list(attempts)})
-                await claim_cur.execute(self._q["task_claim"],
-                                        _claim_params(worker, kinds, limit, lease, after))
-            done_row = await done_cur.fetchone()
-            claimed = Claimed.from_rows(await claim_cur.fetchall())
-        return set((done_row or {}).get("completed") or ()), claimed
+        """Complete finished tasks and claim the next ones: one statement, one round trip."""
+        params = _claim_params(worker, kinds, limit, lease, after)
+        params["ids"] = list(ids)
+        params["attempts"] = list(attempts)
+        async with self._cursor() as cur:
+            await cur.execute(self._q["task_complete_and_claim"], params)
+            rows = await cur.fetchall()
+        completed = set(rows[0]["completed"] or ()) if rows else set()
+        return completed, Claimed.from_rows([row for row in rows if row["id"] is not None])
 
     # -- results and leases -------------------------------------------------------------------
     async def fail(self, task_id: int, attempt: int, error: str, retry: bool = True) -> str | None:

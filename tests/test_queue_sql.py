@@ -272,3 +272,19 @@ def test_lease_interval_arithmetic(conn: psycopg.Connection) -> None:
     conn.execute("SELECT nightshift.heartbeat(ARRAY[%s]::bigint[], 'w1', ARRAY[%s])", (task_id, attempt))
     row = task(conn, task_id)
     assert row["locked_until"] - row["started_at"] > timedelta(seconds=50)  # default lease: 60 s
+
+
+def test_complete_and_claim_in_one_statement(conn: psycopg.Connection) -> None:
+    first = enqueue(conn, subject="a", delay=-10)
+    second = enqueue(conn, subject="b")
+    [(_, attempt)] = claim(conn, n=1)
+    rows = conn.execute(
+        "SELECT completed, id FROM nightshift.complete_and_claim(ARRAY[%s, 999]::bigint[], ARRAY[%s, 1], "
+        "'w1', NULL, 5, '30 s', NULL, NULL, NULL)", (first, attempt)).fetchall()
+    assert rows == [([first], second)]  # 999 is nobody's: absent from `completed`
+    assert task(conn, first)["status"] == "done"
+    # nothing left to claim: one row that only reports the completions
+    rows = conn.execute(
+        "SELECT completed, id FROM nightshift.complete_and_claim(ARRAY[%s]::bigint[], ARRAY[1], "
+        "'w1', NULL, 5, '30 s', NULL, NULL, NULL)", (second,)).fetchall()
+    assert rows == [([second], None)]

@@ -9,6 +9,15 @@ SELECT id, kind, subject, payload, attempt, max_attempts, priority, schedule_id,
                                     %(after_priority)s::int, %(after_run_after)s::timestamptz,
                                     %(after_id)s::bigint)
 
+-- name: task_complete_and_claim --
+-- Complete the finished tasks and claim the next ones in one statement (the daemon's round trip).
+SELECT completed, id, kind, subject, payload, attempt, max_attempts, priority, schedule_id, locked_until,
+       run_after
+  FROM nightshift.complete_and_claim(%(ids)s::bigint[], %(attempts)s::int[], %(worker)s::text,
+                                     %(kinds)s::text[], %(limit)s::int, %(lease)s::interval,
+                                     %(after_priority)s::int, %(after_run_after)s::timestamptz,
+                                     %(after_id)s::bigint)
+
 -- name: task_complete_many --
 -- Complete every (id, attempt) still held; returns the ids completed.
 SELECT nightshift.complete_tasks(%(ids)s::bigint[], %(attempts)s::int[]) AS completed
