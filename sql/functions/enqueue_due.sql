@@ -19,6 +19,8 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 -- the row estimates of a due batch are rough; JIT compiling for them cost more than the statement itself
 SET jit = off
+-- a catch-up batch of 100,000 rows sorts and hashes in memory instead of spilling to temp files
+SET work_mem = '64MB'
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -53,7 +55,7 @@ BEGIN
         -- schedule_targets here instead made the planner build the whole view: 10x slower at 1M rows.)
         -- The payloads must match the view's: test_run_now_and_enqueue_due_build_the_same_task checks it.
         WITH due_drift AS (
-            SELECT s.id, s.next_run_at, 'pipeline/' || s.pipeline_id AS subject,
+            SELECT s.id, s.ctid, s.next_run_at, 'pipeline/' || s.pipeline_id AS subject,
                    jsonb_build_object(
                        'schedule_id', s.id,
                        'pipeline_id', s.pipeline_id,
@@ -70,7 +72,7 @@ BEGIN
              LIMIT p_limit
                FOR UPDATE OF s SKIP LOCKED
         ), due_compliance AS (
-            SELECT s.id, s.next_run_at, 'cloud_integration/' || s.cloud_integration_id AS subject,
+            SELECT s.id, s.ctid, s.next_run_at, 'cloud_integration/' || s.cloud_integration_id AS subject,
                    jsonb_build_object(
                        'schedule_id', s.id,
                        'cloud_integration_id', ci.id,
@@ -90,7 +92,7 @@ BEGIN
              LIMIT p_limit
                FOR UPDATE OF s SKIP LOCKED
         ), due_cost AS (
-            SELECT s.id, s.next_run_at, 'organization/' || s.organization_id AS subject,
+            SELECT s.id, s.ctid, s.next_run_at, 'organization/' || s.organization_id AS subject,
                    jsonb_build_object(
                        'schedule_id', s.id,
                        'organization_id', o.id,
@@ -131,7 +133,9 @@ BEGIN
                SET next_run_at = nightshift.next_run_at(
                        s.frequency, now(), coalesce(s.pipeline_id, s.cloud_integration_id, s.organization_id))
               FROM due
-             WHERE s.id = due.id
+             -- by TID: the rows are locked by this statement, so their ctid cannot change under us,
+             -- and the update need not hash-join the whole table
+             WHERE s.ctid = due.ctid
             RETURNING 1
         )
         SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM advanced)
