@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := postgresql-15 postgresql-15-cron
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint typecheck system-deps venv clean db-stop bench-schedule bench-dispatch
+.PHONY: demo test lint typecheck system-deps venv clean db-stop bench-schedule bench-dispatch bench-drift
 
 demo: venv
 	$(BIN)/nightshift demo
@@ -27,6 +27,10 @@ bench-schedule: venv
 bench-dispatch: venv
 	if [ -x bench/peers/setup.sh ]; then bench/peers/setup.sh >&2; fi
 	$(BIN)/python bench/bench_dispatch.py
+
+# A plan of 10,000 drifted resources: parse, record (inserts), rescan (updates), clean rescan (bench/bench_drift.py)
+bench-drift: venv
+	$(BIN)/python bench/bench_drift.py
 
 # PostgreSQL 15 server binaries and pg_cron, from Debian, only when missing.
 system-deps:

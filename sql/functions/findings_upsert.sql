@@ -24,6 +24,7 @@ AS $$
 #variable_conflict use_column
 DECLARE
     v_bad jsonb;
+    v_before jsonb;
 BEGIN
     /* insert or update every finding of p_findings for p_subject, seen by scan p_scan_id */
     IF jsonb_typeof(p_findings) IS DISTINCT FROM 'array' THEN
@@ -39,6 +40,13 @@ BEGIN
         RAISE EXCEPTION 'every finding needs a kind and a fingerprint; got %', left(v_bad::text, 200)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+
+    -- Statuses before the upsert, by fingerprint: one index lookup per finding, then an O(log n) key
+    -- lookup per returned row. (Joining the upsert's RETURNING to a CTE of the old rows instead makes the
+    -- planner, which expects a handful of rows from jsonb_array_elements, pick a quadratic nested loop.)
+    SELECT coalesce(jsonb_object_agg(f.fingerprint, f.status), '{}') INTO v_before
+      FROM jsonb_array_elements(p_findings) AS e(doc)
+      JOIN nightshift.findings AS f ON f.subject = p_subject AND f.fingerprint = e.doc ->> 'fingerprint';
 
     RETURN QUERY
     WITH input AS (
@@ -56,12 +64,6 @@ BEGIN
           FROM input
           LEFT JOIN LATERAL nightshift.matching_suppression(
                     input.kind, p_subject, input.address, input.attributes) AS sup ON true
-    ), prev AS (
-        -- the statement's snapshot: statuses as they were before the upsert below
-        SELECT f.fingerprint, f.status
-          FROM nightshift.findings AS f
-         WHERE f.subject = p_subject
-           AND f.fingerprint IN (SELECT input.fingerprint FROM input)
     ), up AS (
         INSERT INTO nightshift.findings AS f (
                kind, subject, fingerprint, resource_address, resource_type, module, provider_id,
@@ -92,9 +94,8 @@ BEGIN
                details = EXCLUDED.details
         RETURNING f.id, f.fingerprint, f.status
     )
-    SELECT up.id, prev.status, up.status
-      FROM up
-      LEFT JOIN prev ON prev.fingerprint = up.fingerprint;
+    SELECT up.id, (v_before ->> up.fingerprint)::nightshift.finding_status, up.status
+      FROM up;
 END
 $$;
 
