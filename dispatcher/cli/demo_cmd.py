@@ -46,6 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "what is scheduled.",
     )
     parser.add_argument("--repo-url", default="examples/demo", help="repository of the sample pipeline")
+    parser.add_argument("--no-drift", action="store_true",
+                        help="skip the drift scan demo (Terraform against a local moto_server)")
     parser.set_defaults(func=run)
 
 
@@ -61,4 +63,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'kind':<14} {'target':<28} {'frequency':<10} next run (UTC)")
     for kind, target, frequency, next_run_at in rows:
         print(f"{kind:<14} {target:<28} {frequency:<10} {next_run_at:%Y-%m-%d %H:%M}")
+    if not args.no_drift:
+        from dispatcher.drift import demo
+
+        demo.run(url, cluster.root / "demo")
     return 0

@@ -1,0 +1,261 @@
+"""The drift part of `nightshift demo`: a real drift scan, end to end, with no cloud account.
+
+1. start moto_server (a local AWS API) on loopback and apply examples/demo to it with Terraform, the
+   hashicorp/aws provider coming from a local filesystem mirror (a CLI configuration written here:
+   nothing is downloaded, the user's ~/.terraformrc is not read);
+2. change two things out of band with boto3: a bucket tag, and an SSH rule on a security group;
+3. enqueue a drift scan of the demo pipeline and run `nightshift dispatcher run` until it is recorded;
+4. print the scan and its findings; revert the changes, scan again, and show the findings resolved.
+
+Needs terraform (or tofu) on PATH, the provider in the mirror ($NIGHTSHIFT_TF_PLUGIN_MIRROR, default
+/opt/tf-plugins) and moto_server + boto3 (the dev extras). Without them it says what is missing and
+the rest of the demo goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from dispatcher.db import connect
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "demo"
+MIRROR = Path(os.environ.get("NIGHTSHIFT_TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
+SCAN_TIMEOUT = 300.0
+CLI_CONFIG = """\
+provider_installation {{
+  filesystem_mirror {{
+    path    = "{mirror}"
+    include = ["registry.terraform.io/*/*"]
+  }}
+  direct {{
+    exclude = ["registry.terraform.io/*/*"]
+  }}
+}}
+"""
+# What the demo pipeline lets through to terraform from the dispatcher's environment.
+ENV_ALLOWLIST = ["TF_CLI_CONFIG_FILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
+                 "TF_VAR_*"]
+SSH_RULE = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+             "IpRanges": [{"CidrIp": "203.0.113.7/32", "Description": "ssh from a laptop"}]}]
+TAGS = {"env": "prod", "owner": "platform"}
+
+
+def missing_prerequisite() -> str | None:
+    if shutil.which("terraform") is None:
+        return "no terraform on PATH"
+    if not (MIRROR / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
+        return f"no hashicorp/aws provider in {MIRROR} (set NIGHTSHIFT_TF_PLUGIN_MIRROR)"
+    if _moto_server() is None:
+        return "no moto_server (pip install 'moto[server]')"
+    try:
+        import boto3  # noqa: F401
+    except ImportError:
+        return "no boto3 (pip install boto3)"
+    if not EXAMPLE.is_dir():
+        return f"no {EXAMPLE} (run the demo from a checkout)"
+    return None
+
+
+def run(url: str, workdir: Path) -> None:
+    """The whole drift demo against the database at `url`; files under `workdir`."""
+    if reason := missing_prerequisite():
+        print(f"\ndrift scan demo skipped: {reason}")
+        return
+    print("\ndrift scan demo: Terraform + hashicorp/aws (local mirror) against moto_server on loopback")
+    shutil.rmtree(workdir, ignore_errors=True)
+    infra = workdir / "infra"
+    shutil.copytree(EXAMPLE, infra)
+    with moto_server(workdir) as endpoint:
+        env = terraform_env(workdir, endpoint)
+        started = time.monotonic()
+        terraform(infra, env, "init")
+        terraform(infra, env, "apply", "-auto-approve")
+        print(f"  applied {EXAMPLE.relative_to(ROOT)} (working copy {infra}) to {endpoint} "
+              f"in {time.monotonic() - started:.0f}s")
+        with connect(url, autocommit=True) as conn:
+            subject = demo_pipeline(conn, infra)
+            aws = Clients(endpoint)
+            aws.change()
+            print("  changed out of band with boto3: tag env=prod -> staging on the bucket, "
+                  "tcp/22 from 203.0.113.7/32 added to the security group")
+            log = workdir / "dispatcher.log"
+            show(conn, scan(conn, url, subject, env, log), subject)
+            aws.revert()
+            print("  reverted both changes with boto3")
+            show(conn, scan(conn, url, subject, env, log), subject)
+    print("  the findings' history: nightshift db psql, then\n"
+          "    SELECT target, resource_address, status, occurrences, reopened_count, resolved_at\n"
+          "      FROM nightshift.findings_report;")
+
+
+def demo_pipeline(conn: psycopg.Connection, infra: Path) -> str:
+    """The demo's sample pipeline (see demo_cmd.SAMPLE), pointed at the working copy."""
+    row = conn.execute(
+        """
+        UPDATE nightshift.pipelines AS p
+           SET env_allowlist = %s
+          FROM nightshift.repositories AS r, nightshift.organizations AS o
+         WHERE r.id = p.repository_id AND o.id = r.organization_id
+           AND o.name = 'demo' AND r.name = 'infra' AND p.name = 'network'
+        RETURNING p.id, r.id
+        """,
+        (ENV_ALLOWLIST,),
+    ).fetchone()
+    assert row is not None, "the demo pipeline is registered first"
+    conn.execute("UPDATE nightshift.repositories SET url = %s WHERE id = %s", (str(infra), row[1]))
+    return f"pipeline/{row[0]}"
+
+
+def scan(conn: psycopg.Connection, url: str, subject: str, env: dict[str, str], log: Path) -> dict[str, Any]:
+    """Enqueue a drift scan, run the dispatcher until it is recorded, return the scans row."""
+    row = conn.execute("SELECT nightshift.enqueue('drift-scan', %s)", (subject,)).fetchone()
+    if row is None or row[0] is None:
+        raise RuntimeError(f"a drift scan of {subject} is already queued or running")
+    task_id = row[0]
+    started = time.monotonic()
+    with log.open("ab") as out:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "dispatcher", "dispatcher", "run", "--database-url", url,
+             "--kinds", "drift-scan", "--poll-interval", "0.5"],
+            env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        while time.monotonic() - started < SCAN_TIMEOUT:
+            result = conn.cursor(row_factory=dict_row).execute(
+                "SELECT * FROM nightshift.scans WHERE task_id = %s", (task_id,)).fetchone()
+            if result is not None:
+                return {**result, "seconds": time.monotonic() - started}
+            if daemon.poll() is not None:
+                raise RuntimeError(f"the dispatcher exited; see {log}")
+            time.sleep(0.25)
+        raise RuntimeError(f"no scan of task {task_id} within {SCAN_TIMEOUT:.0f}s; see {log}")
+    finally:
+        if daemon.poll() is None:
+            os.killpg(daemon.pid, signal.SIGTERM)
+            daemon.wait(timeout=60)
+
+
+def show(conn: psycopg.Connection, scan: dict[str, Any], subject: str) -> None:
+    counts = scan["summary"].get("findings", {})
+    changed = ", ".join(f"{k} {v}" for k, v in counts.items() if v and k != "seen") or "no change"
+    print(f"  scan {scan['id']} (task {scan['task_id']}, by `nightshift dispatcher run`): "
+          f"{scan['status']} in {scan['seconds']:.0f}s — findings: {changed}")
+    if scan["error"]:
+        print("    " + scan["error"].replace("\n", "\n    ")[:2000])
+    # seen by this scan, or resolved by it (resolved_at is the now() of the scan's transaction)
+    rows = conn.execute(
+        "SELECT status, kind, resource_address, change_type, severity, details -> 'attributes'"
+        "  FROM nightshift.findings"
+        " WHERE subject = %(subject)s"
+        "   AND (last_scan_id = %(scan)s OR (status = 'RESOLVED' AND resolved_at = %(finished)s))"
+        " ORDER BY resource_address",
+        {"subject": subject, "scan": scan["id"], "finished": scan["finished_at"]},
+    ).fetchall()
+    for status, kind, address, change, severity, attributes in rows:
+        moved = ", ".join(f"{a['path']}: {_value(a['before'])} -> {_value(a['after'])}"
+                          for a in (attributes or [])[:3])
+        print(f"    {status:<9} {kind:<6} {address:<26} {change:<7} {severity:<7} {moved}")
+    note = conn.execute("SELECT channel, template, payload -> 'counts' FROM nightshift.notifications"
+                        " WHERE scan_id = %s", (scan["id"],)).fetchone()
+    if note:
+        print(f"    outbox: {note[1]} to {note[0]!r}, counts {note[2]}")
+
+
+def _value(value: Any) -> str:
+    return "null" if value is None else repr(value)
+
+
+# --- moto, terraform, boto3 ------------------------------------------------------------------------------
+
+
+def _moto_server() -> str | None:
+    return shutil.which("moto_server", path=os.pathsep.join([str(Path(sys.executable).parent),
+                                                             os.environ.get("PATH", "")]))
+
+
+@contextlib.contextmanager
+def moto_server(workdir: Path) -> Iterator[str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = _moto_server()
+    assert server is not None
+    with (workdir / "moto.log").open("wb") as log:
+        process = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(port)], stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        endpoint = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
+                        break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"moto_server did not start; see {workdir / 'moto.log'}") from None
+                    time.sleep(0.2)
+            yield endpoint
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=10)
+
+
+def terraform_env(workdir: Path, endpoint: str) -> dict[str, str]:
+    config = workdir / "terraform.rc"
+    config.write_text(CLI_CONFIG.format(mirror=MIRROR))
+    return {"TF_CLI_CONFIG_FILE": str(config), "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+            "TF_VAR_endpoint": endpoint}
+
+
+def terraform(cwd: Path, env: dict[str, str], *args: str) -> None:
+    full_env = {"PATH": os.environ.get("PATH", ""), "HOME": str(cwd.parent), "TF_IN_AUTOMATION": "1",
+                "CHECKPOINT_DISABLE": "1", **env}
+    done = subprocess.run(["terraform", *args, "-input=false", "-no-color"], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"terraform {args[0]} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+
+
+class Clients:
+    """boto3 against moto: the out-of-band changes and their revert."""
+
+    def __init__(self, endpoint: str) -> None:
+        import boto3
+
+        def client(service: str) -> Any:
+            return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
+                                aws_access_key_id="testing", aws_secret_access_key="testing")
+
+        self.s3, self.ec2 = client("s3"), client("ec2")
+        groups = self.ec2.describe_security_groups(
+            Filters=[{"Name": "group-name", "Values": ["nightshift-demo-web"]}])["SecurityGroups"]
+        self.group_id = groups[0]["GroupId"]
+
+    def _tag(self, tags: dict[str, str]) -> None:
+        self.s3.put_bucket_tagging(Bucket="nightshift-demo-logs", Tagging={
+            "TagSet": [{"Key": key, "Value": value} for key, value in tags.items()]})
+
+    def change(self) -> None:
+        self._tag({**TAGS, "env": "staging"})
+        self.ec2.authorize_security_group_ingress(GroupId=self.group_id, IpPermissions=SSH_RULE)
+
+    def revert(self) -> None:
+        self._tag(TAGS)
+        self.ec2.revoke_security_group_ingress(GroupId=self.group_id, IpPermissions=SSH_RULE)
