@@ -18,12 +18,13 @@ def pg_server() -> Iterator[PgServer]:
     cron_db = server.cron_database()
     with psycopg.connect(server.url(cron_db), autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
-    # The template is rebuilt every session: sql/ may have changed since the last run.
-    server.drop_database(TEMPLATE)
+    # The template is built anew every session (sql/ may have changed) and dropped at its end.
+    server.drop_stale_templates()
     with psycopg.connect(server.admin_url, autocommit=True) as conn:
         conn.execute(quote_ident_sql("CREATE DATABASE {}", TEMPLATE))
     migrate(server.url(TEMPLATE))
     yield server
+    server.drop_database(TEMPLATE)
     for stop in server.cleanup:
         stop()
 

@@ -24,7 +24,10 @@ from dispatcher.localpg import LocalCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_PORT = int(os.environ.get("NIGHTSHIFT_TEST_PG_PORT", "54339"))
-TEMPLATE = "nightshift_test_template"
+# One template per pytest process: two sessions on one server (developers running suites side by
+# side) must not drop each other's template.
+TEMPLATE_PREFIX = "nightshift_test_template_"
+TEMPLATE = f"{TEMPLATE_PREFIX}{os.getpid()}"
 
 
 def with_database(url: str, database: str) -> str:
@@ -56,6 +59,16 @@ class PgServer:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(quote_ident_sql(statement, name, *([template] if template else [])))
         return name
+
+    def drop_stale_templates(self) -> None:
+        """Templates left by test sessions that are gone (killed before their teardown)."""
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            names = [r[0] for r in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s", (TEMPLATE_PREFIX + "%",))]
+        for name in names:
+            pid = name.removeprefix(TEMPLATE_PREFIX)
+            if not pid.isdigit() or not Path(f"/proc/{pid}").exists():
+                self.drop_database(name)
 
     def drop_database(self, name: str) -> None:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
