@@ -131,8 +131,17 @@ class LocalCluster:
 
     def url(self, database: str | None = None) -> str:
         return (
-            f"postgresql://{SUPERUSER}:{self.password()}@127.0.0.1:{self.port}/{database or self.database}"
+            f"postgresql://{SUPERUSER}:{self.password()}@127.0.0.1:{self.live_port()}/"
+            f"{database or self.database}"
         )
+
+    def live_port(self) -> int:
+        """The port the server was started on (postmaster.pid says), else the configured one."""
+        try:
+            lines = (self.data / "postmaster.pid").read_text().splitlines()
+            return int(lines[3])  # line 4 of postmaster.pid is the port
+        except (OSError, IndexError, ValueError):
+            return self.port
 
     def running(self) -> bool:
         if not self.initialized():

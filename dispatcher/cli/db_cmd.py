@@ -17,20 +17,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "It listens on 127.0.0.1 only, with a generated password kept in DATA_DIR/password (0600). "
         "As root, the cluster runs as the unprivileged system user 'nightshift'.",
     )
-    db.add_argument("--data-dir", help="cluster directory (default: $NIGHTSHIFT_DATA_DIR or .nightshift/postgres)")
-    db.add_argument("--port", type=int, help="TCP port on 127.0.0.1 (default: $NIGHTSHIFT_PG_PORT or 54329)")
+    _where(db, default=None)
+    # the same options after the action too (`db start --port 6000`); SUPPRESS keeps the value
+    # given before the action when they are not repeated after it
+    where = argparse.ArgumentParser(add_help=False)
+    _where(where, default=argparse.SUPPRESS)
     actions = db.add_subparsers(title="actions", metavar="ACTION", required=True)
     actions.add_parser(
-        "start", help="create the cluster on first use, start it, create the database"
+        "start", parents=[where], help="create the cluster on first use, start it, create the database"
     ).set_defaults(func=start)
-    actions.add_parser("stop", help="stop the cluster (fast shutdown)").set_defaults(func=stop)
-    actions.add_parser("status", help="say whether it runs, where, and on which port").set_defaults(
-        func=status
+    actions.add_parser("stop", parents=[where], help="stop the cluster (fast shutdown)").set_defaults(
+        func=stop
     )
-    actions.add_parser("url", help="print the database URL (contains the password)").set_defaults(func=url)
-    psql = actions.add_parser("psql", help="open psql on the Nightshift database")
+    actions.add_parser(
+        "status", parents=[where], help="say whether it runs, where, and on which port"
+    ).set_defaults(func=status)
+    actions.add_parser(
+        "url", parents=[where], help="print the database URL (contains the password)"
+    ).set_defaults(func=url)
+    psql = actions.add_parser("psql", parents=[where], help="open psql on the Nightshift database")
     psql.add_argument("psql_args", nargs=argparse.REMAINDER, help="extra arguments for psql")
     psql.set_defaults(func=run_psql)
+
+
+def _where(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--data-dir", default=default,
+        help="cluster directory (default: $NIGHTSHIFT_DATA_DIR or .nightshift/postgres)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=default,
+        help="TCP port on 127.0.0.1 (default: $NIGHTSHIFT_PG_PORT or 54329)",
+    )
 
 
 def _cluster(args: argparse.Namespace) -> LocalCluster:
@@ -40,8 +58,8 @@ def _cluster(args: argparse.Namespace) -> LocalCluster:
 def start(args: argparse.Namespace) -> int:
     cluster = _cluster(args)
     started = cluster.start()
-    print(f"{'started' if started else 'already running'}: PostgreSQL with pg_cron on 127.0.0.1:{cluster.port}"
-          f", data in {cluster.data}")
+    print(f"{'started' if started else 'already running'}: PostgreSQL with pg_cron on "
+          f"127.0.0.1:{cluster.live_port()}, data in {cluster.data}")
     return 0
 
 
@@ -57,7 +75,8 @@ def status(args: argparse.Namespace) -> int:
         print(f"not created: {cluster.root} (run `nightshift db start`)")
         return 3
     running = cluster.running()
-    print(f"{'running' if running else 'stopped'}: 127.0.0.1:{cluster.port} database {cluster.database}, "
+    port = cluster.live_port() if running else cluster.port
+    print(f"{'running' if running else 'stopped'}: 127.0.0.1:{port} database {cluster.database}, "
           f"data in {cluster.data}")
     return 0 if running else 3  # the LSB status convention: 3 = not running
 
