@@ -34,8 +34,21 @@ DECLARE
     v_completed bigint[] := '{}';
 BEGIN
     /* complete the finished (id, attempt) pairs, then claim up to p_limit tasks */
+    -- the same statement as complete_tasks, inlined: a nested plpgsql call costs a visible share of
+    -- this round trip at concurrency 1
     IF cardinality(p_ids) > 0 THEN
-        v_completed := nightshift.complete_tasks(p_ids, p_attempts);
+        WITH done AS (
+            UPDATE nightshift.tasks AS t
+               SET status = 'done',
+                   locked_until = NULL,
+                   finished_at = now()
+              FROM unnest(p_ids, p_attempts) AS u(id, attempt)
+             WHERE t.id = u.id
+               AND t.attempt = u.attempt
+               AND t.status = 'running'
+            RETURNING t.id
+        )
+        SELECT coalesce(array_agg(done.id), '{}') INTO v_completed FROM done;
     END IF;
     IF p_limit > 0 THEN
         RETURN QUERY
