@@ -137,8 +137,9 @@ def test_a_missing_tool_is_an_error_scan(conn: psycopg.Connection, tmp_path: Pat
 
 
 def test_a_working_directory_that_leaves_the_repository_is_refused(
-    conn: psycopg.Connection, tmp_path: Path,
+    conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    fake_terraform(tmp_path / "bin", "exit 99\n", monkeypatch)  # never reached
     repo = repo_with(tmp_path)
     (repo / "escape").symlink_to(tmp_path)
     subject = make_pipeline(conn, repo, working_directory="escape")
@@ -147,7 +148,10 @@ def test_a_working_directory_that_leaves_the_repository_is_refused(
         "ERROR", "working_directory 'escape' leads out of the repository")
 
 
-def test_an_unknown_repository_path_is_an_error_scan(conn: psycopg.Connection, tmp_path: Path) -> None:
+def test_an_unknown_repository_path_is_an_error_scan(
+    conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake_terraform(tmp_path / "bin", "exit 99\n", monkeypatch)  # never reached
     subject = make_pipeline(conn, tmp_path / "nowhere")
     scan = scan_in_process(conn, subject)
     assert scan["status"] == "ERROR" and "neither a git URL nor a local directory" in scan["error"]
