@@ -244,8 +244,8 @@ def report(r: dict[str, Any], jobs: int, sustained_jobs: int) -> str:
         f"PostgreSQL {r['server_version']} ({r['settings']})")
     add("")
     add(f"| system | drain {jobs:,} c1 /s | drain {jobs:,} c16 /s | wake-up p50 | wake-up p99 "
-        "| from send p50 | from send p99 |")
-    add("|---|---:|---:|---:|---:|---:|---:|")
+        "| from send p50 | from send p99 | load (c1, c16) |")
+    add("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in ("nightshift", "procrastinate", "graphile-worker"):
         sys_r = r.get(name)
         if not sys_r:
@@ -254,7 +254,8 @@ def report(r: dict[str, Any], jobs: int, sustained_jobs: int) -> str:
         add(f"| {name} | {fmt(c1 and c1['per_second'])} | {fmt(c16 and c16['per_second'])} | "
             f"{fmt(lat and lat['p50_ms'], ' ms')} | {fmt(lat and lat['p99_ms'], ' ms')} | "
             f"{fmt(lat and lat.get('from_send_p50_ms'), ' ms')} | "
-            f"{fmt(lat and lat.get('from_send_p99_ms'), ' ms')} |")
+            f"{fmt(lat and lat.get('from_send_p99_ms'), ' ms')} | "
+            f"{(c1 or {}).get('loadavg_1m', '-')}, {(c16 or {}).get('loadavg_1m', '-')} |")
     add("")
     raw1, raw16 = r["raw"][1], r["raw"][16]
     add(f"raw SQL limit (pgbench, {raw16['clients']} clients, claim_tasks_after + complete_tasks): "
@@ -309,33 +310,37 @@ async def main_async(args: argparse.Namespace) -> None:
     results: dict[str, Any] = {"server_version": version[0] if version else "?", "settings": settings}
     log("(a) raw SQL limit with pgbench")
     results["raw"] = {b: raw_sql_limit(url, b, args.pgbench_clients, args.pgbench_seconds) for b in (1, 16)}
-    log(f"(b) nightshift drains {args.jobs} noop tasks at c1 and c16")
     ns: dict[str, Any] = {}
-    for c in (1, 16):
-        ns[f"c{c}"] = await drain(url, args.jobs, c)
-        log(json.dumps(ns[f"c{c}"]))
+    results["nightshift"] = ns
+    peers: tuple[str, ...] = ()
+    if not args.skip_peers:
+        if peers_available():
+            peers = ("graphile-worker", "procrastinate")
+            peers_url = recreate(admin, PEERS_DB)
+        else:
+            log("peers not installed (bench/peers/setup.sh); skipping them")
+    for system in peers:
+        results[system] = {}
+    # Interleaved, measurement by measurement, so that other load on the machine (it is shared) falls
+    # on every system alike rather than on whichever ran during it.
+    for key, concurrency in (("c1", 1), ("c16", 16)):
+        log(f"(b) drain {args.jobs} noop tasks at c{concurrency}")
+        ns[key] = await drain(url, args.jobs, concurrency)
+        log(json.dumps(ns[key]))
+        for system in peers:
+            results[system][key] = peer(system, peers_url, "throughput", args.jobs, concurrency)
+            log(json.dumps(results[system][key]))
+    log("(d) wake-up latency")
+    ns["latency"] = await latency(url, args.latency_jobs)
+    log(json.dumps(ns["latency"]))
+    with psycopg.connect(url, autocommit=True) as conn:  # leave the server quiet for the peers
+        conn.execute("TRUNCATE nightshift.tasks CASCADE")
+    for system in peers:
+        results[system]["latency"] = peer(system, peers_url, "latency", args.latency_jobs)
+        log(json.dumps(results[system]["latency"]))
     log(f"(c) nightshift sustained: {args.sustained_jobs} tasks at c16")
     results["sustained"] = await drain(url, args.sustained_jobs, 16)
     log(json.dumps(results["sustained"]))
-    log("(d) nightshift wake-up latency")
-    ns["latency"] = await latency(url, args.latency_jobs)
-    log(json.dumps(ns["latency"]))
-    results["nightshift"] = ns
-    with psycopg.connect(url, autocommit=True) as conn:  # leave the server quiet for the peers
-        conn.execute("TRUNCATE nightshift.tasks CASCADE")
-    if not args.skip_peers:
-        if not peers_available():
-            log("peers not installed (bench/peers/setup.sh); skipping them")
-        else:
-            peers_url = recreate(admin, PEERS_DB)
-            for system in ("procrastinate", "graphile-worker"):
-                log(f"(e) {system}")
-                results[system] = {
-                    "c1": peer(system, peers_url, "throughput", args.jobs, 1),
-                    "c16": peer(system, peers_url, "throughput", args.jobs, 16),
-                    "latency": peer(system, peers_url, "latency", args.latency_jobs),
-                }
-                log(json.dumps(results[system]))
     print(report(results, args.jobs, args.sustained_jobs))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
