@@ -67,10 +67,12 @@ incomplete plan would wrongly resolve open ones.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -146,6 +148,25 @@ class Finding:
 
 def parse_plan(data: bytes | str | Mapping[str, Any]) -> list[Finding]:
     """Findings of one plan: drift first, then pending changes, each in the plan's (address) order."""
+    # A large plan is millions of fresh dicts and lists, none of them in a cycle. Left on, the cyclic
+    # garbage collector walks the growing heap again and again while they are built: pausing it
+    # makes loading and parsing a 10,000-resource plan about 3x faster (bench/bench_drift.py).
+    with _gc_paused():
+        return _parse(data)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _parse(data: bytes | str | Mapping[str, Any]) -> list[Finding]:
     plan = _load(data)
     _check_plan(plan)
     drift_entries = _entries(plan, "resource_drift")
