@@ -320,6 +320,10 @@ async function main() {
     opts.mode === "throughput"
       ? await runThroughput(opts, logger)
       : await runLatency(opts, logger);
+  // 1-minute load average at the end of the run: on a 2-core machine anything
+  // much above ~2 (the run itself accounts for 1-2) means something else
+  // competed for the CPU.
+  result.loadavg_1m = round(require("node:os").loadavg()[0], 2);
   process.stdout.write(JSON.stringify(result) + "\n");
 }
 

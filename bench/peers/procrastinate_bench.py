@@ -24,6 +24,8 @@ import argparse
 import asyncio
 import json
 import logging
+import math
+import os
 import random
 import statistics
 import sys
@@ -78,8 +80,6 @@ def percentile(sorted_values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100) of an already sorted list."""
     if not sorted_values:
         return float("nan")
-    import math
-
     rank = max(1, math.ceil(q / 100.0 * len(sorted_values)))
     return sorted_values[rank - 1]
 
@@ -305,6 +305,10 @@ def main(argv: list[str] | None = None) -> int:
         result = asyncio.run(run_throughput(args))
     else:
         result = asyncio.run(run_latency(args))
+    # 1-minute load average at the end of the run: on a 2-core machine anything
+    # much above ~2 (the run itself
+    # accounts for 1-2) means something else competed for the CPU.
+    result["loadavg_1m"] = round(os.getloadavg()[0], 2)
     print(json.dumps(result), flush=True)
     return 0
 
