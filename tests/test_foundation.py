@@ -94,7 +94,9 @@ def test_in_flight_index_allows_one_queued_or_running_task_per_subject(conn: psy
     assert conn.execute("SELECT count(*) FROM nightshift.tasks").fetchone() == (3,)
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*NIGHTSHIFT, *args], capture_output=True, text=True, timeout=120, cwd=cwd or ROOT,
         env={**os.environ, **(env or {})},
@@ -137,7 +139,8 @@ def test_server_without_pg_cron_is_refused_with_the_fix(tmp_path_factory: pytest
 def test_embedded_cluster_commands(pg_server: PgServer) -> None:
     if pg_server.cluster is None:
         pytest.skip(f"tests run against {pg_server.source}, not the embedded cluster")
-    where = ["db", "--data-dir", str(ROOT / ".nightshift" / "test-postgres"), "--port", str(pg_server.cluster.port)]
+    data_dir = str(ROOT / ".nightshift" / "test-postgres")
+    where = ["db", "--data-dir", data_dir, "--port", str(pg_server.cluster.port)]
     status = run_cli(*where, "status")
     assert status.returncode == 0 and status.stdout.startswith("running: 127.0.0.1:")
     url = run_cli(*where, "url").stdout.strip()

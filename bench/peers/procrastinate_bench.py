@@ -230,8 +230,8 @@ async def run_latency(args: argparse.Namespace) -> dict:
                     t_commit = time.perf_counter()
                     try:
                         await asyncio.wait_for(ev.wait(), timeout=args.job_timeout)
-                    except asyncio.TimeoutError:
-                        raise SystemExit(f"job {i} did not start within {args.job_timeout}s")
+                    except TimeoutError:
+                        raise SystemExit(f"job {i} did not start within {args.job_timeout}s") from None
                     if i >= args.warmup:
                         latencies_ms.append((started[i] - t_commit) * 1000.0)
                         rtt_ms.append((t_commit - t_send) * 1000.0)

@@ -165,7 +165,12 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.CheckConstraint(
-            "(kind = 'drift-scan' AND pipeline_id IS NOT NULL AND cloud_integration_id IS NULL AND organization_id IS NULL) OR (kind = 'compliance-scan' AND cloud_integration_id IS NOT NULL AND pipeline_id IS NULL AND organization_id IS NULL) OR (kind = 'cost-analysis' AND organization_id IS NOT NULL AND pipeline_id IS NULL AND cloud_integration_id IS NULL)",
+            "(kind = 'drift-scan' AND pipeline_id IS NOT NULL AND cloud_integration_id IS NULL"
+            " AND organization_id IS NULL)"
+            " OR (kind = 'compliance-scan' AND cloud_integration_id IS NOT NULL AND pipeline_id IS NULL"
+            " AND organization_id IS NULL)"
+            " OR (kind = 'cost-analysis' AND organization_id IS NOT NULL AND pipeline_id IS NULL"
+            " AND cloud_integration_id IS NULL)",
             name="schedules_target_matches_kind",
         ),
         sa.ForeignKeyConstraint(
