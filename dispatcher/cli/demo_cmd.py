@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from dispatcher import cron
 from dispatcher.db import connect
 from dispatcher.localpg import LocalCluster
 from dispatcher.migrate import migrate
@@ -40,10 +41,12 @@ ORDER BY s.next_run_at
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="start the embedded Postgres, migrate, schedule a sample pipeline and show it",
-        description="A first look: starts the embedded PostgreSQL with pg_cron, migrates it, "
-        "registers a sample organization/repository/pipeline with a DAILY drift schedule and prints "
-        "what is scheduled.",
+        help="start the embedded Postgres, migrate, schedule a sample pipeline and scan it for drift",
+        description="A first look: starts the embedded PostgreSQL with pg_cron, migrates it, installs "
+        "the pg_cron jobs, registers a sample organization/repository/pipeline with a DAILY drift "
+        "schedule and prints what is scheduled. Then, where terraform, the AWS provider mirror and "
+        "moto_server are available, applies the sample to a local moto AWS, changes it out of band, "
+        "and runs drift scans through the real dispatcher: findings open, then resolve.",
     )
     parser.add_argument("--repo-url", default="examples/demo", help="repository of the sample pipeline")
     parser.add_argument("--no-drift", action="store_true",
@@ -56,7 +59,10 @@ def run(args: argparse.Namespace) -> int:
     cluster.start()
     url = cluster.url()
     result = migrate(url)
-    print(f"embedded PostgreSQL on 127.0.0.1:{cluster.port}, schema at revision {result.revision}")
+    print(f"embedded PostgreSQL on 127.0.0.1:{cluster.live_port()}, schema at revision {result.revision}")
+    # the scheduler runs inside Postgres from now on: enqueue_due() every minute, maintenance every 5
+    for spec, jobid in cron.install(url):
+        print(f"pg_cron job {jobid}: {spec.jobname:<24} {spec.schedule:<12} {spec.command}")
     with connect(url) as conn:
         conn.execute(SAMPLE, {"repo_url": args.repo_url})
         rows = conn.execute(SCHEDULED).fetchall()
