@@ -110,3 +110,28 @@ def test_pg_cron_enqueues_a_due_drift_scan(db_url, installed, conn):
         time.sleep(0.5)
         enqueue_job = enqueue_due_status(db_url)
     assert any(run.status == "succeeded" for run in enqueue_job.runs), enqueue_job.runs
+
+
+def test_install_cron_jobs_in_sql_where_pg_cron_lives(pg_server: PgServer) -> None:
+    """The SQL path (pg_cron in the Nightshift database, as in the embedded default): plain job
+    names, installing twice keeps one job each, uninstalling removes them and nothing else."""
+    from dispatcher.migrate import migrate
+
+    if pg_server.cluster is None:  # never migrate the pg_cron database of a server that is not ours
+        pytest.skip(f"needs the embedded test cluster (tests run against {pg_server.source})")
+    cron_url = pg_server.url(pg_server.cron_database())
+    migrate(cron_url)  # the cron database itself becomes a Nightshift database
+    with psycopg.connect(cron_url, autocommit=True) as conn:
+        conn.execute("SELECT cron.schedule('someone-elses-job', '0 3 * * *', 'SELECT 1')")
+        try:
+            first = conn.execute("SELECT jobname, jobid FROM nightshift.install_cron_jobs()").fetchall()
+            again = conn.execute("SELECT jobname, jobid FROM nightshift.install_cron_jobs()").fetchall()
+            assert sorted(first) == sorted(again)
+            assert sorted(name for name, _ in first) == ["nightshift-enqueue-due", "nightshift-maintenance"]
+            removed = conn.execute("SELECT jobname FROM nightshift.uninstall_cron_jobs()").fetchall()
+            assert sorted(r[0] for r in removed) == ["nightshift-enqueue-due", "nightshift-maintenance"]
+            left = [r[0] for r in conn.execute("SELECT jobname FROM cron.job")]
+            assert "someone-elses-job" in left and not any(n.startswith("nightshift-") for n in left)
+        finally:
+            conn.execute("SELECT cron.unschedule('someone-elses-job')")
+            conn.execute("SELECT nightshift.uninstall_cron_jobs()")
