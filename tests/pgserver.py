@@ -109,8 +109,13 @@ def start_server() -> PgServer:
         return _start_container()
     cluster = LocalCluster.from_env(data_dir=str(ROOT / ".nightshift" / "test-postgres"), port=TEST_PORT)
     # durability is irrelevant for a throwaway test cluster; speed is not
-    cluster.start(extra_settings={"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"})
-    return PgServer(admin_url=cluster.url(), source=f"embedded cluster {cluster.root}", cluster=cluster)
+    started = cluster.start(
+        extra_settings={"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+    )
+    server = PgServer(admin_url=cluster.url(), source=f"embedded cluster {cluster.root}", cluster=cluster)
+    if started:  # leave no server running after `make test`; one that was already up stays up
+        server.cleanup.append(cluster.stop)
+    return server
 
 
 def _start_container() -> PgServer:  # pragma: no cover - no Docker engine on the CI machines
