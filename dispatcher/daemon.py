@@ -42,6 +42,7 @@ from typing import Any
 
 from dispatcher import agents
 from dispatcher.agents.base import Agent, AgentContext, AgentResult, Task
+from dispatcher.agents.process import mask
 from dispatcher.errors import DatabaseUnavailable
 from dispatcher.metrics import Metrics, serve
 from dispatcher.store import ClaimPosition, Store, StoreError, connect, translate_errors
@@ -420,7 +421,8 @@ class Dispatcher:
 
     async def _store_failure(self, aux: Store, run: _Run, result: AgentResult) -> None:
         task = run.task
-        error = result.error or "failed without an error message"
+        # an agent's error may quote a URL with credentials (a git remote, a webhook): never stored
+        error = mask(result.error or "failed without an error message")
         status = await aux.fail(task.id, task.attempt, error, result.retry)
         fields = {"task_id": task.id, "kind": task.kind, "attempt": task.attempt,
                   "max_attempts": task.max_attempts, "error": error[:500]}

@@ -117,7 +117,9 @@ class _Run:
     secrets: list[str] = field(default_factory=list)
 
     def add(self, name: str, argv: list[str], result: ProcessResult) -> None:
-        self.steps.append({"step": name, "argv": argv, "exit_code": result.returncode,
+        # stored with the scan: a git URL's token or an allow-listed secret must not be
+        self.steps.append({"step": name, "argv": [mask(a, self.secrets) for a in argv],
+                           "exit_code": result.returncode,
                            "timed_out": result.timed_out, "seconds": round(result.seconds, 3)})
 
 

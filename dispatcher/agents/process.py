@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import time
 from collections.abc import Iterable, Mapping
@@ -60,11 +61,15 @@ def allowed_env(
     return env
 
 
-def mask(text: str, secrets: Iterable[str]) -> str:
-    """Replace every known secret value (longest first) with ***."""
+# scheme://user:password@host — credentials in a URL (a git remote with a token, a database URL)
+_URL_CREDENTIALS = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+
+
+def mask(text: str, secrets: Iterable[str] = ()) -> str:
+    """Replace every known secret value (longest first) and any URL's credentials with ***."""
     for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
         text = text.replace(secret, "***")
-    return text
+    return _URL_CREDENTIALS.sub(r"\1***@", text)
 
 
 async def run_process(

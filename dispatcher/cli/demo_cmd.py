@@ -75,6 +75,6 @@ def run(args: argparse.Namespace) -> int:
         demo.run(url, cluster.root / "demo")
     print("\nThe embedded PostgreSQL keeps running, and pg_cron enqueues due scans every minute:")
     print("  .venv/bin/nightshift dispatcher run     # work them off")
-    print("  .venv/bin/nightshift db psql            # look around (SELECT * FROM nightshift.findings_report)")
+    print("  .venv/bin/nightshift db psql            # look around: SELECT * FROM nightshift.findings_report")
     print("  .venv/bin/nightshift db stop            # stop it")
     return 0
