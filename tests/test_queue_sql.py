@@ -288,3 +288,49 @@ def test_complete_and_claim_in_one_statement(conn: psycopg.Connection) -> None:
         "SELECT completed, id FROM nightshift.complete_and_claim(ARRAY[%s]::bigint[], ARRAY[1], "
         "'w1', NULL, 5, '30 s', NULL, NULL, NULL)", (second,)).fetchall()
     assert rows == [([second], None)]
+
+
+def test_complete_and_claim_claims_what_claim_tasks_after_claims(conn: psycopg.Connection) -> None:
+    # the daemon's hot path inlines complete_tasks and claim_tasks_after: same rows, order, fencing, lease
+    queue = [("a", "noop", 0, -60), ("b", "noop", 5, -1), ("c", "noop", 0, -30), ("d", "noop", 9, 3600),
+             ("e", "sleep", 0, -50), ("f", "noop", 0, -10), ("g", "noop", 0, -5)]
+    ids = {name: enqueue(conn, kind=kind, subject=name, priority=prio, delay=delay)
+           for name, kind, prio, delay in queue}
+    pos = conn.execute("SELECT priority, run_after, id FROM nightshift.tasks WHERE id = %s",
+                       (ids["c"],)).fetchone()
+    assert pos is not None
+    cases = [  # (kinds, limit, position): from the head, and after c with a fallback to the head
+        (None, 3, (None, None, None)), (["noop"], 3, pos), (None, 10, pos), (["noop"], 0, pos)]
+    cols = "id, attempt, locked_by, locked_until - started_at AS lease, status::text"
+    running = f"SELECT {cols} FROM nightshift.tasks WHERE status = 'running' ORDER BY id"
+    for kinds, limit, (p, ra, after) in cases:
+        args = ("w1", kinds, limit, "30 s", p, ra, after)
+        with conn.transaction(force_rollback=True):
+            conn.execute("SELECT * FROM nightshift.claim_tasks_after(%s, %s, %s, %s, %s, %s, %s)", args)
+            expected = conn.execute(running).fetchall()
+        with conn.transaction(force_rollback=True):
+            rows = conn.execute("SELECT completed, id, attempt FROM nightshift.complete_and_claim("
+                                "'{}', '{}', %s, %s, %s, %s, %s, %s, %s)", args).fetchall()
+            got = conn.execute(running).fetchall()
+        assert got == expected, (kinds, limit, after)
+        assert sorted((r[1], r[2]) for r in rows if r[1] is not None) == [(r[0], r[1]) for r in got]
+        assert all(r[0] == [] for r in rows) and len(rows) == max(len(got), 1)
+        assert ids["d"] not in {r[0] for r in got}  # not due
+        assert all(r[1] == 1 and r[2] == "w1" and r[3] == timedelta(seconds=30) for r in got)
+    # order: the head first (priority DESC, run_after, id); after c the keyset continues with f, g
+    rows = conn.execute("SELECT id FROM nightshift.complete_and_claim('{}', '{}', 'w1', '{noop}', 3, '30 s', "
+                        "%s, %s, %s)", pos).fetchall()
+    assert sorted(r[0] for r in rows) == sorted([ids["f"], ids["g"], ids["b"]])
+    # fencing: a stale attempt (or somebody else's task) completes nothing; the current one completes
+    [(task_id, attempt)] = [(r[0], r[1]) for r in conn.execute(
+        "SELECT id, attempt FROM nightshift.tasks WHERE id = %s", (ids["f"],)).fetchall()]
+    conn.execute("UPDATE nightshift.tasks SET attempt = attempt + 1 WHERE id = %s", (task_id,))  # re-claimed
+    rows = conn.execute("SELECT completed, id FROM nightshift.complete_and_claim(ARRAY[%s, %s]::bigint[], "
+                        "ARRAY[%s, 1], 'w1', '{noop}', 0, '30 s', NULL, NULL, NULL)",
+                        (task_id, ids["a"], attempt)).fetchall()
+    assert rows == [([], None)]
+    assert task(conn, task_id)["status"] == "running" and task(conn, ids["a"])["status"] == "queued"
+    rows = conn.execute("SELECT completed, id FROM nightshift.complete_and_claim(ARRAY[%s]::bigint[], "
+                        "ARRAY[%s], 'w1', NULL, 0, '30 s', NULL, NULL, NULL)",
+                        (task_id, attempt + 1)).fetchall()
+    assert rows == [([task_id], None)] and task(conn, task_id)["status"] == "done"
