@@ -298,7 +298,7 @@ class Dispatcher:
                 log.warning("completion refused: lease lost, another attempt owns the task", extra={
                     "event": "stale", "task_id": task_id, "attempt": attempt})
         for kind, n in kinds.items():
-            self.metrics.succeeded.labels(kind).inc(n)
+            self.metrics.kind(kind).succeeded.inc(n)
         self.stats.succeeded += len(completed)
 
     async def _release(self, work: Store) -> None:
@@ -319,11 +319,12 @@ class Dispatcher:
             return
         kinds: Tally[str] = Tally(t.kind for t in tasks)
         for kind, n in kinds.items():
-            self.metrics.claimed.labels(kind).inc(n)
+            self.metrics.kind(kind).claimed.inc(n)
         self.stats.claimed += len(tasks)
         now = time.monotonic()
+        debug = log.isEnabledFor(logging.DEBUG)
         for task in tasks:
-            if log.isEnabledFor(logging.DEBUG):
+            if debug:
                 log.debug("claimed", extra={"event": "claim", "task_id": task.id, "kind": task.kind,
                                             "attempt": task.attempt})
             run = _Run(task, now)
@@ -379,7 +380,7 @@ class Dispatcher:
         task = run.task
         self._runs.pop(task.id, None)
         self.metrics.running.set(len(self._runs))
-        self.metrics.run_seconds.labels(task.kind).observe(time.monotonic() - run.started)
+        self.metrics.kind(task.kind).run_seconds.observe(time.monotonic() - run.started)
         if result is None:
             if not run.lost:
                 self._to_release.append(run)
@@ -415,7 +416,7 @@ class Dispatcher:
                 "event": "stale", "task_id": run.task.id, "attempt": run.task.attempt})
             return
         self.stats.succeeded += 1
-        self.metrics.succeeded.labels(run.task.kind).inc()
+        self.metrics.kind(run.task.kind).succeeded.inc()
         log.info("scan stored", extra={"event": "finish", "task_id": run.task.id, "kind": run.task.kind,
                                        "scan_id": scan_id, "status": result.scan.status})
 

@@ -9,11 +9,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 RUN_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, float("inf"))
+
+
+@dataclass(frozen=True)
+class KindMetrics:
+    """The children for one task kind of the series every task touches."""
+
+    claimed: Counter
+    succeeded: Counter
+    run_seconds: Histogram
 
 
 class Metrics:
@@ -37,6 +47,15 @@ class Metrics:
                                   registry=r)
         self.connected = Gauge("nightshift_database_connected", "1 while connected and listening",
                                registry=r)
+        self._kinds: dict[str, KindMetrics] = {}
+
+    def kind(self, kind: str) -> KindMetrics:
+        """The per-kind children, looked up once: labels() takes a lock and builds a key every call."""
+        found = self._kinds.get(kind)
+        if found is None:
+            found = self._kinds[kind] = KindMetrics(self.claimed.labels(kind), self.succeeded.labels(kind),
+                                                    self.run_seconds.labels(kind))
+        return found
 
     def set_queue_stats(self, stats: list[tuple[str, int, float]]) -> None:
         """(kind, queued, oldest age) rows; kinds that disappeared drop to zero."""

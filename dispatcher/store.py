@@ -71,7 +71,11 @@ class Claimed:
             return NOTHING
         # claim order is priority DESC, run_after, id: the last one has the largest key below
         last = max(rows, key=lambda r: (-r["priority"], r["run_after"], r["id"]))
-        return cls([Task.from_row(row) for row in rows], (last["priority"], last["run_after"], last["id"]))
+        # Task(...) by hand rather than Task.from_row: this runs for every task, the hot path
+        tasks = [Task(id=r["id"], kind=r["kind"], subject=r["subject"], payload=r["payload"],
+                      attempt=r["attempt"], max_attempts=r["max_attempts"], priority=r["priority"],
+                      schedule_id=r["schedule_id"], locked_until=r["locked_until"]) for r in rows]
+        return cls(tasks, (last["priority"], last["run_after"], last["id"]))
 
 
 NOTHING = Claimed([], None)
@@ -117,6 +121,8 @@ class Store:
         self.conn = conn
         self.url = url
         self._q = load_queries("queue")
+        # the hot path's cursor, kept: a new cursor per round trip builds its adapters anew
+        self._hot = conn.cursor()
 
     @classmethod
     async def open(cls, url: str, application_name: str = "nightshift") -> Store:
@@ -164,8 +170,8 @@ class Store:
         params = _claim_params(worker, kinds, limit, lease, after)
         params["ids"] = list(ids)
         params["attempts"] = list(attempts)
-        async with self._cursor() as cur:
-            await cur.execute(self._q["task_complete_and_claim"], params)
+        with translate_errors(self.url):
+            cur = await self._hot.execute(self._q["task_complete_and_claim"], params)
             rows = await cur.fetchall()
         completed = set(rows[0]["completed"] or ()) if rows else set()
         return completed, Claimed.from_rows([row for row in rows if row["id"] is not None])
