@@ -188,14 +188,7 @@ def upgrade() -> None:
             postgresql_nulls_not_distinct=True,
         ),
         schema="nightshift",
-    )
-    op.create_index(
-        "schedules_due_idx",
-        "schedules",
-        ["kind", "next_run_at"],
-        unique=False,
-        schema="nightshift",
-        postgresql_where=sa.text("is_active AND frequency <> 'UNMONITORED'"),
+        postgresql_with={"fillfactor": "70"},
     )
     op.create_table(
         "tasks",
@@ -248,7 +241,6 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint("attempt >= 0", name="tasks_attempt_check"),
         sa.CheckConstraint("max_attempts >= 1", name="tasks_max_attempts_check"),
-        sa.ForeignKeyConstraint(["schedule_id"], ["nightshift.schedules.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
         schema="nightshift",
     )
@@ -482,12 +474,6 @@ def downgrade() -> None:
         postgresql_where=sa.text("status = 'queued'"),
     )
     op.drop_table("tasks", schema="nightshift")
-    op.drop_index(
-        "schedules_due_idx",
-        table_name="schedules",
-        schema="nightshift",
-        postgresql_where=sa.text("is_active AND frequency <> 'UNMONITORED'"),
-    )
     op.drop_table("schedules", schema="nightshift")
     op.drop_table("pipelines", schema="nightshift")
     op.drop_table("repositories", schema="nightshift")

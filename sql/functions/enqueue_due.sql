@@ -132,10 +132,9 @@ BEGIN
             UPDATE nightshift.schedules AS s
                SET next_run_at = nightshift.next_run_at(
                        s.frequency, now(), coalesce(s.pipeline_id, s.cloud_integration_id, s.organization_id))
-              FROM due
-             -- by TID: the rows are locked by this statement, so their ctid cannot change under us,
-             -- and the update need not hash-join the whole table
-             WHERE s.ctid = due.ctid
+             -- by TID: the rows are locked by this statement, so their ctid cannot change under us;
+             -- a TID scan of the array reads just those rows (a join on ctid hashed the whole table)
+             WHERE s.ctid = ANY (ARRAY(SELECT due.ctid FROM due))
             RETURNING 1
         )
         SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM advanced)
