@@ -13,11 +13,9 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,43 +24,17 @@ from typing import Any
 import psycopg
 import pytest
 
+from dispatcher.drift import offline_aws
+from dispatcher.drift.offline_aws import ENV_ALLOWLIST, missing_prerequisite, moto_server, terraform_env
 from tests.drift_support import findings_by_address, make_pipeline, scan_row
 
 pytestmark = [pytest.mark.terraform, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "tests" / "fixtures" / "terraform" / "aws_drift"
-MIRROR = Path(os.environ.get("NIGHTSHIFT_TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
-# the venv's bin directory first: moto_server comes with the dev extras
-MOTO_SERVER = shutil.which("moto_server", path=os.pathsep.join([str(Path(sys.executable).parent),
-                                                                os.environ["PATH"]]))
 INITIAL_SECRET = "s3cr3t-Hunter2-initial"
 ROTATED_SECRET = "0ut-0f-band-S3cret-rotated"
 SCAN_TIMEOUT = 300.0
-CLI_CONFIG = """\
-provider_installation {{
-  filesystem_mirror {{
-    path    = "{mirror}"
-    include = ["registry.terraform.io/*/*"]
-  }}
-  direct {{
-    exclude = ["registry.terraform.io/*/*"]
-  }}
-}}
-"""
-# what the pipeline lets through to terraform from the dispatcher's environment
-ENV_ALLOWLIST = ["TF_CLI_CONFIG_FILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
-                 "TF_VAR_*"]
-
-
-def missing_prerequisite() -> str | None:
-    if shutil.which("terraform") is None:
-        return "no `terraform` on PATH"
-    if not (MIRROR / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
-        return f"no hashicorp/aws provider in the mirror {MIRROR} (set NIGHTSHIFT_TF_PLUGIN_MIRROR)"
-    if MOTO_SERVER is None:
-        return "no moto_server (pip install -e '.[dev]' installs moto[server])"
-    return None
 
 
 @dataclass(frozen=True)
@@ -73,20 +45,13 @@ class Aws:
     env: dict[str, str]
 
     def client(self, service: str) -> Any:
-        import boto3
-
-        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return offline_aws.client(self.endpoint, service)
 
     def reset(self) -> None:
-        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=10):
-            pass
+        offline_aws.reset_moto(self.endpoint)
 
     def terraform(self, cwd: Path, *args: str) -> None:
-        done = subprocess.run(["terraform", *args, "-input=false", "-no-color"], cwd=cwd, env=self.env,
-                              capture_output=True, text=True, check=False)
-        assert done.returncode == 0, f"terraform {args[0]} failed:\n{done.stdout}\n{done.stderr}"
+        offline_aws.terraform(cwd, self.env, *args)
 
 
 @pytest.fixture(scope="module")
@@ -94,41 +59,10 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aws]:
     if reason := missing_prerequisite():
         pytest.skip(f"SKIPPED LOUDLY: the real AWS drift tests need Terraform, the provider mirror and "
                     f"moto: {reason}")
-    assert MOTO_SERVER is not None
     tmp = tmp_path_factory.mktemp("aws")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = (tmp / "moto.log").open("wb")
-    moto = subprocess.Popen([MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)], stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{endpoint}/moto-api/", moto)
-        config = tmp / "terraform.rc"
-        config.write_text(CLI_CONFIG.format(mirror=MIRROR))
-        env = {"PATH": os.environ["PATH"], "HOME": str(tmp), "LANG": "C.UTF-8",
-               "TF_CLI_CONFIG_FILE": str(config), "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1",
-               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-               "AWS_DEFAULT_REGION": "us-east-1", "TF_VAR_endpoint": endpoint,
-               "TF_VAR_db_password": INITIAL_SECRET}
-        yield Aws(endpoint=endpoint, env=env)
-    finally:
-        os.killpg(moto.pid, signal.SIGKILL)
-        moto.wait(timeout=10)
-        log.close()
-
-
-def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"moto_server did not answer on {url}") from None
-            time.sleep(0.2)
+    with moto_server(tmp) as endpoint:
+        yield Aws(endpoint=endpoint, env={**terraform_env(tmp, endpoint), "LANG": "C.UTF-8",
+                                          "TF_VAR_db_password": INITIAL_SECRET})
 
 
 class Dispatcher:
@@ -177,8 +111,7 @@ class Dispatcher:
 
 @pytest.fixture
 def dispatcher(db_url: str, aws: Aws, tmp_path: Path) -> Iterator[Dispatcher]:
-    env = {name: value for name, value in aws.env.items() if name != "HOME"}
-    daemon = Dispatcher(db_url, env, tmp_path / "dispatcher.log")
+    daemon = Dispatcher(db_url, aws.env, tmp_path / "dispatcher.log")
     try:
         yield daemon
     finally:

@@ -14,16 +14,12 @@ the rest of the demo goes on.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,37 +27,20 @@ import psycopg
 from psycopg.rows import dict_row
 
 from dispatcher.db import connect
+from dispatcher.drift import offline_aws
+from dispatcher.drift.offline_aws import ENV_ALLOWLIST, moto_server, terraform, terraform_env
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "demo"
-MIRROR = Path(os.environ.get("NIGHTSHIFT_TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
 SCAN_TIMEOUT = 300.0
-CLI_CONFIG = """\
-provider_installation {{
-  filesystem_mirror {{
-    path    = "{mirror}"
-    include = ["registry.terraform.io/*/*"]
-  }}
-  direct {{
-    exclude = ["registry.terraform.io/*/*"]
-  }}
-}}
-"""
-# What the demo pipeline lets through to terraform from the dispatcher's environment.
-ENV_ALLOWLIST = ["TF_CLI_CONFIG_FILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
-                 "TF_VAR_*"]
 SSH_RULE = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
              "IpRanges": [{"CidrIp": "203.0.113.7/32", "Description": "ssh from a laptop"}]}]
 TAGS = {"env": "prod", "owner": "platform"}
 
 
 def missing_prerequisite() -> str | None:
-    if shutil.which("terraform") is None:
-        return "no terraform on PATH"
-    if not (MIRROR / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
-        return f"no hashicorp/aws provider in {MIRROR} (set NIGHTSHIFT_TF_PLUGIN_MIRROR)"
-    if _moto_server() is None:
-        return "no moto_server (pip install 'moto[server]')"
+    if reason := offline_aws.missing_prerequisite():
+        return reason
     try:
         import boto3  # noqa: F401
     except ImportError:
@@ -180,70 +159,14 @@ def _value(value: Any) -> str:
     return "null" if value is None else repr(value)
 
 
-# --- moto, terraform, boto3 ------------------------------------------------------------------------------
-
-
-def _moto_server() -> str | None:
-    return shutil.which("moto_server", path=os.pathsep.join([str(Path(sys.executable).parent),
-                                                             os.environ.get("PATH", "")]))
-
-
-@contextlib.contextmanager
-def moto_server(workdir: Path) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = _moto_server()
-    assert server is not None
-    with (workdir / "moto.log").open("wb") as log:
-        process = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(port)], stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-        endpoint = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
-                        break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"moto_server did not start; see {workdir / 'moto.log'}") from None
-                    time.sleep(0.2)
-            yield endpoint
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=10)
-
-
-def terraform_env(workdir: Path, endpoint: str) -> dict[str, str]:
-    config = workdir / "terraform.rc"
-    config.write_text(CLI_CONFIG.format(mirror=MIRROR))
-    return {"TF_CLI_CONFIG_FILE": str(config), "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-            "TF_VAR_endpoint": endpoint}
-
-
-def terraform(cwd: Path, env: dict[str, str], *args: str) -> None:
-    full_env = {"PATH": os.environ.get("PATH", ""), "HOME": str(cwd.parent), "TF_IN_AUTOMATION": "1",
-                "CHECKPOINT_DISABLE": "1", **env}
-    done = subprocess.run(["terraform", *args, "-input=false", "-no-color"], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"terraform {args[0]} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+# --- boto3 ------------------------------------------------------------------------------------------
 
 
 class Clients:
     """boto3 against moto: the out-of-band changes and their revert."""
 
     def __init__(self, endpoint: str) -> None:
-        import boto3
-
-        def client(service: str) -> Any:
-            return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
-                                aws_access_key_id="testing", aws_secret_access_key="testing")
-
-        self.s3, self.ec2 = client("s3"), client("ec2")
+        self.s3, self.ec2 = offline_aws.client(endpoint, "s3"), offline_aws.client(endpoint, "ec2")
         groups = self.ec2.describe_security_groups(
             Filters=[{"Name": "group-name", "Values": ["nightshift-demo-web"]}])["SecurityGroups"]
         self.group_id = groups[0]["GroupId"]
