@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dispatcher.daemon import Dispatcher, DispatcherConfig  # noqa: E402
-from dispatcher.db import quote_ident_sql  # noqa: E402
+from dispatcher.db import recreate_database  # noqa: E402
 from dispatcher.localpg import LocalCluster, find_bindir  # noqa: E402
 from dispatcher.migrate import migrate  # noqa: E402
 
@@ -79,19 +79,6 @@ def server_url(args: argparse.Namespace) -> str:
                                     database="postgres")
     cluster.start(extra_settings=CLUSTER_SETTINGS)
     return cluster.url("postgres")
-
-
-def with_database(url: str, name: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-def recreate(admin_url: str, name: str) -> str:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(quote_ident_sql("DROP DATABASE IF EXISTS {} WITH (FORCE)", name))
-        conn.execute(quote_ident_sql("CREATE DATABASE {}", name))
-    return with_database(admin_url, name)
 
 
 def fill(url: str, n: int) -> None:
@@ -311,7 +298,7 @@ def report(r: dict[str, Any], jobs: int, sustained_jobs: int) -> str:
 
 async def main_async(args: argparse.Namespace) -> None:
     admin = server_url(args)
-    url = recreate(admin, BENCH_DB)
+    url = recreate_database(admin, BENCH_DB)
     migrate(url)
     with psycopg.connect(url, autocommit=True) as conn:
         version = conn.execute("SHOW server_version").fetchone()
@@ -326,7 +313,7 @@ async def main_async(args: argparse.Namespace) -> None:
     if not args.skip_peers:
         if peers_available():
             peers = ("graphile-worker", "procrastinate")
-            peers_url = recreate(admin, PEERS_DB)
+            peers_url = recreate_database(admin, PEERS_DB)
         else:
             log("peers not installed (bench/peers/setup.sh); skipping them")
     for system in peers:

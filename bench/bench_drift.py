@@ -27,7 +27,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from dispatcher.db import URL_ENV, connect, quote_ident_sql, resolve_url
+from dispatcher.db import URL_ENV, connect, drop_database, recreate_database, resolve_url
 from dispatcher.drift.plan import parse_plan
 from dispatcher.migrate import migrate
 
@@ -70,10 +70,7 @@ def big_plan(resources: int) -> bytes:
 
 
 def prepare(server_url: str) -> str:
-    with connect(server_url, autocommit=True) as conn:
-        conn.execute(quote_ident_sql("DROP DATABASE IF EXISTS {} WITH (FORCE)", DATABASE))
-        conn.execute(quote_ident_sql("CREATE DATABASE {}", DATABASE))
-    url = server_url.rsplit("/", 1)[0] + "/" + DATABASE
+    url = recreate_database(server_url, DATABASE)
     migrate(url)
     return url
 
@@ -156,8 +153,7 @@ def main() -> int:
         return 1 if slow else 0
     finally:
         if not args.keep:
-            with connect(server_url, autocommit=True) as conn:
-                conn.execute(quote_ident_sql("DROP DATABASE IF EXISTS {} WITH (FORCE)", DATABASE))
+            drop_database(server_url, DATABASE)
 
 
 if __name__ == "__main__":

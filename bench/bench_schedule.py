@@ -18,7 +18,7 @@ import argparse
 import os
 import time
 
-from dispatcher.db import URL_ENV, connect, quote_ident_sql, resolve_url
+from dispatcher.db import URL_ENV, connect, drop_database, recreate_database, resolve_url
 from dispatcher.migrate import migrate
 
 DATABASE = "nightshift_bench_schedule"
@@ -63,10 +63,7 @@ UPDATE nightshift.schedules SET next_run_at = nightshift.next_run_at(%s::nightsh
 
 
 def prepare(server_url: str, rows: int, due: int) -> str:
-    with connect(server_url, autocommit=True) as conn:
-        conn.execute(quote_ident_sql("DROP DATABASE IF EXISTS {} WITH (FORCE)", DATABASE))
-        conn.execute(quote_ident_sql("CREATE DATABASE {}", DATABASE))
-    url = server_url.rsplit("/", 1)[0] + "/" + DATABASE
+    url = recreate_database(server_url, DATABASE)
     migrate(url)
     started = time.perf_counter()
     with connect(url, autocommit=True) as conn:
@@ -149,8 +146,7 @@ def main() -> int:
         return 0 if fast < 5 and slow / fast >= 20 else 1
     finally:
         if not args.keep:
-            with connect(server_url, autocommit=True) as conn:
-                conn.execute(quote_ident_sql("DROP DATABASE IF EXISTS {} WITH (FORCE)", DATABASE))
+            drop_database(server_url, DATABASE)
 
 
 if __name__ == "__main__":

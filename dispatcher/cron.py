@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit, urlunsplit
 
 from psycopg.rows import class_row
 
-from dispatcher.db import connect, libpq_url
+from dispatcher.db import connect, with_database
 from dispatcher.errors import PgCronMissing
 from dispatcher.queries import load_queries
 from dispatcher.scheduling import sql_errors
@@ -64,11 +63,6 @@ class JobStatus:
         job = self.installed
         return job is not None and job.active and (job.schedule, job.command, job.database) == (
             self.spec.schedule, self.spec.command, self.spec.database)
-
-
-def with_database(url: str, database: str) -> str:
-    parts = urlsplit(libpq_url(url))
-    return urlunsplit(parts._replace(path=f"/{database}"))
 
 
 def job_specs(url: str) -> tuple[list[JobSpec], str]:

@@ -72,6 +72,25 @@ def describe_connect_error(url: str, exc: BaseException) -> str:
     )
 
 
+def with_database(url: str, database: str) -> str:
+    """The same server and credentials, another database."""
+    parts = urlsplit(libpq_url(url))
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def recreate_database(url: str, database: str) -> str:
+    """Drop (if it exists) and create `database` on the server of `url`; return its URL."""
+    drop_database(url, database)
+    with connect(url, autocommit=True) as conn:
+        conn.execute(quote_ident_sql("CREATE DATABASE {}", database))
+    return with_database(url, database)
+
+
+def drop_database(url: str, database: str) -> None:
+    with connect(url, autocommit=True) as conn:
+        conn.execute(quote_ident_sql("DROP DATABASE IF EXISTS {} WITH (FORCE)", database))
+
+
 def quote_ident_sql(template: str, *identifiers: str) -> sql.Composed:
     """A statement with identifiers quoted by psycopg, never formatted in by hand."""
     return sql.SQL(template).format(*(sql.Identifier(i) for i in identifiers))

@@ -15,11 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from dispatcher.db import quote_ident_sql
+from dispatcher.db import drop_database, quote_ident_sql, with_database
 from dispatcher.localpg import LocalCluster
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,11 +27,6 @@ TEST_PORT = int(os.environ.get("NIGHTSHIFT_TEST_PG_PORT", "54339"))
 # side) must not drop each other's template.
 TEMPLATE_PREFIX = "nightshift_test_template_"
 TEMPLATE = f"{TEMPLATE_PREFIX}{os.getpid()}"
-
-
-def with_database(url: str, database: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{database}"))
 
 
 @dataclass
@@ -71,8 +65,7 @@ class PgServer:
                 self.drop_database(name)
 
     def drop_database(self, name: str) -> None:
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(quote_ident_sql("DROP DATABASE IF EXISTS {} WITH (FORCE)", name))
+        drop_database(self.admin_url, name)
 
     @contextmanager
     def database(self, template: str | None = TEMPLATE) -> Iterator[str]:

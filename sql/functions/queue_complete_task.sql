@@ -10,14 +10,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     /* true when the holder of attempt p_attempt completed task p_id; false for a stale holder */
-    UPDATE nightshift.tasks
-       SET status = 'done',
-           locked_until = NULL,
-           finished_at = now()
-     WHERE id = p_id
-       AND attempt = p_attempt
-       AND status = 'running';
-    RETURN FOUND;
+    RETURN cardinality(nightshift.complete_tasks(ARRAY[p_id], ARRAY[p_attempt])) > 0;
 END
 $$;
 
