@@ -42,6 +42,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from dispatcher import eventloop  # noqa: E402
 from dispatcher.daemon import Dispatcher, DispatcherConfig  # noqa: E402
 from dispatcher.db import recreate_database  # noqa: E402
 from dispatcher.localpg import LocalCluster, find_bindir  # noqa: E402
@@ -235,7 +236,8 @@ def report(r: dict[str, Any], jobs: int, sustained_jobs: int) -> str:
     lines = []
     add = lines.append
     add(f"Dispatcher benchmark — {time.strftime('%Y-%m-%d %H:%M')} UTC, {os.cpu_count()} CPUs, "
-        f"PostgreSQL {r['server_version']} ({r['settings']})")
+        f"PostgreSQL {r['server_version']} ({r['settings']}), Python {sys.version.split()[0]} on "
+        f"{eventloop.loop_name()}")
     add("")
     add(f"| system | drain {jobs:,} c1 /s | drain {jobs:,} c16 /s | wake-up p50 | wake-up p99 "
         "| from commit ack p50 | from commit ack p99 | load (c1, c16) |")
@@ -357,7 +359,7 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE", help="also write every measurement as JSON")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    asyncio.run(main_async(args))
+    eventloop.run(main_async(args))  # the loop `nightshift dispatcher run` uses
 
 
 if __name__ == "__main__":

@@ -88,12 +88,14 @@ class _Run:
     started: float
     future: asyncio.Task[None] | None = None
     lost: bool = False  # the lease is gone (heartbeat said so): drop the result
+    timed_out: bool = False  # cancelled at the agent's deadline: fail the task, do not release it
 
 
 class Dispatcher:
     def __init__(self, config: DispatcherConfig, metrics: Metrics | None = None) -> None:
         self.config = config
         self.metrics = metrics or Metrics()
+        self.metrics.running.set_function(lambda: len(self._runs))  # read at scrape time, not per task
         self.stats = Stats()
         self._lease = timedelta(seconds=config.lease)
         self._runs: dict[int, _Run] = {}
@@ -335,7 +337,6 @@ class Dispatcher:
                 self._finish(run, AgentResult(ok=False, error=str(exc), retry=False))
                 continue
             run.future = asyncio.get_running_loop().create_task(self._execute(run, agent))
-        self.metrics.running.set(len(self._runs))
 
     def _agent(self, kind: str) -> Agent:
         agent = self._agents.get(kind)
@@ -349,27 +350,37 @@ class Dispatcher:
             self.on_start(task)
         result: AgentResult | None
         workdir = None
+        timer = None
         try:
             timeout = float(task.payload.get("timeout_seconds") or agent.default_timeout)
-            deadline = time.monotonic() + timeout
             targets = await self._targets(task) if agent.needs_targets else {}
             if agent.needs_workdir:
                 workdir = Path(tempfile.mkdtemp(prefix=f"nightshift-task-{task.id}-"))
-            ctx = AgentContext(task=task, workdir=workdir or SHARED_TMP, deadline=deadline, targets=targets)
-            try:
-                async with asyncio.timeout(timeout):
-                    result = await agent.run(ctx)
-            except TimeoutError:
-                result = AgentResult(ok=False, error=f"{task.kind}: timed out after {timeout:g}s")
+            ctx = AgentContext(task=task, workdir=workdir or SHARED_TMP, deadline=time.monotonic() + timeout,
+                               targets=targets)
+            # a timer handle rather than asyncio.timeout(): the same cancellation at the deadline, at
+            # half the cost, and this runs for every task
+            timer = asyncio.get_running_loop().call_later(timeout, self._time_out, run)
+            result = await agent.run(ctx)
         except asyncio.CancelledError:
-            result = None  # shutdown timeout or lost lease: the process group is already killed
+            # the deadline, the shutdown timeout or a lost lease: the process group is already killed
+            result = AgentResult(ok=False, error=f"{task.kind}: timed out after {timeout:g}s") \
+                if run.timed_out else None
         except Exception as exc:  # an agent bug fails the task, never the dispatcher
             log.exception("agent raised", extra={"event": "agent_error", "task_id": task.id})
             result = AgentResult(ok=False, error=f"{task.kind}: {type(exc).__name__}: {exc}")
         finally:
+            if timer is not None:
+                timer.cancel()
             if workdir is not None:
                 shutil.rmtree(workdir, ignore_errors=True)
         self._finish(run, result)
+
+    @staticmethod
+    def _time_out(run: _Run) -> None:
+        if run.future is not None and not run.future.done():
+            run.timed_out = True
+            run.future.cancel()
 
     async def _targets(self, task: Task) -> dict[str, Any]:
         if self._aux is None:
@@ -379,7 +390,6 @@ class Dispatcher:
     def _finish(self, run: _Run, result: AgentResult | None) -> None:
         task = run.task
         self._runs.pop(task.id, None)
-        self.metrics.running.set(len(self._runs))
         self.metrics.kind(task.kind).run_seconds.observe(time.monotonic() - run.started)
         if result is None:
             if not run.lost:

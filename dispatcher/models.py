@@ -199,7 +199,10 @@ tasks = Table(
         "tasks_claim_idx", text("priority DESC"), "run_after", "id",
         postgresql_where=text("status = 'queued'"),
     ),
-    Index("tasks_lease_idx", "locked_until", postgresql_where=text("status = 'running'")),
+    # the leases (only running tasks have one). Not "WHERE status = 'running'": completions name
+    # their tasks by id, and with that predicate a generic plan could walk every running task's
+    # lease instead of looking the ids up in the primary key.
+    Index("tasks_lease_idx", "locked_until", postgresql_where=text("locked_until IS NOT NULL")),
     Index("tasks_finished_idx", "finished_at", postgresql_where=text("finished_at IS NOT NULL")),
 )
 

@@ -227,6 +227,27 @@ def test_always_failing_task_ends_dead_with_every_error(db_url: str, dispatchers
     assert "this dispatcher knows: command, " in task(db_url, unknown)["last_error"]
 
 
+@pytest.mark.slow
+def test_agent_past_its_timeout_is_stopped_and_the_attempt_fails(
+    db_url: str, dispatchers: Callable, tmp_path: Path
+) -> None:
+    # a `sleep` agent (in-process) and a `command` agent whose child would outlive it
+    slow = enqueue(db_url, "sleep", "timeout/sleep", {"seconds": 60, "timeout_seconds": 0.5}, max_attempts=1)
+    marker = tmp_path / "survived"
+    script = _write_script(tmp_path / "slow.sh", f"sleep 3 && touch {marker}\n")
+    command = enqueue(db_url, "command", "timeout/command",
+                      {"command": [str(script)], "timeout_seconds": 0.5}, max_attempts=1)
+    a = dispatchers("a", "--allow-command", str(script))
+    for task_id in (slow, command):
+        wait_for(lambda t=task_id: task(db_url, t)["status"] == "dead", 15, f"task {task_id} to be dead")
+        row = task(db_url, task_id)
+        assert "timed out after" in row["last_error"], row["last_error"]
+        assert [e["attempt"] for e in row["errors"]] == [1]
+    assert not a.events("release")  # a timeout fails the attempt; it is not a shutdown release
+    time.sleep(3.5)
+    assert not marker.exists(), "the command's process group outlived its timeout"
+
+
 def live_members(pgid: int) -> list[int]:
     """Processes of a process group that are not zombies (PID 1 here may never reap orphans)."""
     members = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 
@@ -52,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dispatcher import logs
+    from dispatcher import eventloop, logs
     from dispatcher.agents.command import ALLOW_ENV
     from dispatcher.daemon import Dispatcher, DispatcherConfig, default_worker_name
 
@@ -69,5 +68,5 @@ def run(args: argparse.Namespace) -> int:
         shutdown_timeout=args.shutdown_timeout, metrics_port=args.metrics_port,
         metrics_host=args.metrics_host,
     )
-    asyncio.run(Dispatcher(config).run())
+    eventloop.run(Dispatcher(config).run())
     return 0

@@ -266,7 +266,7 @@ def upgrade() -> None:
         ["locked_until"],
         unique=False,
         schema="nightshift",
-        postgresql_where=sa.text("status = 'running'"),
+        postgresql_where=sa.text("locked_until IS NOT NULL"),
     )
     op.create_index(
         "tasks_one_in_flight",

@@ -2,13 +2,6 @@
 -- Every query calls a function of sql/functions/queue_*.sql: a DBA does the same from psql.
 -- Blocks are headed `-- name: <name> --` and a one-line description; the loader is dispatcher/queries.py.
 
--- name: task_claim --
--- Claim up to `limit` due tasks for this worker, scanning from the last claimed position.
-SELECT id, kind, subject, payload, attempt, max_attempts, priority, schedule_id, locked_until, run_after
-  FROM nightshift.claim_tasks_after(%(worker)s::text, %(kinds)s::text[], %(limit)s::int, %(lease)s::interval,
-                                    %(after_priority)s::int, %(after_run_after)s::timestamptz,
-                                    %(after_id)s::bigint)
-
 -- name: task_complete_and_claim --
 -- Complete the finished tasks and claim the next ones in one statement (the daemon's round trip).
 SELECT completed, id, kind, subject, payload, attempt, max_attempts, priority, schedule_id, locked_until,
@@ -17,10 +10,6 @@ SELECT completed, id, kind, subject, payload, attempt, max_attempts, priority, s
                                      %(kinds)s::text[], %(limit)s::int, %(lease)s::interval,
                                      %(after_priority)s::int, %(after_run_after)s::timestamptz,
                                      %(after_id)s::bigint)
-
--- name: task_complete_many --
--- Complete every (id, attempt) still held; returns the ids completed.
-SELECT nightshift.complete_tasks(%(ids)s::bigint[], %(attempts)s::int[]) AS completed
 
 -- name: task_fail --
 -- Record a failed attempt; returns the new status, NULL for a stale holder.
