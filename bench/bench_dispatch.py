@@ -54,7 +54,8 @@ PEERS_DB = "peers"
 CLUSTER_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
 # The daemon's statement (sql/queries/queue.sql, task_complete_and_claim): each transaction completes the
-# batch the previous one claimed and claims the next from the previous one's position.
+# batch the previous one claimed and claims the next from the previous one's position (from the head,
+# (0, -infinity, 0), when the previous one claimed nothing).
 PGBENCH_SCRIPT = """
 WITH c AS (SELECT id, attempt, priority, run_after
              FROM nightshift.complete_and_claim(:ids::bigint[], :atts::int[], 'pgbench', NULL, {batch},
@@ -62,7 +63,7 @@ WITH c AS (SELECT id, attempt, priority, run_after
             WHERE id IS NOT NULL)
 SELECT coalesce((SELECT array_agg(id) FROM c), '{{}}') AS ids,
        coalesce((SELECT array_agg(attempt) FROM c), '{{}}') AS atts,
-       l.priority AS hp, l.run_after AS hra, l.id AS hid
+       coalesce(l.priority, 0) AS hp, coalesce(l.run_after, '-infinity') AS hra, coalesce(l.id, 0) AS hid
   FROM (SELECT 1) AS d
   LEFT JOIN LATERAL (SELECT * FROM c ORDER BY priority, run_after DESC, id DESC LIMIT 1) AS l ON true \\gset
 """
@@ -98,7 +99,7 @@ def loadavg() -> float:
 
 # -- (a) the raw SQL limit ---------------------------------------------------------------------------
 def raw_sql_limit(url: str, batch: int, clients: int, seconds: int) -> dict[str, Any]:
-    fill(url, 600_000 if batch > 1 else 150_000)
+    fill(url, 1_600_000 if batch > 1 else 400_000)  # more than 10 s of pgbench can claim here
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
         script.write(PGBENCH_SCRIPT.format(batch=batch))
     pgbench = str(find_bindir() / "pgbench")
