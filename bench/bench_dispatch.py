@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Dispatcher benchmark: Nightshift against the raw SQL limit and its peers, in one run, on one server.
 
-    make bench-dispatch                       # everything (about 5 minutes)
+    make bench-dispatch                       # everything (about 10 minutes)
     .venv/bin/python bench/bench_dispatch.py --skip-peers --jobs 20000
 
 Measures, on this machine and the same PostgreSQL:
   (a) the raw SQL limit: throughput of the statement the daemon's round trip runs
       (nightshift.complete_and_claim: complete the last batch, claim the next), driven by pgbench,
       batches of 1 and 16;
-  (b) end-to-end: the real Dispatcher draining N pre-enqueued `noop` tasks at concurrency 1 and 16;
+  (b) end-to-end: the real Dispatcher draining N pre-enqueued `noop` tasks at concurrency 1 and 16
+      (each drain run --repeat times, interleaved with the peers'; the median run is reported);
   (c) sustained: draining 200,000 tasks, rate over the first tenth against the last tenth;
   (d) wake-up latency: insert (the moment the INSERT is sent) to agent start, p50/p99 over 500 tasks,
       idle; also from the enqueuer's commit acknowledgement, as a secondary measure;
@@ -147,6 +148,14 @@ async def drain(url: str, jobs: int, concurrency: int) -> dict[str, Any]:
     return result
 
 
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The run with the median rate (the lower middle one of an even number), with every rate kept."""
+    if not runs:
+        return None
+    ordered = sorted(runs, key=lambda r: r["per_second"])
+    return {**ordered[(len(ordered) - 1) // 2], "runs_per_second": [r["per_second"] for r in runs]}
+
+
 def tenth_rates(starts: list[float]) -> dict[str, Any]:
     """Same definition as the peers': rate over the first and the last tenth of task starts."""
     n = len(starts)
@@ -254,6 +263,13 @@ def report(r: dict[str, Any], jobs: int, sustained_jobs: int) -> str:
             f"{fmt(lat and lat['p50_ms'], ' ms')} | {fmt(lat and lat['p99_ms'], ' ms')} | "
             f"{(c1 or {}).get('loadavg_1m', '-')}, {(c16 or {}).get('loadavg_1m', '-')} |")
     add("")
+    add("every run (the table shows the median):")
+    for name in ("nightshift", "procrastinate", "graphile-worker"):
+        for key in ("c1", "c16"):
+            if (measured := (r.get(name) or {}).get(key)) is not None:
+                rates = " / ".join(fmt(x) for x in measured["runs_per_second"])
+                add(f"  {name} {key}: {rates} per second")
+    add("")
     raw1, raw16 = r["raw"][1], r["raw"][16]
     add(f"raw SQL limit (pgbench, {raw16['clients']} clients, the daemon's complete_and_claim): "
         f"batch 1 {fmt(raw1['per_second'])}/s, batch 16 {fmt(raw16['per_second'])}/s")
@@ -323,13 +339,20 @@ async def main_async(args: argparse.Namespace) -> None:
         results[system] = {}
     # Interleaved, measurement by measurement, so that other load on the machine (it is shared) falls
     # on every system alike rather than on whichever ran during it.
+    # Each drain is repeated and the median run reported: one run on a shared machine is weak evidence.
     for key, concurrency in (("c1", 1), ("c16", 16)):
-        log(f"(b) drain {args.jobs} noop tasks at c{concurrency}")
-        ns[key] = await drain(url, args.jobs, concurrency)
-        log(json.dumps(ns[key]))
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in ("nightshift", *peers)}
+        for rep in range(1, args.repeat + 1):
+            log(f"(b) drain {args.jobs} noop tasks at c{concurrency}, run {rep} of {args.repeat}")
+            runs["nightshift"].append(await drain(url, args.jobs, concurrency))
+            log(json.dumps(runs["nightshift"][-1]))
+            for system in peers:
+                if (measured := peer(system, peers_url, "throughput", args.jobs, concurrency)) is not None:
+                    runs[system].append(measured)
+                    log(json.dumps(measured))
+        ns[key] = median_run(runs["nightshift"])
         for system in peers:
-            results[system][key] = peer(system, peers_url, "throughput", args.jobs, concurrency)
-            log(json.dumps(results[system][key]))
+            results[system][key] = median_run(runs[system])
     log("(d) wake-up latency")
     ns["latency"] = await latency(url, args.latency_jobs)
     log(json.dumps(ns["latency"]))
@@ -352,6 +375,8 @@ def main() -> None:
                         "an embedded cluster under .nightshift/bench-postgres")
     parser.add_argument("--port", type=int, default=54341, help="embedded cluster port (default 54341)")
     parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each drain (c1, c16) per system, interleaved; the median is reported")
     parser.add_argument("--sustained-jobs", type=int, default=200_000)
     parser.add_argument("--latency-jobs", type=int, default=500)
     parser.add_argument("--pgbench-clients", type=int, default=4)
