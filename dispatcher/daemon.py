@@ -6,7 +6,7 @@ One asyncio process with three connections, each autocommit:
   its connection, psycopg #340). A NOTIFY only wakes the pump; the poll timer wakes it too, so a lost
   notification costs latency, never a task (DESIGN.md rule 5).
 - **work** — the hot path, used by the pump alone: complete everything that finished since the last
-  round trip and claim up to the free slots, both in one pipelined round trip.
+  round trip and claim up to the free slots, both in one call of complete_and_claim.
 - **aux** — heartbeats, failures, scan results (one transaction each, rule 6), requeueing expired
   leases, queue statistics.
 

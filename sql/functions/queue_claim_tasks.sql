@@ -15,7 +15,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     /* claim the next due tasks for p_worker with a lease of p_lease */
-    -- plpgsql (not a SQL function) so the plan is cached per session: this is the hot path.
+    -- plpgsql (not a SQL function) so the plan is cached per session, for callers that claim in a loop.
     RETURN QUERY
     UPDATE nightshift.tasks AS t
        SET status = 'running',
@@ -36,7 +36,8 @@ BEGIN
 END
 $$;
 
--- claim_tasks_after: the daemon's hot path, the same claim started at a keyset position.
+-- claim_tasks_after: the same claim started at a keyset position (the daemon's complete_and_claim
+-- claims the same way, and a test checks that both claim the same tasks).
 -- Claimed rows leave dead entries at the head of tasks_claim_idx until VACUUM removes them; a claim
 -- that starts at the head walks all of them, and a busy queue slows down by half within seconds.
 -- A dispatcher passes the position (priority, run_after, id) of the last task it claimed, and the

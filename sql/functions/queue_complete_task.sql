@@ -14,7 +14,7 @@ BEGIN
 END
 $$;
 
--- The daemon's hot path: everything that finished since the last flush, in one statement.
+-- The batch form: many (id, attempt) pairs in one statement (complete_and_claim runs the same UPDATE).
 CREATE OR REPLACE FUNCTION nightshift.complete_tasks(p_ids bigint[], p_attempts integer[])
 RETURNS bigint[]
 LANGUAGE plpgsql
