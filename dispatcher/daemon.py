@@ -111,6 +111,8 @@ class Dispatcher:
         self._notify_gen = 0  # bumped by every NOTIFY and poll tick
         self._from_head = True  # next claim scans from the head of the queue (not from _after)
         self._after: ClaimPosition | None = None
+        # round trips not yet counted: (completions sent, ids completed, tasks claimed)
+        self._unaccounted: list[tuple[list[tuple[int, int, str]], set[int], list[Task]]] = []
         self._aux: Store | None = None
         self._connected = False
         # shutdown
@@ -253,15 +255,22 @@ class Dispatcher:
         raise DatabaseUnavailable("the LISTEN connection ended")
 
     async def _pump(self, work: Store) -> None:
-        """The hot loop: flush completions and claim into free slots, one round trip at a time."""
+        """The hot loop: flush completions and claim into free slots, one round trip at a time.
+
+        Only what starts agents happens between a round trip's answer and the next one. Counting
+        (stats, metrics, logs) is done while the next round trip is at the server, or before waiting
+        idle: a quarter of the dispatcher's own time per task at concurrency 1, off that path.
+        """
         cfg = self.config
+        await work.prepare_round_trip()
         while True:
-            if self._finished():
-                self._stopped.set()
-                return
             free = 0 if self._stopping else cfg.concurrency - len(self._runs)
             limit = free if (free > 0 and self._want_claim) else 0
             if not (self._done or limit or self._to_release):
+                self._account()
+                if self._finished():
+                    self._stopped.set()
+                    return
                 self._wake.clear()
                 await self._wake.wait()
                 continue
@@ -270,24 +279,33 @@ class Dispatcher:
             after = None if self._from_head else self._after
             self._from_head = False
             try:
-                completed, claimed = await work.complete_and_claim(
-                    [d[0] for d in done], [d[1] for d in done], cfg.worker, cfg.kinds, limit, self._lease,
-                    after)
+                work.send_complete_and_claim([d[0] for d in done], [d[1] for d in done], cfg.worker,
+                                             cfg.kinds, limit, self._lease, after)
+                self._account()  # the last round trip's, while the server works on this one
+                completed, claimed = await work.receive_complete_and_claim()
             except BaseException:
                 self._done = done + self._done  # not stored: try again after reconnecting
                 if limit:
                     self._from_head = True
                 raise
-            if done:
-                self._count_completed(done, completed)
             if limit:
                 if len(claimed.tasks) < limit and gen == self._notify_gen:
                     self._want_claim = False  # drained; a NOTIFY or the poll timer wakes us again
                 if claimed.position is not None:
                     self._after = claimed.position
                 self._start_all(claimed.tasks)
+            self._unaccounted.append((done, completed, claimed.tasks))
             if self._to_release:
                 await self._release(work)
+
+    def _account(self) -> None:
+        """Count and log what the round trips since the last call completed and claimed."""
+        for done, completed, claimed in self._unaccounted:
+            if done:
+                self._count_completed(done, completed)
+            if claimed:
+                self._count_claimed(claimed)
+        self._unaccounted.clear()
 
     def _count_completed(self, done: list[tuple[int, int, str]], completed: set[int]) -> None:
         kinds: Tally[str] = Tally()
@@ -303,6 +321,15 @@ class Dispatcher:
             self.metrics.kind(kind).succeeded.inc(n)
         self.stats.succeeded += len(completed)
 
+    def _count_claimed(self, tasks: Sequence[Task]) -> None:
+        for kind, n in Tally(t.kind for t in tasks).items():
+            self.metrics.kind(kind).claimed.inc(n)
+        self.stats.claimed += len(tasks)
+        if log.isEnabledFor(logging.DEBUG):
+            for task in tasks:
+                log.debug("claimed", extra={"event": "claim", "task_id": task.id, "kind": task.kind,
+                                            "attempt": task.attempt})
+
     async def _release(self, work: Store) -> None:
         runs, self._to_release = self._to_release, []
         try:
@@ -317,18 +344,8 @@ class Dispatcher:
 
     # -- agent runs -----------------------------------------------------------------------------
     def _start_all(self, tasks: Sequence[Task]) -> None:
-        if not tasks:
-            return
-        kinds: Tally[str] = Tally(t.kind for t in tasks)
-        for kind, n in kinds.items():
-            self.metrics.kind(kind).claimed.inc(n)
-        self.stats.claimed += len(tasks)
         now = time.monotonic()
-        debug = log.isEnabledFor(logging.DEBUG)
         for task in tasks:
-            if debug:
-                log.debug("claimed", extra={"event": "claim", "task_id": task.id, "kind": task.kind,
-                                            "attempt": task.attempt})
             run = _Run(task, now)
             self._runs[task.id] = run
             try:

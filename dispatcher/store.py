@@ -15,13 +15,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row, tuple_row
+from psycopg.adapt import PyFormat, Transformer
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from dispatcher.agents.base import ScanReport, Task
 from dispatcher.db import describe_connect_error, libpq_url, redact
 from dispatcher.errors import DatabaseUnavailable, NightshiftError
 from dispatcher.queries import load_queries
+from dispatcher.roundtrip import PreparedStatement
 
 # (priority, run_after, id) of the last claimed task: where the next claim's index scan starts
 ClaimPosition = tuple[int, datetime, int]
@@ -121,9 +123,10 @@ class Store:
         self.conn = conn
         self.url = url
         self._q = load_queries("queue")
-        # the hot path's cursor, kept: a new cursor per round trip builds its adapters anew; tuples,
-        # not dicts, for its rows
-        self._hot = conn.cursor(row_factory=tuple_row)
+        # the daemon's round trip, over libpq directly (dispatcher/roundtrip.py says why)
+        self._round_trip = PreparedStatement(conn, "nightshift_complete_and_claim",
+                                             self._q["task_complete_and_claim"])
+        self._kinds: tuple[tuple[str, ...] | None, bytes | None] = (None, None)  # kinds, as text[]
 
     @classmethod
     async def open(cls, url: str, application_name: str = "nightshift") -> Store:
@@ -149,19 +152,45 @@ class Store:
         return None if row is None else row[column]
 
     # -- the hot path --------------------------------------------------------------------------
-    async def complete_and_claim(
+    async def prepare_round_trip(self) -> None:
+        """Prepare complete_and_claim on this connection (once, before send_complete_and_claim)."""
+        with translate_errors(self.url):
+            await self._round_trip.prepare()
+
+    def send_complete_and_claim(
         self, ids: Sequence[int], attempts: Sequence[int], worker: str, kinds: Sequence[str] | None,
         limit: int, lease: timedelta, after: ClaimPosition | None = None,
-    ) -> tuple[set[int], Claimed]:
-        """Complete finished tasks and claim the next ones: one statement, one round trip."""
-        params = _claim_params(worker, kinds, limit, lease, after)
-        params["ids"] = _int_array(ids)
-        params["attempts"] = _int_array(attempts)
+    ) -> None:
+        """Send the round trip: complete finished tasks and claim up to limit more, one statement.
+
+        Returns at once; receive_complete_and_claim() waits for the answer, and nothing else may use
+        this connection in between. Apart so that the caller can work while the server does.
+        """
+        priority, run_after, after_id = after if after is not None else (None, None, None)
+        params = {"ids": _int_array(ids), "attempts": _int_array(attempts), "worker": worker,
+                  "kinds": self._kinds_array(kinds), "limit": int(limit),
+                  "lease": f"{lease.total_seconds()} seconds", "after_priority": priority,
+                  "after_run_after": run_after and run_after.isoformat(), "after_id": after_id}
         with translate_errors(self.url):
-            cur = await self._hot.execute(self._q["task_complete_and_claim"], params)
-            rows = await cur.fetchall()
+            self._round_trip.send(params)
+
+    async def receive_complete_and_claim(self) -> tuple[set[int], Claimed]:
+        """The ids completed (stale holders' are absent) and the tasks claimed."""
+        with translate_errors(self.url):
+            rows = await self._round_trip.receive()
         completed = set(rows[0][0] or ()) if rows else set()
         return completed, Claimed.from_rows([row for row in rows if row[1] is not None])
+
+    def _kinds_array(self, kinds: Sequence[str] | None) -> bytes | None:
+        """The kinds as a text[] literal, dumped by psycopg (its quoting) once, not per round trip."""
+        key = tuple(kinds) if kinds else None
+        if key != self._kinds[0]:
+            dumped = None
+            if key is not None:
+                dumped = bytes(Transformer(self.conn).get_dumper(list(key), PyFormat.TEXT).dump(list(key))
+                               or b"{}")
+            self._kinds = (key, dumped)
+        return self._kinds[1]
 
     # -- results and leases -------------------------------------------------------------------
     async def fail(self, task_id: int, attempt: int, error: str, retry: bool = True) -> str | None:
@@ -227,14 +256,6 @@ class Store:
 
     async def retry(self, task_id: int) -> bool:
         return bool(await self._value("task_retry", {"id": task_id}, "retried"))
-
-
-def _claim_params(
-    worker: str, kinds: Sequence[str] | None, limit: int, lease: timedelta, after: ClaimPosition | None
-) -> dict[str, Any]:
-    priority, run_after, after_id = after if after is not None else (None, None, None)
-    return {"worker": worker, "kinds": list(kinds) if kinds else None, "limit": limit, "lease": lease,
-            "after_priority": priority, "after_run_after": run_after, "after_id": after_id}
 
 
 def _int_array(values: Sequence[int]) -> str:
