@@ -233,10 +233,11 @@ class Dispatcher:
             ])
         finally:
             self._aux = None
-            for conn in (listen, work.conn if work else None, aux.conn if aux else None):
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await conn.close()
+            with contextlib.suppress(Exception):
+                await listen.close()
+            for store in (work, aux):
+                if store is not None:
+                    await store.close()
 
     def _poke(self) -> None:
         """Something may be claimable (NOTIFY, poll tick, reconnect): claim from the queue head."""
@@ -255,48 +256,76 @@ class Dispatcher:
         raise DatabaseUnavailable("the LISTEN connection ended")
 
     async def _pump(self, work: Store) -> None:
-        """The hot loop: flush completions and claim into free slots, one round trip at a time.
+        """The hot loop: claim into free slots and store completions, one round trip at a time.
 
-        Only what starts agents happens between a round trip's answer and the next one. Counting
-        (stats, metrics, logs) is done while the next round trip is at the server, or before waiting
-        idle: a quarter of the dispatcher's own time per task at concurrency 1, off that path.
+        A claim and the completions finished since the last one go out together, in that order,
+        each its own transaction (pipelined): the claimed tasks start as soon as the claim's answer
+        is in, while the server stores the completions; their answer is read at the next round trip
+        or before waiting idle. Counting (stats, metrics, logs) is done while the server works.
         """
         cfg = self.config
         await work.prepare_round_trip()
-        while True:
-            free = 0 if self._stopping else cfg.concurrency - len(self._runs)
-            limit = free if (free > 0 and self._want_claim) else 0
-            if not (self._done or limit or self._to_release):
-                self._account()
-                if self._finished():
-                    self._stopped.set()
-                    return
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            done, self._done = self._done, []
-            gen = self._notify_gen
-            after = None if self._from_head else self._after
-            self._from_head = False
-            try:
-                work.send_complete_and_claim([d[0] for d in done], [d[1] for d in done], cfg.worker,
-                                             cfg.kinds, limit, self._lease, after)
-                self._account()  # the last round trip's, while the server works on this one
-                completed, claimed = await work.receive_complete_and_claim()
-            except BaseException:
-                self._done = done + self._done  # not stored: try again after reconnecting
+        unacknowledged: deque[list[tuple[int, int, str]]] = deque()  # completions sent, answer unread
+        claiming = False
+        try:
+            while True:
+                free = 0 if self._stopping else cfg.concurrency - len(self._runs)
+                limit = free if (free > 0 and self._want_claim) else 0
+                if not (self._done or limit or self._to_release):
+                    if unacknowledged and work.answer_ready():
+                        await self._acknowledge(work, unacknowledged)
+                        continue
+                    self._account()
+                    if self._finished() and not unacknowledged:
+                        self._stopped.set()
+                        return
+                    self._wake.clear()
+                    if unacknowledged:  # a task that finishes meanwhile need not wait for this answer
+                        await work.wait_for_answer(self._wake)
+                    else:
+                        await self._wake.wait()
+                    continue
+                earlier = len(unacknowledged)
+                gen = self._notify_gen
                 if limit:
-                    self._from_head = True
-                raise
-            if limit:
-                if len(claimed.tasks) < limit and gen == self._notify_gen:
-                    self._want_claim = False  # drained; a NOTIFY or the poll timer wakes us again
-                if claimed.position is not None:
-                    self._after = claimed.position
-                self._start_all(claimed.tasks)
-            self._unaccounted.append((done, completed, claimed.tasks))
-            if self._to_release:
-                await self._release(work)
+                    after = None if self._from_head else self._after
+                    self._from_head = False
+                    claiming = True
+                    work.send_complete_and_claim((), (), cfg.worker, cfg.kinds, limit, self._lease, after)
+                if self._done:
+                    done, self._done = self._done, []
+                    unacknowledged.append(done)
+                    work.send_complete_and_claim([d[0] for d in done], [d[1] for d in done], cfg.worker,
+                                                 cfg.kinds, 0, self._lease)
+                work.flush()
+                self._account()  # while the server works
+                for _ in range(earlier):  # answers come in the order sent: these precede the claim's
+                    await self._acknowledge(work, unacknowledged)
+                if limit:
+                    _, claimed = await work.receive_complete_and_claim()
+                    claiming = False
+                    if len(claimed.tasks) < limit and gen == self._notify_gen:
+                        self._want_claim = False  # drained; a NOTIFY or the poll timer wakes us again
+                    if claimed.position is not None:
+                        self._after = claimed.position
+                    self._start_all(claimed.tasks)
+                    self._unaccounted.append(([], set(), claimed.tasks))
+                if self._to_release:
+                    while unacknowledged:
+                        await self._acknowledge(work, unacknowledged)
+                    await self._release(work)
+        except BaseException:
+            # not known to be stored: complete again after reconnecting (a completion that did
+            # commit is then refused as stale, and logged so)
+            self._done = [d for done in unacknowledged for d in done] + self._done
+            if claiming:
+                self._from_head = True  # tasks it may have claimed come back when their lease ends
+            raise
+
+    async def _acknowledge(self, work: Store, unacknowledged: deque[list[tuple[int, int, str]]]) -> None:
+        """Read the answer to the oldest completions sent."""
+        completed, _ = await work.receive_complete_and_claim()
+        self._unaccounted.append((unacknowledged.popleft(), completed, []))
 
     def _account(self) -> None:
         """Count and log what the round trips since the last call completed and claimed."""

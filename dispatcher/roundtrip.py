@@ -1,15 +1,19 @@
-"""One prepared statement, run over libpq directly: the daemon's round trip (complete_and_claim).
+"""One prepared statement, run over libpq directly and pipelined: the daemon's round trips.
 
 At concurrency 1 the dispatcher is one round trip per task, and psycopg's cursor machinery (query
 conversion, adapters looked up per call, the connection lock, prepared-statement bookkeeping, the
 wait loop's timer) cost about a sixth of it: a bare loop of complete_and_claim ran at about 5,600
-calls a second through a cursor and 6,900 through this. Sending and receiving are two calls, so the
-daemon can do its bookkeeping while the server works. What is kept from psycopg: the connection, its
-error classes, and its loaders for the rows. Parameters still travel apart from the SQL text
+calls a second through a cursor and 6,900 through this. What is kept from psycopg: the connection,
+its error classes, and its loaders for the rows. Parameters still travel apart from the SQL text
 (libpq's extended protocol), never formatted into it.
 
+Executions are pipelined (libpq's pipeline mode): send() does not wait, each execution is its own
+transaction (a sync follows it), and receive() reads the answers in the order they were sent. So the
+daemon can send a claim and the previous completions together, start the claimed tasks as soon as
+the claim's answer is in, and read the completions' answer later.
+
 The connection is shared with ordinary psycopg calls made by the same single user (the pump), one at
-a time: nothing here leaves state behind between calls, and the socket is watched only while waiting.
+a time: settle() reads what is outstanding and leaves pipeline mode before such a call.
 """
 
 from __future__ import annotations
@@ -40,14 +44,27 @@ class PreparedStatement:
         self._sql = re.sub(r"%\((\w+)\)s", number, sql).encode()
         self._tx = Transformer(conn)
         self.prepared = False
+        self._outstanding = 0
+        # while answers are outstanding, the event loop watches the socket: one registration, not
+        # one per wait (each costs the loop a handle and system calls)
+        self._watching: int | None = None  # the socket watched
+        self._waiter: asyncio.Future[None] | None = None  # a read waiting for data
+        self._wake_too: asyncio.Event | None = None  # set by arriving data too (wait_for_answer)
 
     async def prepare(self) -> None:
-        self._conn.pgconn.send_prepare(self._name, self._sql)
-        self._check(await self._result(), pq.ExecStatus.COMMAND_OK)
+        pgconn = self._conn.pgconn
+        pgconn.send_prepare(self._name, self._sql)
+        self._check(await self._next_result(), pq.ExecStatus.COMMAND_OK)
+        await self._next_result()  # the end of its results
         self.prepared = True
 
+    @property
+    def outstanding(self) -> int:
+        """Executions sent whose answer has not been received."""
+        return self._outstanding
+
     def send(self, params: Mapping[str, object]) -> None:
-        """Send one execution (prepare() first); receive() its rows before anything else is sent.
+        """Queue one execution, in its own transaction (prepare() first); flush() sends the queue.
 
         Parameters travel in text format: bytes as they are, None as NULL, anything else as str() of
         it (ints, a datetime's ISO form), so the caller passes what the statement's casts accept.
@@ -58,13 +75,73 @@ class PreparedStatement:
         if any(b"\0" in value for value in values if value is not None):
             # libpq would cut a text parameter at its first NUL, silently; psycopg refuses it too
             raise psycopg.DataError("a parameter contains NUL (0x00), which PostgreSQL text cannot hold")
-        self._conn.pgconn.send_query_prepared(self._name, values)
+        pgconn = self._conn.pgconn
+        if pgconn.pipeline_status == pq.PipelineStatus.OFF:
+            pgconn.enter_pipeline_mode()
+        pgconn.send_query_prepared(self._name, values)
+        pgconn.pipeline_sync()  # ends the execution's transaction
+        self._outstanding += 1
+        if self._watching is None:
+            self._watching = pgconn.socket
+            asyncio.get_running_loop().add_reader(self._watching, self._on_readable)
+
+    def flush(self) -> None:
+        """Send what send() queued, in one write (rarely leaves anything; receive() sends the rest)."""
+        self._conn.pgconn.flush()
 
     async def receive(self) -> list[tuple[Any, ...]]:
-        """The rows of what send() sent, as tuples, loaded by psycopg's loaders."""
-        result = self._check(await self._result(), pq.ExecStatus.TUPLES_OK)
+        """The rows of the oldest execution not yet received, as tuples, loaded by psycopg."""
+        if not self._outstanding:
+            raise psycopg.ProgrammingError("nothing was sent to receive")
+        result = await self._next_result()
+        while (await self._next_result()) is not None:  # the end of this execution's results
+            pass
+        sync = await self._next_result()
+        self._outstanding -= 1
+        if not self._outstanding:
+            self.unwatch()
+        if sync is None or sync.status != pq.ExecStatus.PIPELINE_SYNC:
+            raise psycopg.OperationalError("the server's answers are out of step with what was sent")
+        result = self._check(result, pq.ExecStatus.TUPLES_OK)
         self._tx.set_pgresult(result)
         return self._tx.load_rows(0, result.ntuples, tuple)
+
+    def answer_ready(self) -> bool:
+        """Whether the oldest outstanding answer has begun to arrive (reading it will not wait long)."""
+        pgconn = self._conn.pgconn
+        if pgconn.is_busy():
+            pgconn.consume_input()
+        return not pgconn.is_busy()
+
+    async def wait_for_answer(self, wake: asyncio.Event) -> None:
+        """Until the server sends something (an answer is outstanding), or wake is set."""
+        self.flush()
+        self._wake_too = wake
+        try:
+            await wake.wait()
+        finally:
+            self._wake_too = None
+
+    def unwatch(self) -> None:
+        """Stop watching the socket (nothing outstanding, or the connection is about to close)."""
+        if self._watching is not None:
+            asyncio.get_running_loop().remove_reader(self._watching)
+            self._watching = None
+
+    def _on_readable(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+        if self._wake_too is not None:
+            self._wake_too.set()
+
+    async def settle(self) -> None:
+        """Leave pipeline mode, so that psycopg may use the connection; answers not received first
+        are read and dropped (their errors raised)."""
+        while self._outstanding:
+            await self.receive()
+        pgconn = self._conn.pgconn
+        if pgconn.pipeline_status != pq.PipelineStatus.OFF:
+            pgconn.exit_pipeline_mode()
 
     def _check(self, result: pq.abc.PGresult | None, expected: pq.ExecStatus) -> pq.abc.PGresult:
         if result is None:
@@ -73,22 +150,23 @@ class PreparedStatement:
             raise psycopg.errors.error_from_result(result, encoding=self._conn.info.encoding)
         return result
 
-    async def _result(self) -> pq.abc.PGresult | None:
-        """Send what is buffered, then read until the server is done; the first result."""
+    async def _next_result(self) -> pq.abc.PGresult | None:
+        """The next result from the server (None ends an execution's results), waiting for it."""
         pgconn = self._conn.pgconn
         loop = asyncio.get_running_loop()
         while pgconn.flush():  # a short statement is nearly always sent at once
             await _ready(pgconn.socket, loop.add_writer, loop.remove_writer)
-        first = None
-        while True:
+        while pgconn.is_busy():  # what was read before may already hold it
+            if self._watching is not None:
+                self._waiter = loop.create_future()
+                try:
+                    await self._waiter
+                finally:
+                    self._waiter = None
+            else:
+                await _ready(pgconn.socket, loop.add_reader, loop.remove_reader)
             pgconn.consume_input()
-            while not pgconn.is_busy():
-                result = pgconn.get_result()
-                if result is None:
-                    return first
-                if first is None:
-                    first = result
-            await _ready(pgconn.socket, loop.add_reader, loop.remove_reader)
+        return pgconn.get_result()
 
 
 async def _ready(fd: int, add: Callable[..., None], remove: Callable[[int], Any]) -> None:

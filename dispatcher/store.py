@@ -8,6 +8,7 @@ refused connection is DatabaseUnavailable (the daemon reconnects), anything else
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -133,12 +134,14 @@ class Store:
         return cls(await connect(url, application_name), url)
 
     async def close(self) -> None:
+        self._round_trip.unwatch()  # before its socket closes (and its number is reused)
         with contextlib.suppress(Exception):
             await self.conn.close()
 
     @contextlib.asynccontextmanager
     async def _cursor(self) -> AsyncIterator[psycopg.AsyncCursor[dict[str, Any]]]:
         with translate_errors(self.url):
+            await self._round_trip.settle()  # psycopg cannot share the connection with a pipeline
             async with self.conn.cursor() as cur:
                 yield cur
 
@@ -161,10 +164,10 @@ class Store:
         self, ids: Sequence[int], attempts: Sequence[int], worker: str, kinds: Sequence[str] | None,
         limit: int, lease: timedelta, after: ClaimPosition | None = None,
     ) -> None:
-        """Send the round trip: complete finished tasks and claim up to limit more, one statement.
+        """Queue a round trip: complete finished tasks and claim up to limit more, one transaction.
 
-        Returns at once; receive_complete_and_claim() waits for the answer, and nothing else may use
-        this connection in between. Apart so that the caller can work while the server does.
+        Returns at once: flush() sends what is queued, receive_complete_and_claim() reads the answers
+        in the order sent. Several may be outstanding (pipelined).
         """
         priority, run_after, after_id = after if after is not None else (None, None, None)
         params = {"ids": _int_array(ids), "attempts": _int_array(attempts), "worker": worker,
@@ -174,12 +177,28 @@ class Store:
         with translate_errors(self.url):
             self._round_trip.send(params)
 
+    def flush(self) -> None:
+        """Send the round trips queued by send_complete_and_claim(), together."""
+        with translate_errors(self.url):
+            self._round_trip.flush()
+
     async def receive_complete_and_claim(self) -> tuple[set[int], Claimed]:
-        """The ids completed (stale holders' are absent) and the tasks claimed."""
+        """For the oldest round trip sent and not yet received: the ids it completed (stale
+        holders' are absent) and the tasks it claimed."""
         with translate_errors(self.url):
             rows = await self._round_trip.receive()
         completed = set(rows[0][0] or ()) if rows else set()
         return completed, Claimed.from_rows([row for row in rows if row[1] is not None])
+
+    def answer_ready(self) -> bool:
+        """Whether receive_complete_and_claim() has an answer to read (a round trip is outstanding)."""
+        with translate_errors(self.url):
+            return self._round_trip.outstanding > 0 and self._round_trip.answer_ready()
+
+    async def wait_for_answer(self, wake: asyncio.Event) -> None:
+        """Until an outstanding round trip's answer arrives, or wake is set."""
+        with translate_errors(self.url):
+            await self._round_trip.wait_for_answer(wake)
 
     def _kinds_array(self, kinds: Sequence[str] | None) -> bytes | None:
         """The kinds as a text[] literal, dumped by psycopg (its quoting) once, not per round trip."""
