@@ -5,9 +5,9 @@
     .venv/bin/python bench/bench_dispatch.py --skip-peers --jobs 20000
 
 Measures, on this machine and the same PostgreSQL:
-  (a) the raw SQL limit: throughput of the statement the daemon's round trip runs
-      (nightshift.complete_and_claim: complete the last batch, claim the next), driven by pgbench,
-      batches of 1 and 16;
+  (a) the raw SQL limit: throughput of the statements the daemon runs (nightshift.complete_and_claim:
+      claim a batch, then complete it, each its own transaction), driven by pgbench, batches of 1
+      and 16;
   (b) end-to-end: the real Dispatcher draining N pre-enqueued `noop` tasks at concurrency 1 and 16
       (each drain run --repeat times, interleaved with the peers'; the median run is reported);
   (c) sustained: draining 200,000 tasks, rate over the first tenth against the last tenth;
@@ -54,19 +54,23 @@ BENCH_DB = "nightshift_bench"
 PEERS_DB = "peers"
 CLUSTER_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
-# The daemon's statement (sql/queries/queue.sql, task_complete_and_claim): each transaction completes the
-# batch the previous one claimed and claims the next from the previous one's position (from the head,
-# (0, -infinity, 0), when the previous one claimed nothing).
+# The daemon's statements (sql/queries/queue.sql, task_complete_and_claim), as the daemon runs them: a
+# claim from the previous claim's position (from the head, (0, -infinity, 0), when the previous one
+# claimed nothing), then the completion of what it claimed, each its own transaction. (The daemon
+# pipelines the completion with its next claim; pgbench runs them one after the other.)
 PGBENCH_SCRIPT = """
 WITH c AS (SELECT id, attempt, priority, run_after
-             FROM nightshift.complete_and_claim(:ids::bigint[], :atts::int[], 'pgbench', NULL, {batch},
-                                                '30 seconds', :hp, :hra, :hid)
+             FROM nightshift.complete_and_claim('{{}}', '{{}}', 'pgbench', NULL, {batch}, '30 seconds',
+                                                :hp, :hra, :hid)
             WHERE id IS NOT NULL)
 SELECT coalesce((SELECT array_agg(id) FROM c), '{{}}') AS ids,
        coalesce((SELECT array_agg(attempt) FROM c), '{{}}') AS atts,
        coalesce(l.priority, 0) AS hp, coalesce(l.run_after, '-infinity') AS hra, coalesce(l.id, 0) AS hid
   FROM (SELECT 1) AS d
   LEFT JOIN LATERAL (SELECT * FROM c ORDER BY priority, run_after DESC, id DESC LIMIT 1) AS l ON true \\gset
+SELECT completed
+  FROM nightshift.complete_and_claim(:ids::bigint[], :atts::int[], 'pgbench', NULL, 0, '30 seconds',
+                                     NULL, NULL, NULL);
 """
 
 
@@ -108,7 +112,7 @@ def raw_sql_limit(url: str, batch: int, clients: int, seconds: int) -> dict[str,
         out = subprocess.run(
             [pgbench, "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, 2)),
              "-T", str(seconds), "-D", "hp=0", "-D", "hra=-infinity", "-D", "hid=0",
-             "-D", "ids={}", "-D", "atts={}", "-f", script.name, url],
+             "-f", script.name, url],
             capture_output=True, text=True, check=True,
         ).stdout
     finally:
