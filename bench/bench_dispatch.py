@@ -275,7 +275,7 @@ def report(r: dict[str, Any], jobs: int, sustained_jobs: int) -> str:
                 add(f"  {name} {key}: {rates} per second")
     add("")
     raw1, raw16 = r["raw"][1], r["raw"][16]
-    add(f"raw SQL limit (pgbench, {raw16['clients']} clients, the daemon's complete_and_claim): "
+    add(f"raw SQL limit (pgbench, {raw16['clients']} clients, the daemon's claim then completion): "
         f"batch 1 {fmt(raw1['per_second'])}/s, batch 16 {fmt(raw16['per_second'])}/s")
     sus = r["sustained"]
     decay = 1 - sus["last_tenth_per_second"] / sus["first_tenth_per_second"]

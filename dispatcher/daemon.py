@@ -5,8 +5,9 @@ One asyncio process with three connections, each autocommit:
 - **listen** — LISTEN nightshift_tasks and nothing else (a notifies() loop blocks other statements on
   its connection, psycopg #340). A NOTIFY only wakes the pump; the poll timer wakes it too, so a lost
   notification costs latency, never a task (DESIGN.md rule 5).
-- **work** — the hot path, used by the pump alone: complete everything that finished since the last
-  round trip and claim up to the free slots, both in one call of complete_and_claim.
+- **work** — the hot path, used by the pump alone: claim up to the free slots and complete everything
+  that finished since the last round trip, two calls of complete_and_claim sent together (pipelined,
+  dispatcher/roundtrip.py), each its own transaction.
 - **aux** — heartbeats, failures, scan results (one transaction each, rule 6), requeueing expired
   leases, queue statistics.
 

@@ -115,7 +115,7 @@ class PreparedStatement:
 
     async def wait_for_answer(self, wake: asyncio.Event) -> None:
         """Until the server sends something (an answer is outstanding), or wake is set."""
-        self.flush()
+        await self._flush_all()
         self._wake_too = wake
         try:
             await wake.wait()
@@ -150,12 +150,19 @@ class PreparedStatement:
             raise psycopg.errors.error_from_result(result, encoding=self._conn.info.encoding)
         return result
 
+    async def _flush_all(self) -> None:
+        """Send all that libpq holds, waiting for the socket when its buffer is full."""
+        pgconn = self._conn.pgconn
+        while pgconn.flush():  # a short statement is nearly always sent at once
+            loop = asyncio.get_running_loop()
+            await _ready(pgconn.socket, loop.add_writer, loop.remove_writer)
+
     async def _next_result(self) -> pq.abc.PGresult | None:
         """The next result from the server (None ends an execution's results), waiting for it."""
         pgconn = self._conn.pgconn
         loop = asyncio.get_running_loop()
-        while pgconn.flush():  # a short statement is nearly always sent at once
-            await _ready(pgconn.socket, loop.add_writer, loop.remove_writer)
+        if pgconn.flush():
+            await self._flush_all()
         while pgconn.is_busy():  # what was read before may already hold it
             if self._watching is not None:
                 self._waiter = loop.create_future()

@@ -85,3 +85,28 @@ def test_a_killed_connection_is_database_unavailable(conn: psycopg.Connection, d
             await round_trip(store, [], [], None, 1)
 
     run(db_url, body)
+
+
+def test_pipelined_answers_come_in_the_order_sent_and_psycopg_can_follow(
+    conn: psycopg.Connection, db_url: str
+) -> None:
+    for subject in ("a", "b"):
+        conn.execute("INSERT INTO nightshift.tasks (kind, subject) VALUES ('noop', %s)", (subject,))
+
+    async def body(store: Store) -> tuple[list[str], str | None]:
+        for _ in range(2):  # two claims in flight at once, each its own transaction
+            store.send_complete_and_claim([], [], "w1", None, 1, LEASE)
+        store.flush()
+        claimed = [(await store.receive_complete_and_claim())[1].tasks[0] for _ in range(2)]
+        store.send_complete_and_claim([t.id for t in claimed], [t.attempt for t in claimed], "w1", None, 0,
+                                      LEASE)
+        store.flush()
+        # an ordinary psycopg call on the same connection first reads what is outstanding
+        record = await store.get(claimed[0].id)
+        return [t.subject for t in claimed], record.status if record else None
+
+    subjects, status = run(db_url, body)
+    assert subjects == ["a", "b"]  # the first claim took the head of the queue, the second the next
+    assert status == "done"
+    statuses = conn.execute("SELECT array_agg(status::text) FROM nightshift.tasks").fetchone()
+    assert statuses == (["done", "done"],)

@@ -3,7 +3,8 @@
 -- Blocks are headed `-- name: <name> --` and a one-line description; the loader is dispatcher/queries.py.
 
 -- name: task_complete_and_claim --
--- Complete the finished tasks and claim the next ones in one statement (the daemon's round trip).
+-- Complete the finished tasks and claim the next ones in one statement. The daemon sends it twice per
+-- round trip, pipelined: a claim (no ids), then the completions (limit 0), each its own transaction.
 SELECT completed, id, kind, subject, payload, attempt, max_attempts, priority, schedule_id, locked_until,
        run_after
   FROM nightshift.complete_and_claim(%(ids)s::bigint[], %(attempts)s::int[], %(worker)s::text,
