@@ -134,10 +134,13 @@ async def drain(url: str, jobs: int, concurrency: int) -> dict[str, Any]:
     dispatcher.on_start = lambda task: starts.append(time.perf_counter())
     t0 = time.perf_counter()
     runner = asyncio.create_task(dispatcher.run(install_signals=False))
-    while dispatcher.stats.succeeded < jobs:  # counted when complete_tasks has returned: in the database
+    # Counted when the completions' answer is in: stored. Looked at every 5 ms: the end is seen at
+    # most 5 ms late (under 1 % of the shortest drain), and the look costs the dispatcher's event loop
+    # less than at 2 ms, which profiled at 2 % of the c1 drain.
+    while dispatcher.stats.succeeded < jobs:
         if runner.done():
             raise SystemExit(f"dispatcher stopped early: {runner.result()}")
-        await asyncio.sleep(0.002)
+        await asyncio.sleep(0.005)
     seconds = time.perf_counter() - t0
     dispatcher.stop()
     await runner

@@ -45,8 +45,8 @@ class PreparedStatement:
         self._tx = Transformer(conn)
         self.prepared = False
         self._outstanding = 0
-        # while answers are outstanding, the event loop watches the socket: one registration, not
-        # one per wait (each costs the loop a handle and system calls)
+        # from the first send() until settle(), the event loop watches the socket: one registration,
+        # not one per wait (each cost the loop a handle and four system calls)
         self._watching: int | None = None  # the socket watched
         self._waiter: asyncio.Future[None] | None = None  # a read waiting for data
         self._wake_too: asyncio.Event | None = None  # set by arriving data too (wait_for_answer)
@@ -98,8 +98,6 @@ class PreparedStatement:
             pass
         sync = await self._next_result()
         self._outstanding -= 1
-        if not self._outstanding:
-            self.unwatch()
         if sync is None or sync.status != pq.ExecStatus.PIPELINE_SYNC:
             raise psycopg.OperationalError("the server's answers are out of step with what was sent")
         result = self._check(result, pq.ExecStatus.TUPLES_OK)
@@ -123,22 +121,32 @@ class PreparedStatement:
             self._wake_too = None
 
     def unwatch(self) -> None:
-        """Stop watching the socket (nothing outstanding, or the connection is about to close)."""
+        """Stop watching the socket (leaving pipeline mode, or the connection is about to close)."""
         if self._watching is not None:
             asyncio.get_running_loop().remove_reader(self._watching)
             self._watching = None
 
     def _on_readable(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-        if self._wake_too is not None:
+        if self._waiter is not None:
+            if not self._waiter.done():
+                self._waiter.set_result(None)
+        elif self._wake_too is not None:
             self._wake_too.set()
+        else:
+            # nobody reads now: take the bytes into libpq's buffer (they stay there for the next
+            # read), or the loop would call this again at every turn. A lost connection is seen by
+            # the next send or read.
+            try:
+                self._conn.pgconn.consume_input()
+            except psycopg.OperationalError:
+                self.unwatch()
 
     async def settle(self) -> None:
         """Leave pipeline mode, so that psycopg may use the connection; answers not received first
         are read and dropped (their errors raised)."""
         while self._outstanding:
             await self.receive()
+        self.unwatch()
         pgconn = self._conn.pgconn
         if pgconn.pipeline_status != pq.PipelineStatus.OFF:
             pgconn.exit_pipeline_mode()

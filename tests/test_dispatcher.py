@@ -185,6 +185,32 @@ def test_listen_connection_terminated_reconnects_and_listens_again(
 
 
 @pytest.mark.slow
+def test_work_connection_terminated_while_idle_does_not_spin_and_recovers(
+    db_url: str, dispatchers: Callable
+) -> None:
+    a = dispatchers("a", "--poll-interval", "60")
+    first = enqueue(db_url, "noop", "idle/1")
+    wait_for(lambda: task(db_url, first)["status"] == "done", 15, "the first task")  # pipeline in use
+    [work] = query(db_url, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND application_name = 'nightshift work a'")
+    query(db_url, "SELECT pg_terminate_backend(%s)", (work["pid"],))
+    # the server's goodbye makes the socket readable while nothing is outstanding: the daemon must
+    # take it in once, not be woken for it at every turn of its event loop
+    cpu_before = _cpu_seconds(a.proc.pid)
+    time.sleep(1.5)
+    assert _cpu_seconds(a.proc.pid) - cpu_before < 0.5
+    second = enqueue(db_url, "noop", "idle/2")  # the NOTIFY wakes it; the dead connection is replaced
+    wait_for(lambda: task(db_url, second)["status"] == "done", 15, "the task after the termination")
+    assert a.events("reconnect")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.slow
 def test_postgres_restart_tasks_enqueued_meanwhile_are_claimed(
     pg_server: PgServer, db_url: str, dispatchers: Callable
 ) -> None:
