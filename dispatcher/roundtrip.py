@@ -34,16 +34,9 @@ class PreparedStatement:
     def __init__(self, conn: psycopg.AsyncConnection[Any], name: str, sql: str) -> None:
         self._conn = conn
         self._name = name.encode()
-        self.params: list[str] = []  # parameter names, in $n order
-
-        def number(match: re.Match[str]) -> str:
-            if match[1] not in self.params:
-                self.params.append(match[1])
-            return f"${self.params.index(match[1]) + 1}"
-
-        self._sql = re.sub(r"%\((\w+)\)s", number, sql).encode()
+        sql_numbered, self.params = numbered(sql)  # parameter names, in $n order
+        self._sql = sql_numbered.encode()
         self._tx = Transformer(conn)
-        self.prepared = False
         self._outstanding = 0
         # from the first send() until settle(), the event loop watches the socket: one registration,
         # not one per wait (each cost the loop a handle and four system calls)
@@ -56,7 +49,6 @@ class PreparedStatement:
         pgconn.send_prepare(self._name, self._sql)
         self._check(await self._next_result(), pq.ExecStatus.COMMAND_OK)
         await self._next_result()  # the end of its results
-        self.prepared = True
 
     @property
     def outstanding(self) -> int:
@@ -197,3 +189,17 @@ async def _ready(fd: int, add: Callable[..., None], remove: Callable[[int], Any]
 def _wake(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def numbered(sql: str) -> tuple[str, list[str]]:
+    """psycopg's named placeholders (%(name)s, and %% for %) as libpq's $1, $2...; the names in order."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match[0] == "%%":
+            return "%"
+        if match[1] not in names:
+            names.append(match[1])
+        return f"${names.index(match[1]) + 1}"
+
+    return re.sub(r"%%|%\((\w+)\)s", number, sql), names
