@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
@@ -38,8 +38,8 @@ class PreparedStatement:
         self._sql = sql_numbered.encode()
         self._tx = Transformer(conn)
         self._outstanding = 0
-        # from the first send() until settle(), the event loop watches the socket: one registration,
-        # not one per wait (each cost the loop a handle and four system calls)
+        # from the first read or send until settle(), the event loop watches the socket: one
+        # registration, not one per wait (each cost the loop a handle and four system calls)
         self._watching: int | None = None  # the socket watched
         self._waiter: asyncio.Future[None] | None = None  # a read waiting for data
         self._wake_too: asyncio.Event | None = None  # set by arriving data too (wait_for_answer)
@@ -73,9 +73,7 @@ class PreparedStatement:
         pgconn.send_query_prepared(self._name, values)
         pgconn.pipeline_sync()  # ends the execution's transaction
         self._outstanding += 1
-        if self._watching is None:
-            self._watching = pgconn.socket
-            asyncio.get_running_loop().add_reader(self._watching, self._on_readable)
+        self._watch()
 
     def flush(self) -> None:
         """Send what send() queued, in one write (rarely leaves anything; receive() sends the rest)."""
@@ -111,6 +109,11 @@ class PreparedStatement:
             await wake.wait()
         finally:
             self._wake_too = None
+
+    def _watch(self) -> None:
+        if self._watching is None:
+            self._watching = self._conn.pgconn.socket
+            asyncio.get_running_loop().add_reader(self._watching, self._on_readable)
 
     def unwatch(self) -> None:
         """Stop watching the socket (leaving pipeline mode, or the connection is about to close)."""
@@ -154,36 +157,33 @@ class PreparedStatement:
         """Send all that libpq holds, waiting for the socket when its buffer is full."""
         pgconn = self._conn.pgconn
         while pgconn.flush():  # a short statement is nearly always sent at once
-            loop = asyncio.get_running_loop()
-            await _ready(pgconn.socket, loop.add_writer, loop.remove_writer)
+            await _writable(pgconn.socket)
 
     async def _next_result(self) -> pq.abc.PGresult | None:
         """The next result from the server (None ends an execution's results), waiting for it."""
         pgconn = self._conn.pgconn
-        loop = asyncio.get_running_loop()
         if pgconn.flush():
             await self._flush_all()
         while pgconn.is_busy():  # what was read before may already hold it
-            if self._watching is not None:
-                self._waiter = loop.create_future()
-                try:
-                    await self._waiter
-                finally:
-                    self._waiter = None
-            else:
-                await _ready(pgconn.socket, loop.add_reader, loop.remove_reader)
+            self._watch()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
             pgconn.consume_input()
         return pgconn.get_result()
 
 
-async def _ready(fd: int, add: Callable[..., None], remove: Callable[[int], Any]) -> None:
-    """Until fd is readable (or writable): one future, woken by the event loop's own watcher."""
-    future = asyncio.get_running_loop().create_future()
-    add(fd, _wake, future)
+async def _writable(fd: int) -> None:
+    """Until the socket takes more: one future, woken by the event loop's own watcher."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+    loop.add_writer(fd, _wake, future)
     try:
         await future
     finally:
-        remove(fd)
+        loop.remove_writer(fd)
 
 
 def _wake(future: asyncio.Future[None]) -> None:
