@@ -27,7 +27,8 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from dispatcher.db import URL_ENV, connect, drop_database, recreate_database, resolve_url
+from dispatcher.config import URL_ENV, resolve_url
+from dispatcher.db import connect, drop_database, recreate_database
 from dispatcher.drift.plan import parse_plan
 from dispatcher.migrate import migrate
 

@@ -18,7 +18,8 @@ import argparse
 import os
 import time
 
-from dispatcher.db import URL_ENV, connect, drop_database, recreate_database, resolve_url
+from dispatcher.config import URL_ENV, resolve_url
+from dispatcher.db import connect, drop_database, recreate_database
 from dispatcher.migrate import migrate
 
 DATABASE = "nightshift_bench_schedule"

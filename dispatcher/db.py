@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 
+from dispatcher.config import URL_ENV
 from dispatcher.errors import DatabaseUnavailable, NightshiftError
 
-URL_ENV = "NIGHTSHIFT_DATABASE_URL"
 _DRIVER = re.compile(r"^postgres(?:ql)?(?:\+\w+)?://")
-
-
-def resolve_url(explicit: str | None = None) -> str:
-    """The database to use: --database-url, else $NIGHTSHIFT_DATABASE_URL, else the embedded cluster."""
-    if explicit:
-        return explicit
-    if env := os.environ.get(URL_ENV):
-        return env
-    from dispatcher.localpg import LocalCluster
-
-    return LocalCluster.from_env().url()
 
 
 def libpq_url(url: str) -> str:

@@ -35,7 +35,7 @@ TASK_STATUSES = ("queued", "running", "done", "failed", "dead", "cancelled")
 SCAN_STATUSES = ("CLEAN", "DRIFTED", "FAILED_CHECKS", "ERROR")
 FINDING_STATUSES = ("OPEN", "RESOLVED", "SUPPRESSED")
 NOTIFICATION_STATUSES = ("pending", "sending", "sent", "failed", "dead")
-SCHEDULED_KINDS = ("drift-scan", "compliance-scan", "cost-analysis")
+TARGET_TYPES = ("pipeline", "cloud_integration", "organization")
 
 frequency = Enum(*FREQUENCIES, name="frequency", schema=SCHEMA, metadata=metadata)
 task_status = Enum(*TASK_STATUSES, name="task_status", schema=SCHEMA, metadata=metadata)
@@ -124,6 +124,30 @@ cloud_integrations = Table(
     _updated(),
     UniqueConstraint("organization_id", "provider", "account_id"),
     CheckConstraint("provider IN ('aws', 'gcp', 'azure')", name="cloud_integrations_provider_check"),
+)
+
+# What differs per task kind, as data (sql/data/task_kinds.sql seeds it): whether it is scheduled and
+# on which target, which finding kinds it owns, which scan statuses it may report, which task its open
+# findings hand over to (remediation) and which outbox template tells of its transitions. The result
+# path (nightshift.record_result) and enqueue_due read it instead of testing kind names.
+task_kinds = Table(
+    "task_kinds",
+    metadata,
+    Column("kind", Text, primary_key=True),
+    Column("description", Text, nullable=False),
+    Column("scheduled", Boolean, nullable=False, server_default=text("false")),
+    Column("target_type", Text, comment="what its schedules point at; NULL for kinds not scheduled"),
+    Column("finding_kinds", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("scan_statuses", ARRAY(scan_status), nullable=False, server_default=text("'{}'"),
+           comment="the statuses its scans may have besides ERROR; empty: it stores no scans"),
+    Column("remediation_kind", Text, comment="the task kind that open findings are handed to, if any"),
+    Column("notification_template", Text, comment="outbox template of its finding transitions"),
+    CheckConstraint(
+        "target_type IN ('pipeline', 'cloud_integration', 'organization')",
+        name="task_kinds_target_type_check",
+    ),
+    CheckConstraint("NOT scheduled OR target_type IS NOT NULL",
+                    name="task_kinds_scheduled_has_target"),
 )
 
 # One row per scheduled (kind, target). Exactly one target column is set, matching the kind.

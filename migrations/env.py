@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool, text
 
-from dispatcher.db import resolve_url, sqlalchemy_url
+from dispatcher.config import resolve_url
+from dispatcher.db import sqlalchemy_url
 from dispatcher.models import SCHEMA, metadata
 from dispatcher.schema import apply_sql_objects
 

@@ -9,7 +9,7 @@ import pytest
 
 from dispatcher.db import quote_ident_sql
 from dispatcher.migrate import migrate
-from tests.pgserver import TEMPLATE, PgServer, start_server
+from tests.support.pgserver import TEMPLATE, PgServer, start_server
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import argparse
 
 from dispatcher import cron
 from dispatcher.cli import add_database_url
-from dispatcher.db import resolve_url
+from dispatcher.config import resolve_url
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     for kind, target, frequency, next_run_at in rows:
         print(f"{kind:<14} {target:<28} {frequency:<10} {next_run_at:%Y-%m-%d %H:%M}")
     if not args.no_drift:
-        from dispatcher.drift import demo
+        from dispatcher.demo import drift_demo as demo
 
         demo.run(url, cluster.root / "demo")
     print("\nThe embedded PostgreSQL keeps running, and pg_cron enqueues due scans every minute:")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from dispatcher.cli import add_database_url
-from dispatcher.db import redact, resolve_url
+from dispatcher.config import resolve_url
+from dispatcher.db import redact
 from dispatcher.migrate import migrate
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from dispatcher.cli import add_database_url
-from dispatcher.db import resolve_url
+from dispatcher.config import resolve_url
 from dispatcher.errors import NightshiftError
 from dispatcher.models import TASK_STATUSES
 from dispatcher.store import Store, TaskRecord

@@ -25,11 +25,7 @@ BEGIN
         RAISE EXCEPTION 'p_within must be a positive interval, got %', quote_nullable(p_within)
             USING ERRCODE = 'invalid_parameter_value', HINT = 'for example upcoming_runs(''24 hours'')';
     END IF;
-    IF p_kind IS NOT NULL AND NOT p_kind = ANY (ARRAY['drift-scan', 'compliance-scan', 'cost-analysis']) THEN
-        RAISE EXCEPTION 'unknown scheduled kind %', quote_literal(p_kind)
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'the scheduled kinds are drift-scan, compliance-scan, cost-analysis';
-    END IF;
+    PERFORM nightshift.require_scheduled_kind(p_kind);
 
     RETURN QUERY
     WITH RECURSIVE runs AS (

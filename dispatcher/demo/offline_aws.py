@@ -4,7 +4,7 @@ on loopback.
 Terraform reads a CLI configuration written here (never the user's ~/.terraformrc) that installs every
 registry.terraform.io provider from MIRROR and nothing from the network; the provider talks to a
 moto_server on 127.0.0.1 through the `endpoint` variable of the module (TF_VAR_endpoint). Used by
-`nightshift demo`, tests/test_drift_moto.py and tests/fixtures/plans/record.py.
+`nightshift demo`, tests/integration/test_drift_moto.py and tests/fixtures/plans/record.py.
 
 Needs terraform on PATH, the provider in the mirror ($NIGHTSHIFT_TF_PLUGIN_MIRROR, default /opt/tf-plugins),
 moto_server and boto3 (the dev extras; boto3 is imported only by client()).

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from dispatcher.agents.drift_scan import DEADLINE_RESERVE_SECONDS, MAX_ERROR_CHARS, Pipeline, pipeline_env
-from tests.drift_support import (
+from tests.support.drift_support import (
     claim,
     findings_by_address,
     make_pipeline,

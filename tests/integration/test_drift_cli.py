@@ -12,7 +12,7 @@ import pytest
 
 from dispatcher.cli import main
 
-PLANS = Path(__file__).resolve().parent / "fixtures" / "plans"
+PLANS = Path(__file__).resolve().parents[1] / "fixtures" / "plans"
 FIELDS = {"kind", "address", "module", "type", "name", "provider_id", "change", "severity", "attributes",
           "fingerprint"}
 

@@ -21,7 +21,7 @@ import psycopg
 from dispatcher.db import drop_database, quote_ident_sql, with_database
 from dispatcher.localpg import LocalCluster
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEST_PORT = int(os.environ.get("NIGHTSHIFT_TEST_PG_PORT", "54339"))
 # One template per pytest process: two sessions on one server (developers running suites side by
 # side) must not drop each other's template.

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from dispatcher import cron
-from tests.pgserver import PgServer
+from tests.support.pgserver import PgServer
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ SET work_mem = '64MB'
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_kinds constant text[] := ARRAY['drift-scan', 'compliance-scan', 'cost-analysis'];
+    v_kinds constant text[] := nightshift.scheduled_kinds();
     v_kind text;
     v_window interval;
     v_due integer;
@@ -35,11 +35,7 @@ DECLARE
                                      '["identify-unused", "rightsizing-recs", "commitment-coverage"]');
 BEGIN
     /* Turn every due schedule row into a task (at most p_limit per kind) and advance its next run. */
-    IF p_kind IS NOT NULL AND NOT p_kind = ANY (v_kinds) THEN
-        RAISE EXCEPTION 'unknown scheduled kind %', quote_literal(p_kind)
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'the scheduled kinds are ' || array_to_string(v_kinds, ', ');
-    END IF;
+    PERFORM nightshift.require_scheduled_kind(p_kind);
     IF p_limit IS NOT NULL AND p_limit < 1 THEN
         RAISE EXCEPTION 'p_limit must be at least 1, got %', p_limit
             USING ERRCODE = 'invalid_parameter_value';

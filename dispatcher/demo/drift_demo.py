@@ -27,8 +27,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from dispatcher.db import connect
-from dispatcher.drift import offline_aws
-from dispatcher.drift.offline_aws import ENV_ALLOWLIST, moto_server, terraform, terraform_env
+from dispatcher.demo import offline_aws
+from dispatcher.demo.offline_aws import ENV_ALLOWLIST, moto_server, terraform, terraform_env
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "demo"

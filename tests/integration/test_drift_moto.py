@@ -24,13 +24,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from dispatcher.drift import offline_aws
-from dispatcher.drift.offline_aws import ENV_ALLOWLIST, missing_prerequisite, moto_server, terraform_env
-from tests.drift_support import findings_by_address, make_pipeline, scan_row
+from dispatcher.demo import offline_aws
+from dispatcher.demo.offline_aws import ENV_ALLOWLIST, missing_prerequisite, moto_server, terraform_env
+from tests.support.drift_support import findings_by_address, make_pipeline, scan_row
 
 pytestmark = [pytest.mark.terraform, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODULE = ROOT / "tests" / "fixtures" / "terraform" / "aws_drift"
 INITIAL_SECRET = "s3cr3t-Hunter2-initial"
 ROTATED_SECRET = "0ut-0f-band-S3cret-rotated"

@@ -21,8 +21,8 @@ from dispatcher.localpg import LocalCluster
 from dispatcher.migrate import migrate
 from dispatcher.models import metadata
 from dispatcher.schema import apply_sql_objects, sql_files
-from tests.catalog import differences, snapshot
-from tests.pgserver import ROOT, PgServer
+from tests.support.catalog import differences, snapshot
+from tests.support.pgserver import ROOT, PgServer
 
 NIGHTSHIFT = [sys.executable, "-m", "dispatcher"]
 TABLES = {
@@ -65,11 +65,22 @@ def test_migrating_twice_changes_nothing(db_url: str) -> None:
     assert differences(before, snapshot(db_url)) == []
 
 
+def head_revision() -> str:
+    """The newest migration (what `nightshift migrate` must reach), from migrations/versions."""
+    from alembic.script import ScriptDirectory
+
+    from dispatcher.migrate import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config("postgresql://unused")).get_current_head()
+    assert head is not None
+    return head
+
+
 @pytest.mark.parametrize("driver", ["psycopg", "pg8000"])
 def test_both_drivers_migrate(pg_server: PgServer, driver: str) -> None:
     with pg_server.database(template=None) as url:
         result = migrate(url.replace("postgresql://", f"postgresql+{driver}://", 1))
-        assert result.revision == "0001"
+        assert result.revision == head_revision()
         with psycopg.connect(url) as conn:
             count = conn.execute(
                 "SELECT count(*) FROM nightshift.applied_sql"
@@ -211,7 +222,7 @@ def test_wheel_installs_into_a_fresh_venv_and_migrates(pg_server: PgServer, tmp_
             env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
         )
         assert proc.returncode == 0, proc.stderr
-        assert "at revision 0001" in proc.stdout
+        assert f"at revision {head_revision()}" in proc.stdout
         with psycopg.connect(url) as conn:
             tables = {r[0] for r in conn.execute(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'nightshift'")}
@@ -220,7 +231,7 @@ def test_wheel_installs_into_a_fresh_venv_and_migrates(pg_server: PgServer, tmp_
 
 def test_testcontainers_image_has_pg_cron_and_migrates() -> None:
     """The Docker path of the fixture: the Dockerfile's postgres stage must preload pg_cron."""
-    from tests.pgserver import _start_container, docker_answers
+    from tests.support.pgserver import _start_container, docker_answers
 
     if not docker_answers():
         pytest.skip("no Docker engine answers on this machine: the testcontainers path cannot run here")
