@@ -14,11 +14,19 @@ the claim's answer is in, and read the completions' answer later.
 
 The connection is shared with ordinary psycopg calls made by the same single user (the pump), one at
 a time: settle() reads what is outstanding and leaves pipeline mode before such a call.
+
+A connection that the server drops (failover, pg_terminate_backend) must end in an error, never in
+a wait for a socket that will not speak again. Three guards, because the drop can be seen by any of
+several libpq calls and libpq closes the socket when it sees it: a read or send first checks the
+connection's status; the socket watched is re-checked against libpq's current socket before every
+wait; and while anyone waits, a one-second check reads the socket (consume_input) so that a drop
+noticed nowhere else still wakes the waiter, which then raises.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -43,6 +51,15 @@ class PreparedStatement:
         self._watching: int | None = None  # the socket watched
         self._waiter: asyncio.Future[None] | None = None  # a read waiting for data
         self._wake_too: asyncio.Event | None = None  # set by arriving data too (wait_for_answer)
+        self._check_timer: asyncio.TimerHandle | None = None  # the one-second liveness check
+
+    def _ensure_alive(self) -> None:
+        """Raise OperationalError when libpq has seen the connection fail (its socket is closed then)."""
+        pgconn = self._conn.pgconn
+        if pgconn.status == pq.ConnStatus.BAD:
+            self.unwatch()
+            message = pgconn.error_message.decode(self._conn.info.encoding, "replace").strip()
+            raise psycopg.OperationalError(message or "the connection to the server was lost")
 
     async def prepare(self) -> None:
         pgconn = self._conn.pgconn
@@ -67,6 +84,7 @@ class PreparedStatement:
         if any(b"\0" in value for value in values if value is not None):
             # libpq would cut a text parameter at its first NUL, silently; psycopg refuses it too
             raise psycopg.DataError("a parameter contains NUL (0x00), which PostgreSQL text cannot hold")
+        self._ensure_alive()
         pgconn = self._conn.pgconn
         if pgconn.pipeline_status == pq.PipelineStatus.OFF:
             pgconn.enter_pipeline_mode()
@@ -96,6 +114,7 @@ class PreparedStatement:
 
     def answer_ready(self) -> bool:
         """Whether the oldest outstanding answer has begun to arrive (reading it will not wait long)."""
+        self._ensure_alive()
         pgconn = self._conn.pgconn
         if pgconn.is_busy():
             pgconn.consume_input()
@@ -104,6 +123,8 @@ class PreparedStatement:
     async def wait_for_answer(self, wake: asyncio.Event) -> None:
         """Until the server sends something (an answer is outstanding), or wake is set."""
         await self._flush_all()
+        self._ensure_alive()
+        self._watch()
         self._wake_too = wake
         try:
             await wake.wait()
@@ -111,26 +132,59 @@ class PreparedStatement:
             self._wake_too = None
 
     def _watch(self) -> None:
-        if self._watching is None:
-            self._watching = self._conn.pgconn.socket
-            asyncio.get_running_loop().add_reader(self._watching, self._on_readable)
+        socket = self._conn.pgconn.socket  # raises OperationalError when libpq has dropped it
+        if self._watching == socket:
+            return
+        self.unwatch()  # a socket libpq closed and reopened under the same or another number
+        loop = asyncio.get_running_loop()
+        loop.add_reader(socket, self._on_readable)
+        self._watching = socket
+        self._check_timer = loop.call_later(1.0, self._check_alive)
 
     def unwatch(self) -> None:
         """Stop watching the socket (leaving pipeline mode, or the connection is about to close)."""
+        if self._check_timer is not None:
+            self._check_timer.cancel()
+            self._check_timer = None
         if self._watching is not None:
-            asyncio.get_running_loop().remove_reader(self._watching)
-            self._watching = None
+            fd, self._watching = self._watching, None
+            # the descriptor may be closed already (libpq drops a failed connection's socket)
+            with contextlib.suppress(OSError, ValueError, RuntimeError):
+                asyncio.get_running_loop().remove_reader(fd)
 
-    def _on_readable(self) -> None:
-        if self._waiter is not None:
-            if not self._waiter.done():
-                self._waiter.set_result(None)
+    def _check_alive(self) -> None:
+        """Once a second while watching: a waiter whose wake-up was lost is woken to see the failure."""
+        self._check_timer = None
+        waiting = (self._waiter is not None and not self._waiter.done()) or self._wake_too is not None
+        if waiting:
+            pgconn = self._conn.pgconn
+            try:
+                if pgconn.status == pq.ConnStatus.BAD:
+                    raise psycopg.OperationalError("the connection to the server was lost")
+                pgconn.consume_input()
+                alive = True
+            except psycopg.OperationalError:
+                alive = False
+            if not alive or not pgconn.is_busy():
+                self._wake_waiters()
+                if not alive:
+                    return  # the woken reader raises; unwatch() is its business
+        if self._watching is not None:
+            self._check_timer = asyncio.get_running_loop().call_later(1.0, self._check_alive)
+
+    def _wake_waiters(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
         elif self._wake_too is not None:
             self._wake_too.set()
+
+    def _on_readable(self) -> None:
+        if self._waiter is not None or self._wake_too is not None:
+            self._wake_waiters()
         else:
             # nobody reads now: take the bytes into libpq's buffer (they stay there for the next
             # read), or the loop would call this again at every turn. A lost connection is seen by
-            # the next send or read.
+            # the next send or read (_ensure_alive).
             try:
                 self._conn.pgconn.consume_input()
             except psycopg.OperationalError:
@@ -161,10 +215,12 @@ class PreparedStatement:
 
     async def _next_result(self) -> pq.abc.PGresult | None:
         """The next result from the server (None ends an execution's results), waiting for it."""
+        self._ensure_alive()
         pgconn = self._conn.pgconn
         if pgconn.flush():
             await self._flush_all()
         while pgconn.is_busy():  # what was read before may already hold it
+            self._ensure_alive()  # libpq stays "busy" on a dropped connection: never wait on it
             self._watch()
             self._waiter = asyncio.get_running_loop().create_future()
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -11,7 +12,8 @@ import pytest
 
 from dispatcher import eventloop
 from dispatcher.errors import DatabaseUnavailable
-from dispatcher.store import Claimed, Store, StoreError
+from dispatcher.roundtrip import PreparedStatement
+from dispatcher.store import Claimed, Store, StoreError, translate_errors
 
 LEASE = timedelta(seconds=30)
 
@@ -110,3 +112,90 @@ def test_pipelined_answers_come_in_the_order_sent_and_psycopg_can_follow(
     assert status == "done"
     statuses = conn.execute("SELECT array_agg(status::text) FROM nightshift.tasks").fetchone()
     assert statuses == (["done", "done"],)
+
+
+# "lost wake-up": the event loop drops the socket's registration (seen with uvloop when psycopg's own
+# waits and ours add and remove readers on the same descriptor): only the liveness check can tell
+KILL_POINTS = ("before send", "between send and answer", "mid-answer", "while idle and watched",
+               "lost wake-up")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_a_connection_killed_at_any_point_of_the_pipeline_raises_and_never_hangs(
+    conn: psycopg.Connection, db_url: str, point: str
+) -> None:
+    """The server ends the backend (failover, pg_terminate_backend) at each point, many times, at
+    varied moments: every read ends in DatabaseUnavailable or an answer, never in a wait that lasts.
+    The bound below is what turns a hang into a failure; with the one-second liveness check a
+    dropped connection is seen in about a second at worst."""
+
+    async def once(delay: float) -> str:
+        store = await Store.open(db_url, "test roundtrip kill")
+        # mid-answer: 2,000 rows of 2 kB, an answer of about 4 MB, long enough to be cut while it
+        # streams (one prepared statement per connection: each watches the connection's socket)
+        big = PreparedStatement(store.conn, "big",
+                                "SELECT g, repeat('x', 2000) FROM generate_series(1, %(n)s) g")
+        try:
+            if point == "mid-answer":
+                await big.prepare()
+            else:
+                await store.prepare_round_trip()
+            pid = store.conn.info.backend_pid
+
+            def kill() -> None:
+                conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+            try:
+                if point == "before send":
+                    kill()
+                    await asyncio.sleep(delay)
+                    store.send_complete_and_claim([], [], "w1", None, 1, LEASE)
+                    store.flush()
+                    await asyncio.wait_for(store.receive_complete_and_claim(), 10)
+                elif point == "between send and answer":
+                    store.send_complete_and_claim([], [], "w1", None, 1, LEASE)
+                    store.flush()
+                    await asyncio.sleep(delay)
+                    kill()
+                    await asyncio.wait_for(store.receive_complete_and_claim(), 10)
+                elif point == "mid-answer":
+                    big.send({"n": 2000})
+                    big.flush()
+                    reader = asyncio.ensure_future(big.receive())
+                    await asyncio.sleep(delay)
+                    kill()
+                    with translate_errors(db_url):
+                        await asyncio.wait_for(reader, 10)
+                elif point == "lost wake-up":
+                    store.send_complete_and_claim([], [], "w1", None, 1, LEASE)
+                    store.flush()
+                    asyncio.get_running_loop().remove_reader(store.conn.pgconn.socket)
+                    kill()
+                    await asyncio.wait_for(store.receive_complete_and_claim(), 10)
+                else:  # the pump waits idle for an answer while the connection dies under it
+                    store.send_complete_and_claim([], [], "w1", None, 1, LEASE)
+                    store.flush()
+                    await store.receive_complete_and_claim()
+                    store.send_complete_and_claim([], [], "w1", None, 0, LEASE)
+                    kill()
+                    await asyncio.wait_for(store.wait_for_answer(asyncio.Event()), 10)
+                    await asyncio.wait_for(store.receive_complete_and_claim(), 10)
+                return "answered"
+            except DatabaseUnavailable:
+                return "unavailable"
+            except TimeoutError:
+                return "HANG"
+        finally:
+            big.unwatch()
+            await store.close()
+
+    async def main() -> list[str]:
+        # a lost wake-up costs about a second (the liveness check), so fewer rounds of that one
+        many = (0, 0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02) * 2
+        delays = (0, 0.001, 0.01) if point == "lost wake-up" else many
+        return [await once(delay) for delay in delays]
+
+    outcomes = eventloop.run(main())
+    assert "HANG" not in outcomes, outcomes
+    assert "unavailable" in outcomes  # the kill was seen, not only raced past
