@@ -42,8 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from dispatcher import agents
-from dispatcher.agents.base import Agent, AgentContext, AgentResult, Task
+from dispatcher.agents.base import Agent, AgentContext
 from dispatcher.agents.process import mask
+from dispatcher.contract import AgentResult, ContractError, Task, checked, payload_timeout, printable
 from dispatcher.errors import DatabaseUnavailable
 from dispatcher.metrics import Metrics, serve
 from dispatcher.store import ClaimPosition, Store, StoreError, connect, translate_errors
@@ -116,6 +117,7 @@ class Dispatcher:
         self._unaccounted: list[tuple[list[tuple[int, int, str]], set[int], list[Task]]] = []
         self._aux: Store | None = None
         self._connected = False
+        self._session_claimed = False  # this session's first claim came back: the backoff starts over
         # shutdown
         self._stopping = False
         self._stopped = asyncio.Event()
@@ -155,8 +157,8 @@ class Dispatcher:
                         log.warning("database unreachable during shutdown; leases will expire",
                                     extra={"event": "shutdown_abandoned", "running": len(self._runs)})
                         break
-                    if time.monotonic() - started > 30:
-                        delay = 0.1  # the session lived a while: this is a new outage
+                    if self._session_claimed or time.monotonic() - started > 30:
+                        delay = 0.1  # the last session worked (it claimed): this is a new outage
                     self.stats.reconnects += 1
                     self.metrics.reconnects.inc()
                     wait = delay * random.uniform(0.8, 1.2)
@@ -223,6 +225,7 @@ class Dispatcher:
             aux = await Store.open(self.config.url, f"nightshift aux {name}")
             self._aux = aux
             self._connected = True
+            self._session_claimed = False
             self.metrics.connected.set(1)
             if self.stats.reconnects:
                 log.info("reconnected", extra={"event": "reconnected", "running": len(self._runs)})
@@ -305,6 +308,7 @@ class Dispatcher:
                 if limit:
                     _, claimed = await work.receive_complete_and_claim()
                     claiming = False
+                    self._session_claimed = True
                     if len(claimed.tasks) < limit and gen == self._notify_gen:
                         self._want_claim = False  # drained; a NOTIFY or the poll timer wakes us again
                     if claimed.position is not None:
@@ -399,7 +403,11 @@ class Dispatcher:
         workdir = None
         timer = None
         try:
-            timeout = float(task.payload.get("timeout_seconds") or agent.default_timeout)
+            timeout = payload_timeout(task, agent.default_timeout)
+        except ContractError as exc:  # bad input, not bad luck: the same payload fails the same way
+            self._finish(run, AgentResult(ok=False, error=f"{task.kind}: {exc}", retry=False))
+            return
+        try:
             targets = await self._targets(task) if agent.needs_targets else {}
             if agent.needs_workdir:
                 workdir = Path(tempfile.mkdtemp(prefix=f"nightshift-task-{task.id}-"))
@@ -437,6 +445,8 @@ class Dispatcher:
     def _finish(self, run: _Run, result: AgentResult | None) -> None:
         task = run.task
         self._runs.pop(task.id, None)
+        if result is not None:
+            result = checked(result)  # refused here, with a message for the agent's author, not by SQL
         self.metrics.kind(task.kind).run_seconds.observe(time.monotonic() - run.started)
         if result is None:
             if not run.lost:
@@ -456,10 +466,22 @@ class Dispatcher:
             self._write_wake.clear()
             while self._to_write:
                 run, result = self._to_write[0]
-                if result.scan is not None:
-                    await self._store_scan(aux, run, result)
-                else:
-                    await self._store_failure(aux, run, result)
+                try:
+                    if result.scan is not None:
+                        await self._store_scan(aux, run, result)
+                    else:
+                        await self._store_failure(aux, run, result)
+                except StoreError as exc:
+                    # The database refused this result (a constraint, bad input the checks missed):
+                    # writing it again would be refused again. Fail the task now, without retry,
+                    # and go on with the others; only a lost connection (DatabaseUnavailable)
+                    # keeps the result queued for the next session.
+                    if result.ok or result.retry or result.scan is not None:
+                        self._to_write[0] = (run, AgentResult(
+                            ok=False, retry=False, error=f"the database refused the result: {exc}"))
+                        continue
+                    log.error("the database refused a task's failure; its lease will expire", extra={
+                        "event": "result_refused", "task_id": run.task.id, "error": mask(str(exc))[:500]})
                 self._to_write.popleft()
                 self._wake.set()
 
@@ -480,7 +502,7 @@ class Dispatcher:
     async def _store_failure(self, aux: Store, run: _Run, result: AgentResult) -> None:
         task = run.task
         # an agent's error may quote a URL with credentials (a git remote, a webhook): never stored
-        error = mask(result.error or "failed without an error message")
+        error = printable(mask(result.error or "failed without an error message"))
         status = await aux.fail(task.id, task.attempt, error, result.retry)
         fields = {"task_id": task.id, "kind": task.kind, "attempt": task.attempt,
                   "max_attempts": task.max_attempts, "error": error[:500]}

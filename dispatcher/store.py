@@ -20,7 +20,7 @@ from psycopg.adapt import PyFormat, Transformer
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from dispatcher.agents.base import ScanReport, Task
+from dispatcher.contract import ScanReport, Task
 from dispatcher.db import describe_connect_error, libpq_url, redact
 from dispatcher.errors import DatabaseUnavailable, NightshiftError
 from dispatcher.queries import load_queries
@@ -235,7 +235,7 @@ class Store:
         """Store a scan through nightshift.record_scan; None when this holder is stale."""
         params = {
             "task_id": task.id, "attempt": task.attempt, "status": scan.status,
-            "summary": Jsonb(scan.summary), "findings": Jsonb(scan.findings),
+            "summary": Jsonb(scan.summary), "findings": Jsonb(scan.findings_json()),
             "artifacts": Jsonb(scan.artifacts), "error": scan.error, "started_at": scan.started_at,
         }
         scan_id = await self._value("scan_record", params, "scan_id")

@@ -11,31 +11,15 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-SCAN_STATUSES = ("CLEAN", "DRIFTED", "FAILED_CHECKS", "ERROR")
+# The result types live in dispatcher/contract.py (with the checks a result must pass); agents may
+# import them from here, next to the Agent base class.
+from dispatcher.contract import SCAN_STATUSES, AgentResult, Finding, ScanReport, Task, fingerprint
 
-
-@dataclass(frozen=True)
-class Task:
-    """A claimed task. `attempt` is the fencing token every later write must name."""
-
-    id: int
-    kind: str
-    subject: str
-    payload: dict[str, Any]
-    attempt: int
-    max_attempts: int
-    priority: int = 0
-    schedule_id: int | None = None
-    locked_until: datetime | None = None
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Task:
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__ if name in row})
-
+__all__ = ["SCAN_STATUSES", "Agent", "AgentContext", "AgentResult", "Finding", "ScanReport", "Task",
+           "fingerprint"]
 
 @dataclass(frozen=True)
 class AgentContext:
@@ -46,38 +30,6 @@ class AgentContext:
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
-
-
-@dataclass(frozen=True)
-class ScanReport:
-    """What a scanning agent saw: stored as one scans row plus findings upserted by fingerprint.
-
-    Each finding is a dict with at least `kind`, `fingerprint`, `severity`; scanners add
-    `address`, `type`, `module`, `provider_id`, `change`, `check_id`, `attributes`... Sensitive
-    values must already be masked: what is here is stored as is.
-    """
-
-    status: str
-    summary: dict[str, Any] = field(default_factory=dict)
-    findings: list[dict[str, Any]] = field(default_factory=list)
-    artifacts: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    started_at: datetime | None = None
-
-    def __post_init__(self) -> None:
-        if self.status not in SCAN_STATUSES:
-            raise ValueError(f"scan status {self.status!r} is not one of {', '.join(SCAN_STATUSES)}")
-
-
-@dataclass(frozen=True)
-class AgentResult:
-    """ok=False fails the task (retried with backoff while `retry` and attempts remain)."""
-
-    ok: bool = True
-    summary: dict[str, Any] = field(default_factory=dict)
-    scan: ScanReport | None = None
-    error: str | None = None
-    retry: bool = True
 
 
 class Agent(ABC):

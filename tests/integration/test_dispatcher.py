@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,22 +71,6 @@ def with_suppress(action: Callable[[], object]) -> None:
         action()
     except ProcessLookupError:
         pass
-
-
-@pytest.fixture
-def dispatchers(db_url: str, tmp_path: Path) -> Iterator[Callable[..., DispatcherProcess]]:
-    started: list[DispatcherProcess] = []
-
-    def start(name: str, *options: str) -> DispatcherProcess:
-        proc = DispatcherProcess(db_url, tmp_path / f"{name}.log", name, *options)
-        started.append(proc)
-        return proc
-
-    try:
-        yield start
-    finally:
-        for proc in started:
-            proc.close()
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
