@@ -109,6 +109,11 @@ class ScanReport:
         if self.status not in SCAN_STATUSES:
             raise ValueError(f"scan status {self.status!r} is not one of {', '.join(SCAN_STATUSES)}")
 
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "summary": self.summary, "findings": self.findings_json(),
+                "artifacts": self.artifacts, "error": self.error,
+                "started_at": self.started_at.isoformat() if self.started_at else None}
+
     def findings_json(self) -> list[dict[str, Any]]:
         if not isinstance(self.findings, list):  # an agent's mistake, for check_findings to name
             return self.findings  # type: ignore[unreachable]
@@ -124,6 +129,18 @@ class AgentResult:
     scan: ScanReport | None = None
     error: str | None = None
     retry: bool = True
+
+    @property
+    def needs_record(self) -> bool:
+        """Whether a successful result carries more than "done" (then record_result stores it)."""
+        return self.scan is not None or bool(self.summary)
+
+    def to_json(self) -> dict[str, Any]:
+        """The document nightshift.record_result stores (sql/functions/result_record.sql)."""
+        doc: dict[str, Any] = {"summary": self.summary}
+        if self.scan is not None:
+            doc["scan"] = self.scan.to_json()
+        return doc
 
 
 # --- checks ------------------------------------------------------------------------------------------

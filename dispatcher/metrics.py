@@ -34,6 +34,9 @@ class Metrics:
         self.succeeded = Counter("nightshift_tasks_succeeded", "Tasks completed", ["kind"], registry=r)
         self.failed = Counter("nightshift_tasks_failed", "Failed attempts, by what happened next",
                               ["kind", "outcome"], registry=r)
+        # a task is "succeeded" when its result is stored; whether its scan could look is this
+        self.scans = Counter("nightshift_scans", "Scans stored, by status (ERROR: the scan could not look)",
+                             ["kind", "status"], registry=r)
         self.stale = Counter("nightshift_tasks_stale_writes",
                              "Results refused because the lease was lost (fencing)", registry=r)
         self.released = Counter("nightshift_tasks_released", "Tasks given back at shutdown", registry=r)

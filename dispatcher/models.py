@@ -142,6 +142,8 @@ task_kinds = Table(
            comment="the statuses its scans may have besides ERROR; empty: it stores no scans"),
     Column("remediation_kind", Text, comment="the task kind that open findings are handed to, if any"),
     Column("notification_template", Text, comment="outbox template of its finding transitions"),
+    Column("remediates", ARRAY(Text), nullable=False, server_default=text("'{}'"),
+           comment="for a remediation kind: the finding kinds it fixes"),
     CheckConstraint(
         "target_type IN ('pipeline', 'cloud_integration', 'organization')",
         name="task_kinds_target_type_check",
@@ -207,6 +209,7 @@ tasks = Table(
     _created(),
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
+    Column("summary", JSONB, comment="the agent's summary of a successful run"),
     CheckConstraint("max_attempts >= 1", name="tasks_max_attempts_check"),
     CheckConstraint("attempt >= 0", name="tasks_attempt_check"),
     CheckConstraint(

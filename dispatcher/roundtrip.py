@@ -12,6 +12,12 @@ transaction (a sync follows it), and receive() reads the answers in the order th
 daemon can send a claim and the previous completions together, start the claimed tasks as soon as
 the claim's answer is in, and read the completions' answer later.
 
+send() returns the execution's Answer: awaiting it gives its rows, or raises the error the server
+sent for that execution alone. Answers are read in the order sent; awaiting a later one first reads
+the earlier ones into theirs, so callers hold answers instead of counting what is outstanding.
+NIGHTSHIFT_ROUNDTRIP=psycopg runs the same statements through plain psycopg cursors, one at a time
+(CursorStatement), to rule this module out when debugging.
+
 The connection is shared with ordinary psycopg calls made by the same single user (the pump), one at
 a time: settle() reads what is outstanding and leaves pipeline mode before such a call.
 
@@ -27,13 +33,55 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Generator, Mapping
+from typing import Any, Generic, TypeVar
 
 import psycopg
 from psycopg import pq
 from psycopg.adapt import Transformer
+from psycopg.rows import tuple_row
+
+T = TypeVar("T")
+Rows = list[tuple[Any, ...]]
+ENV = "NIGHTSHIFT_ROUNDTRIP"
+
+
+class Answer(Generic[T]):
+    """The answer to one execution sent: `await answer` gives its rows (decoded), or raises its error."""
+
+    __slots__ = ("_decode", "_error", "_read_next", "_rows", "done")
+
+    def __init__(self, read_next: Callable[[], Any], decode: Callable[[Rows], T]) -> None:
+        self._read_next = read_next  # reads the oldest unread answer of the same statement
+        self._decode = decode
+        self._rows: Rows = []
+        self._error: BaseException | None = None
+        self.done = False
+
+    def _set(self, rows: Rows | None, error: BaseException | None = None) -> None:
+        self._rows, self._error, self.done = rows or [], error, True
+
+    def __await__(self) -> Generator[Any, None, T]:
+        while not self.done:
+            yield from self._read_next().__await__()
+        if self._error is not None:
+            raise self._error
+        return self._decode(self._rows)
+
+
+def _rows(rows: Rows) -> Rows:
+    return rows
+
+
+def statement(conn: psycopg.AsyncConnection[Any], name: str, sql: str) -> PreparedStatement | CursorStatement:
+    """The pipelined PreparedStatement, or with NIGHTSHIFT_ROUNDTRIP=psycopg the plain one."""
+    choice = os.environ.get(ENV, "").strip().lower()
+    if choice not in ("", "libpq", "psycopg"):
+        raise ValueError(f"{ENV} must be 'libpq' or 'psycopg', not {choice!r}")
+    return CursorStatement(conn, sql) if choice == "psycopg" else PreparedStatement(conn, name, sql)
 
 
 class PreparedStatement:
@@ -45,7 +93,7 @@ class PreparedStatement:
         sql_numbered, self.params = numbered(sql)  # parameter names, in $n order
         self._sql = sql_numbered.encode()
         self._tx = Transformer(conn)
-        self._outstanding = 0
+        self._answers: deque[Answer[Any]] = deque()  # sent, not yet read: oldest first
         # from the first read or send until settle(), the event loop watches the socket: one
         # registration, not one per wait (each cost the loop a handle and four system calls)
         self._watching: int | None = None  # the socket watched
@@ -69,11 +117,12 @@ class PreparedStatement:
 
     @property
     def outstanding(self) -> int:
-        """Executions sent whose answer has not been received."""
-        return self._outstanding
+        """Executions sent whose answer has not been read."""
+        return len(self._answers)
 
-    def send(self, params: Mapping[str, object]) -> None:
+    def send(self, params: Mapping[str, object], decode: Callable[[Rows], T] = _rows) -> Answer[T]:  # type: ignore[assignment]
         """Queue one execution, in its own transaction (prepare() first); flush() sends the queue.
+        The Answer it returns, awaited, gives decode(rows).
 
         Parameters travel in text format: bytes as they are, None as NULL, anything else as str() of
         it (ints, a datetime's ISO form), so the caller passes what the statement's casts accept.
@@ -90,27 +139,45 @@ class PreparedStatement:
             pgconn.enter_pipeline_mode()
         pgconn.send_query_prepared(self._name, values)
         pgconn.pipeline_sync()  # ends the execution's transaction
-        self._outstanding += 1
+        answer: Answer[T] = Answer(self._read_oldest, decode)
+        self._answers.append(answer)
         self._watch()
+        return answer
 
     def flush(self) -> None:
         """Send what send() queued, in one write (rarely leaves anything; receive() sends the rest)."""
         self._conn.pgconn.flush()
 
-    async def receive(self) -> list[tuple[Any, ...]]:
-        """The rows of the oldest execution not yet received, as tuples, loaded by psycopg."""
-        if not self._outstanding:
+    async def receive(self) -> Rows:
+        """The rows of the oldest execution not yet read (its Answer, awaited)."""
+        if not self._answers:
             raise psycopg.ProgrammingError("nothing was sent to receive")
-        result = await self._next_result()
-        while (await self._next_result()) is not None:  # the end of this execution's results
-            pass
-        sync = await self._next_result()
-        self._outstanding -= 1
-        if sync is None or sync.status != pq.ExecStatus.PIPELINE_SYNC:
-            raise psycopg.OperationalError("the server's answers are out of step with what was sent")
-        result = self._check(result, pq.ExecStatus.TUPLES_OK)
-        self._tx.set_pgresult(result)
-        return self._tx.load_rows(0, result.ntuples, tuple)
+        return await self._answers[0]
+
+    async def _read_oldest(self) -> None:
+        """Read the oldest unread answer into its Answer. A statement the server refused is that
+        Answer's error alone; a lost connection is every unread Answer's, and raised."""
+        answer = self._answers[0]
+        try:
+            result = await self._next_result()
+            while (await self._next_result()) is not None:  # the end of this execution's results
+                pass
+            sync = await self._next_result()
+            if sync is None or sync.status != pq.ExecStatus.PIPELINE_SYNC:
+                raise psycopg.OperationalError("the server's answers are out of step with what was sent")
+        except BaseException as exc:
+            error = exc if isinstance(exc, psycopg.Error) else psycopg.OperationalError(
+                f"reading the answer was interrupted: {type(exc).__name__}")
+            while self._answers:  # nobody can read them now: the connection is gone or out of step
+                self._answers.popleft()._set(None, error)
+            raise
+        self._answers.popleft()
+        try:
+            result = self._check(result, pq.ExecStatus.TUPLES_OK)
+            self._tx.set_pgresult(result)
+            answer._set(self._tx.load_rows(0, result.ntuples, tuple))
+        except psycopg.Error as exc:
+            answer._set(None, exc)
 
     def answer_ready(self) -> bool:
         """Whether the oldest outstanding answer has begun to arrive (reading it will not wait long)."""
@@ -193,8 +260,8 @@ class PreparedStatement:
     async def settle(self) -> None:
         """Leave pipeline mode, so that psycopg may use the connection; answers not received first
         are read and dropped (their errors raised)."""
-        while self._outstanding:
-            await self.receive()
+        while self._answers:
+            await self._read_oldest()
         self.unwatch()
         pgconn = self._conn.pgconn
         if pgconn.pipeline_status != pq.PipelineStatus.OFF:
@@ -259,3 +326,62 @@ def numbered(sql: str) -> tuple[str, list[str]]:
         return f"${names.index(match[1]) + 1}"
 
     return re.sub(r"%%|%\((\w+)\)s", number, sql), names
+
+
+class CursorStatement:
+    """The same interface as PreparedStatement over plain psycopg cursors: each execution runs when
+    its answer (or a later one) is awaited, one at a time, in the order sent. Slower; for debugging."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], sql: str) -> None:
+        self._conn = conn
+        self._sql = sql
+        self._queue: deque[tuple[Mapping[str, object], Answer[Any]]] = deque()
+
+    async def prepare(self) -> None:
+        pass
+
+    @property
+    def outstanding(self) -> int:
+        return len(self._queue)
+
+    def send(self, params: Mapping[str, object], decode: Callable[[Rows], T] = _rows) -> Answer[T]:  # type: ignore[assignment]
+        answer: Answer[T] = Answer(self._run_oldest, decode)
+        self._queue.append((params, answer))
+        return answer
+
+    def flush(self) -> None:
+        pass
+
+    async def receive(self) -> Rows:
+        if not self._queue:
+            raise psycopg.ProgrammingError("nothing was sent to receive")
+        return await self._queue[0][1]
+
+    async def _run_oldest(self) -> None:
+        params, answer = self._queue.popleft()
+        params = {k: v.decode() if isinstance(v, bytes) else v for k, v in params.items()}
+        try:
+            async with self._conn.cursor(row_factory=tuple_row) as cur:
+                await cur.execute(self._sql, params)
+                answer._set(await cur.fetchall())
+        except psycopg.OperationalError as exc:
+            answer._set(None, exc)
+            while self._queue:
+                self._queue.popleft()[1]._set(None, exc)
+            raise
+        except psycopg.Error as exc:
+            answer._set(None, exc)
+
+    def answer_ready(self) -> bool:
+        return bool(self._queue)
+
+    async def wait_for_answer(self, wake: asyncio.Event) -> None:
+        if not self._queue:
+            await wake.wait()
+
+    async def settle(self) -> None:
+        while self._queue:
+            await self._run_oldest()
+
+    def unwatch(self) -> None:
+        pass

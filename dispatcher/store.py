@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Generator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,11 +20,11 @@ from psycopg.adapt import PyFormat, Transformer
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from dispatcher.contract import ScanReport, Task
+from dispatcher.contract import AgentResult, Task
 from dispatcher.db import describe_connect_error, libpq_url, redact
 from dispatcher.errors import DatabaseUnavailable, NightshiftError
 from dispatcher.queries import load_queries
-from dispatcher.roundtrip import PreparedStatement
+from dispatcher.roundtrip import Answer, Rows, statement
 
 # (priority, run_after, id) of the last claimed task: where the next claim's index scan starts
 ClaimPosition = tuple[int, datetime, int]
@@ -124,24 +124,22 @@ class Store:
         self.conn = conn
         self.url = url
         self._q = load_queries("queue")
-        # the daemon's round trip, over libpq directly (dispatcher/roundtrip.py says why)
-        self._round_trip = PreparedStatement(conn, "nightshift_complete_and_claim",
-                                             self._q["task_complete_and_claim"])
-        self._kinds: tuple[tuple[str, ...] | None, bytes | None] = (None, None)  # kinds, as text[]
+        # the daemon's round trip (the pump's alone), sharing this connection
+        self.round_trip = CompleteAndClaim(conn, url, self._q["task_complete_and_claim"])
 
     @classmethod
     async def open(cls, url: str, application_name: str = "nightshift") -> Store:
         return cls(await connect(url, application_name), url)
 
     async def close(self) -> None:
-        self._round_trip.unwatch()  # before its socket closes (and its number is reused)
+        self.round_trip.unwatch()  # before its socket closes (and its number is reused)
         with contextlib.suppress(Exception):
             await self.conn.close()
 
     @contextlib.asynccontextmanager
     async def _cursor(self) -> AsyncIterator[psycopg.AsyncCursor[dict[str, Any]]]:
         with translate_errors(self.url):
-            await self._round_trip.settle()  # psycopg cannot share the connection with a pipeline
+            await self.round_trip.settle()  # psycopg cannot share the connection with a pipeline
             async with self.conn.cursor() as cur:
                 yield cur
 
@@ -153,63 +151,6 @@ class Store:
     async def _value(self, name: str, params: dict[str, Any], column: str) -> Any:
         row = await self._one(name, params)
         return None if row is None else row[column]
-
-    # -- the hot path --------------------------------------------------------------------------
-    async def prepare_round_trip(self) -> None:
-        """Prepare complete_and_claim on this connection (once, before send_complete_and_claim)."""
-        with translate_errors(self.url):
-            await self._round_trip.prepare()
-
-    def send_complete_and_claim(
-        self, ids: Sequence[int], attempts: Sequence[int], worker: str, kinds: Sequence[str] | None,
-        limit: int, lease: timedelta, after: ClaimPosition | None = None,
-    ) -> None:
-        """Queue a round trip: complete finished tasks and claim up to limit more, one transaction.
-
-        Returns at once: flush() sends what is queued, receive_complete_and_claim() reads the answers
-        in the order sent. Several may be outstanding (pipelined).
-        """
-        priority, run_after, after_id = after if after is not None else (None, None, None)
-        params = {"ids": _int_array(ids), "attempts": _int_array(attempts), "worker": worker,
-                  "kinds": self._kinds_array(kinds), "limit": int(limit),
-                  "lease": f"{lease.total_seconds()} seconds", "after_priority": priority,
-                  "after_run_after": run_after and run_after.isoformat(), "after_id": after_id}
-        with translate_errors(self.url):
-            self._round_trip.send(params)
-
-    def flush(self) -> None:
-        """Send the round trips queued by send_complete_and_claim(), together."""
-        with translate_errors(self.url):
-            self._round_trip.flush()
-
-    async def receive_complete_and_claim(self) -> tuple[set[int], Claimed]:
-        """For the oldest round trip sent and not yet received: the ids it completed (stale
-        holders' are absent) and the tasks it claimed."""
-        with translate_errors(self.url):
-            rows = await self._round_trip.receive()
-        completed = set(rows[0][0] or ()) if rows else set()
-        return completed, Claimed.from_rows([row for row in rows if row[1] is not None])
-
-    def answer_ready(self) -> bool:
-        """Whether receive_complete_and_claim() has an answer to read (a round trip is outstanding)."""
-        with translate_errors(self.url):
-            return self._round_trip.outstanding > 0 and self._round_trip.answer_ready()
-
-    async def wait_for_answer(self, wake: asyncio.Event) -> None:
-        """Until an outstanding round trip's answer arrives, or wake is set."""
-        with translate_errors(self.url):
-            await self._round_trip.wait_for_answer(wake)
-
-    def _kinds_array(self, kinds: Sequence[str] | None) -> bytes | None:
-        """The kinds as a text[] literal, dumped by psycopg (its quoting) once, not per round trip."""
-        key = tuple(kinds) if kinds else None
-        if key != self._kinds[0]:
-            dumped = None
-            if key is not None:
-                dumped = bytes(Transformer(self.conn).get_dumper(list(key), PyFormat.TEXT).dump(list(key))
-                               or b"{}")
-            self._kinds = (key, dumped)
-        return self._kinds[1]
 
     # -- results and leases -------------------------------------------------------------------
     async def fail(self, task_id: int, attempt: int, error: str, retry: bool = True) -> str | None:
@@ -231,15 +172,13 @@ class Store:
     async def requeue_expired(self) -> int:
         return int(await self._value("task_requeue_expired", {}, "requeued") or 0)
 
-    async def record_scan(self, task: Task, scan: ScanReport) -> int | None:
-        """Store a scan through nightshift.record_scan; None when this holder is stale."""
-        params = {
-            "task_id": task.id, "attempt": task.attempt, "status": scan.status,
-            "summary": Jsonb(scan.summary), "findings": Jsonb(scan.findings_json()),
-            "artifacts": Jsonb(scan.artifacts), "error": scan.error, "started_at": scan.started_at,
-        }
-        scan_id = await self._value("scan_record", params, "scan_id")
-        return None if scan_id is None else int(scan_id)
+    async def record_result(self, task: Task, result: AgentResult) -> tuple[bool, int | None]:
+        """Store a successful result through nightshift.record_result: (stored, scan id); stored is
+        False when this holder is stale (its lease is gone)."""
+        params = {"task_id": task.id, "attempt": task.attempt, "result": Jsonb(result.to_json())}
+        row = await self._one("result_record", params)
+        assert row is not None
+        return bool(row["stored"]), row["scan_id"]
 
     async def task_targets(self, subject: str) -> dict[str, Any]:
         return dict(await self._value("task_targets", {"subject": subject}, "targets") or {})
@@ -275,6 +214,105 @@ class Store:
 
     async def retry(self, task_id: int) -> bool:
         return bool(await self._value("task_retry", {"id": task_id}, "retried"))
+
+
+class CompleteAndClaim:
+    """The daemon's round trip, task_complete_and_claim, pipelined over libpq (dispatcher/roundtrip.py
+    says why): send() queues one execution and returns its Reply, (ids completed, tasks claimed), to
+    await; answers come in the order sent. flush() sends what is queued.
+
+    This is where the named query's parameters are built and its rows decoded; the socket work is
+    roundtrip.py's. Every psycopg error comes out as DatabaseUnavailable or StoreError.
+    """
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], url: str, sql: str) -> None:
+        self.conn = conn
+        self.url = url
+        self._statement = statement(conn, "nightshift_complete_and_claim", sql)
+        self._kinds: tuple[tuple[str, ...] | None, bytes | None] = (None, None)  # kinds, as text[]
+
+    async def prepare(self) -> None:
+        """Prepare the statement on this connection (once, before send)."""
+        with translate_errors(self.url):
+            await self._statement.prepare()
+
+    def send(
+        self, ids: Sequence[int], attempts: Sequence[int], worker: str, kinds: Sequence[str] | None,
+        limit: int, lease: timedelta, after: ClaimPosition | None = None,
+    ) -> Reply:
+        """Queue: complete finished tasks and claim up to limit more, one transaction. Returns at once."""
+        priority, run_after, after_id = after if after is not None else (None, None, None)
+        params = {"ids": _int_array(ids), "attempts": _int_array(attempts), "worker": worker,
+                  "kinds": self._kinds_array(kinds), "limit": int(limit),
+                  "lease": f"{lease.total_seconds()} seconds", "after_priority": priority,
+                  "after_run_after": run_after and run_after.isoformat(), "after_id": after_id}
+        with translate_errors(self.url):
+            return Reply(self._statement.send(params, _decode_round_trip), self.url)
+
+    def flush(self) -> None:
+        """Send the round trips queued by send(), together."""
+        with translate_errors(self.url):
+            self._statement.flush()
+
+    @property
+    def outstanding(self) -> int:
+        """Round trips sent whose answer has not been read."""
+        return self._statement.outstanding
+
+    def answer_ready(self) -> bool:
+        """Whether the oldest outstanding answer has arrived (awaiting it will not wait long)."""
+        with translate_errors(self.url):
+            return self._statement.outstanding > 0 and self._statement.answer_ready()
+
+    async def wait_for_answer(self, wake: asyncio.Event) -> None:
+        """Until an outstanding answer arrives, or wake is set."""
+        with translate_errors(self.url):
+            await self._statement.wait_for_answer(wake)
+
+    async def settle(self) -> None:
+        """Read what is outstanding and leave pipeline mode (before an ordinary psycopg call)."""
+        await self._statement.settle()
+
+    def unwatch(self) -> None:
+        self._statement.unwatch()
+
+    def _kinds_array(self, kinds: Sequence[str] | None) -> bytes | None:
+        """The kinds as a text[] literal, dumped by psycopg (its quoting) once, not per round trip."""
+        key = tuple(kinds) if kinds else None
+        if key != self._kinds[0]:
+            dumped = None
+            if key is not None:
+                dumped = bytes(Transformer(self.conn).get_dumper(list(key), PyFormat.TEXT).dump(list(key))
+                               or b"{}")
+            self._kinds = (key, dumped)
+        return self._kinds[1]
+
+
+RoundTripAnswer = tuple[set[int], Claimed]
+
+
+def _decode_round_trip(rows: Rows) -> RoundTripAnswer:
+    """The ids a round trip completed (a stale holder's are absent) and the tasks it claimed."""
+    completed = set(rows[0][0] or ()) if rows else set()
+    return completed, Claimed.from_rows([row for row in rows if row[1] is not None])
+
+
+class Reply:
+    """One round trip's answer, awaited with psycopg's errors translated."""
+
+    __slots__ = ("_answer", "_url")
+
+    def __init__(self, answer: Answer[RoundTripAnswer], url: str) -> None:
+        self._answer = answer
+        self._url = url
+
+    @property
+    def done(self) -> bool:
+        return self._answer.done
+
+    def __await__(self) -> Generator[Any, None, RoundTripAnswer]:
+        with translate_errors(self._url):
+            return (yield from self._answer.__await__())
 
 
 def _int_array(values: Sequence[int]) -> str:

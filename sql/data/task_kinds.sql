@@ -5,16 +5,16 @@
 -- 'findings-changed' template.
 INSERT INTO nightshift.task_kinds
     (kind, description, scheduled, target_type, finding_kinds, scan_statuses, remediation_kind,
-     notification_template)
+     notification_template, remediates)
 VALUES
     ('drift-scan', 'Terraform/OpenTofu plan of a pipeline: resources changed outside the code',
-     true, 'pipeline', '{drift,pending-change}', '{CLEAN,DRIFTED}', 'drift-remediation', 'drift-changed'),
+     true, 'pipeline', '{drift,pending-change}', '{CLEAN,DRIFTED}', 'drift-remediation', 'drift-changed', '{}'),
     ('compliance-scan', 'compliance checks (Checkov, Prowler) of a cloud integration against its frameworks',
-     true, 'cloud_integration', '{compliance}', '{CLEAN,FAILED_CHECKS}', NULL, 'findings-changed'),
+     true, 'cloud_integration', '{compliance}', '{CLEAN,FAILED_CHECKS}', NULL, 'findings-changed', '{}'),
     ('cost-analysis', 'FOCUS billing analysis of an organization: unused resources, rightsizing, coverage',
-     true, 'organization', '{cost}', '{CLEAN,FAILED_CHECKS}', NULL, 'findings-changed'),
+     true, 'organization', '{cost}', '{CLEAN,FAILED_CHECKS}', NULL, 'findings-changed', '{}'),
     ('pr-review', 'review of the IaC files a pull request changes',
-     false, NULL, '{pr-review}', '{CLEAN,FAILED_CHECKS}', NULL, 'findings-changed'),
+     false, NULL, '{pr-review}', '{CLEAN,FAILED_CHECKS}', NULL, 'findings-changed', '{}'),
     ('drift-remediation', 'a pull request that fixes open drift of a pipeline',
-     false, NULL, '{}', '{}', NULL, NULL)
+     false, NULL, '{}', '{}', NULL, NULL, '{drift}')
 ON CONFLICT (kind) DO NOTHING;

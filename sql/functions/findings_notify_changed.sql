@@ -2,8 +2,9 @@
 -- Written in the result transaction (DESIGN.md rule 6) and only on a change, never once per scan:
 -- a pipeline that drifts the same way every night tells its team once.
 --
--- Channel: the subject's schedule's notification_channel, else the setting
--- 'notifications.default_channel'. Template: 'drift-changed' for drift scans, else 'findings-changed'.
+-- Channel: the one the scan's task payload names (copied from its schedule when enqueued), else the
+-- subject's schedule's notification_channel, else the setting 'notifications.default_channel'.
+-- Template: the task kind's notification_template (nightshift.task_kinds), else 'findings-changed'.
 -- Payload (JSON built here, prose rendered by the notifier):
 --   {subject, target, task_kind, scan_id, scan_status,
 --    counts: {new, reopened, resolved, unsuppressed, suppressed, open},
@@ -35,17 +36,19 @@ BEGIN
     SELECT * INTO STRICT v_scan FROM nightshift.scans WHERE id = p_scan_id;
     v_ref := nightshift.parse_subject(v_scan.subject);
 
-    SELECT s.notification_channel INTO v_channel
-      FROM nightshift.schedules AS s
-     WHERE s.kind = v_scan.kind
-       AND CASE v_ref.target_type
-               WHEN 'pipeline' THEN s.pipeline_id
-               WHEN 'cloud_integration' THEN s.cloud_integration_id
-               WHEN 'organization' THEN s.organization_id
-           END = v_ref.target_id;
-    v_channel := coalesce(nullif(v_channel, ''),
-                          (SELECT value FROM nightshift.settings WHERE key = 'notifications.default_channel'),
-                          'default');
+    v_channel := coalesce(
+        nullif((SELECT t.payload ->> 'notification_channel' FROM nightshift.tasks AS t
+                 WHERE t.id = v_scan.task_id), ''),
+        nullif((SELECT s.notification_channel
+                  FROM nightshift.schedules AS s
+                 WHERE s.kind = v_scan.kind
+                   AND CASE v_ref.target_type
+                           WHEN 'pipeline' THEN s.pipeline_id
+                           WHEN 'cloud_integration' THEN s.cloud_integration_id
+                           WHEN 'organization' THEN s.organization_id
+                       END = v_ref.target_id), ''),
+        (SELECT value FROM nightshift.settings WHERE key = 'notifications.default_channel'),
+        'default');
     v_limit := coalesce((SELECT value::integer FROM nightshift.settings
                           WHERE key = 'notifications.max_findings'), 50);
 
@@ -78,7 +81,8 @@ BEGIN
 
     INSERT INTO nightshift.notifications (channel, template, payload, scan_id)
     VALUES (v_channel,
-            CASE v_scan.kind WHEN 'drift-scan' THEN 'drift-changed' ELSE 'findings-changed' END,
+            coalesce((SELECT k.notification_template FROM nightshift.task_kinds AS k WHERE k.kind = v_scan.kind),
+                     'findings-changed'),
             v_payload, p_scan_id)
     RETURNING notifications.id INTO v_id;
     RETURN v_id;

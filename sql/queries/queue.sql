@@ -66,8 +66,6 @@ SELECT kind, queued, running, oldest_queued_seconds FROM nightshift.queue_stats(
 -- The rows describing a task's subject, for agents that ask for them.
 SELECT nightshift.task_targets(%(subject)s::text) AS targets
 
--- name: scan_record --
--- Store a scan, its findings and outbox rows, and complete the task, in one transaction.
-SELECT nightshift.record_scan(%(task_id)s::bigint, %(attempt)s::int, %(status)s::text, %(summary)s::jsonb,
-                              %(findings)s::jsonb, %(artifacts)s::jsonb, %(error)s::text,
-                              %(started_at)s::timestamptz) AS scan_id
+-- name: result_record --
+-- Store any agent's result (summary, scan, findings, outbox rows) and complete the task, in one transaction.
+SELECT r.stored, r.scan_id FROM nightshift.record_result(%(task_id)s::bigint, %(attempt)s::int, %(result)s::jsonb) AS r

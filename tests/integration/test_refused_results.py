@@ -80,10 +80,12 @@ def test_refused_results_fail_their_task_once_and_the_rest_goes_on(
                     for value in ('"abc"', "1e400", "-5", "0", "true")}
     not_an_object = raw_enqueue(db_url, "noop", "payload/array", "[1, 2]")
     unrelated = [enqueue(db_url, "noop", f"fine/{i}") for i in range(20)]
+    summarised = enqueue(db_url, "command", "fine/summary", {"command": [str(program(
+        tmp_path, "summary", {"summary": {"checked": 3}}))]})
 
     proc = dispatchers("a", "--allow-command", f"{tmp_path}/*")
     finished = ("done", "failed", "dead")
-    every = [*bad.values(), nul_stderr, *bad_payloads.values(), not_an_object, *unrelated]
+    every = [*bad.values(), nul_stderr, *bad_payloads.values(), not_an_object, *unrelated, summarised]
     wait_for(lambda: all(task(db_url, t)["status"] in finished for t in every), 60, "every task to finish")
 
     for name, (_, message) in BAD_ANSWERS.items():
@@ -101,6 +103,8 @@ def test_refused_results_fail_their_task_once_and_the_rest_goes_on(
     assert array_row["status"] == "failed"
     assert "must be a JSON object, not an array" in array_row["last_error"]
     assert all(task(db_url, t)["status"] == "done" for t in unrelated)
+    summary_row = task(db_url, summarised)
+    assert (summary_row["status"], summary_row["summary"]) == ("done", {"checked": 3})
     assert query(db_url, "SELECT count(*) AS n FROM nightshift.scans")[0]["n"] == 0
 
     assert proc.events("reconnect") == [], "a refused result was taken for a lost connection"

@@ -22,7 +22,7 @@ def run(db_url: str, body: Callable[[Store], Awaitable[Any]]) -> Any:
     async def main() -> Any:
         store = await Store.open(db_url, "test roundtrip")
         try:
-            await store.prepare_round_trip()
+            await store.round_trip.prepare()
             return await body(store)
         finally:
             await store.close()
@@ -32,11 +32,16 @@ def run(db_url: str, body: Callable[[Store], Awaitable[Any]]) -> Any:
 
 async def round_trip(store: Store, ids: list[int], attempts: list[int], kinds: list[str] | None,
                      limit: int, worker: str = "w1") -> tuple[set[int], Claimed]:
-    store.send_complete_and_claim(ids, attempts, worker, kinds, limit, LEASE)
-    return await store.receive_complete_and_claim()
+    reply = store.round_trip.send(ids, attempts, worker, kinds, limit, LEASE)
+    return await reply
 
 
-def test_claims_then_completes_with_kinds_that_need_quoting(conn: psycopg.Connection, db_url: str) -> None:
+@pytest.mark.parametrize("way", ["libpq", "psycopg"])
+def test_claims_then_completes_with_kinds_that_need_quoting(
+    conn: psycopg.Connection, db_url: str, way: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pipelined over libpq, and the same statements through plain psycopg (NIGHTSHIFT_ROUNDTRIP)."""
+    monkeypatch.setenv("NIGHTSHIFT_ROUNDTRIP", way)
     odd = 'we"ird\\,{kind} é'
     for kind, subject in ((odd, "a"), (odd, "b"), ("noop", "c")):
         conn.execute("INSERT INTO nightshift.tasks (kind, subject, payload) VALUES (%s, %s, %s)",
@@ -96,13 +101,14 @@ def test_pipelined_answers_come_in_the_order_sent_and_psycopg_can_follow(
         conn.execute("INSERT INTO nightshift.tasks (kind, subject) VALUES ('noop', %s)", (subject,))
 
     async def body(store: Store) -> tuple[list[str], str | None]:
+        replies = []
         for _ in range(2):  # two claims in flight at once, each its own transaction
-            store.send_complete_and_claim([], [], "w1", None, 1, LEASE)
-        store.flush()
-        claimed = [(await store.receive_complete_and_claim())[1].tasks[0] for _ in range(2)]
-        store.send_complete_and_claim([t.id for t in claimed], [t.attempt for t in claimed], "w1", None, 0,
+            replies.append(store.round_trip.send([], [], "w1", None, 1, LEASE))
+        store.round_trip.flush()
+        claimed = [(await reply)[1].tasks[0] for reply in replies]
+        store.round_trip.send([t.id for t in claimed], [t.attempt for t in claimed], "w1", None, 0,
                                       LEASE)
-        store.flush()
+        store.round_trip.flush()
         # an ordinary psycopg call on the same connection first reads what is outstanding
         record = await store.get(claimed[0].id)
         return [t.subject for t in claimed], record.status if record else None
@@ -140,7 +146,7 @@ def test_a_connection_killed_at_any_point_of_the_pipeline_raises_and_never_hangs
             if point == "mid-answer":
                 await big.prepare()
             else:
-                await store.prepare_round_trip()
+                await store.round_trip.prepare()
             pid = store.conn.info.backend_pid
 
             def kill() -> None:
@@ -150,15 +156,15 @@ def test_a_connection_killed_at_any_point_of_the_pipeline_raises_and_never_hangs
                 if point == "before send":
                     kill()
                     await asyncio.sleep(delay)
-                    store.send_complete_and_claim([], [], "w1", None, 1, LEASE)
-                    store.flush()
-                    await asyncio.wait_for(store.receive_complete_and_claim(), 10)
+                    reply = store.round_trip.send([], [], "w1", None, 1, LEASE)
+                    store.round_trip.flush()
+                    await asyncio.wait_for(reply, 10)
                 elif point == "between send and answer":
-                    store.send_complete_and_claim([], [], "w1", None, 1, LEASE)
-                    store.flush()
+                    reply = store.round_trip.send([], [], "w1", None, 1, LEASE)
+                    store.round_trip.flush()
                     await asyncio.sleep(delay)
                     kill()
-                    await asyncio.wait_for(store.receive_complete_and_claim(), 10)
+                    await asyncio.wait_for(reply, 10)
                 elif point == "mid-answer":
                     big.send({"n": 2000})
                     big.flush()
@@ -168,19 +174,17 @@ def test_a_connection_killed_at_any_point_of_the_pipeline_raises_and_never_hangs
                     with translate_errors(db_url):
                         await asyncio.wait_for(reader, 10)
                 elif point == "lost wake-up":
-                    store.send_complete_and_claim([], [], "w1", None, 1, LEASE)
-                    store.flush()
+                    reply = store.round_trip.send([], [], "w1", None, 1, LEASE)
+                    store.round_trip.flush()
                     asyncio.get_running_loop().remove_reader(store.conn.pgconn.socket)
                     kill()
-                    await asyncio.wait_for(store.receive_complete_and_claim(), 10)
+                    await asyncio.wait_for(reply, 10)
                 else:  # the pump waits idle for an answer while the connection dies under it
-                    store.send_complete_and_claim([], [], "w1", None, 1, LEASE)
-                    store.flush()
-                    await store.receive_complete_and_claim()
-                    store.send_complete_and_claim([], [], "w1", None, 0, LEASE)
+                    await store.round_trip.send([], [], "w1", None, 1, LEASE)
+                    reply = store.round_trip.send([], [], "w1", None, 0, LEASE)
                     kill()
-                    await asyncio.wait_for(store.wait_for_answer(asyncio.Event()), 10)
-                    await asyncio.wait_for(store.receive_complete_and_claim(), 10)
+                    await asyncio.wait_for(store.round_trip.wait_for_answer(asyncio.Event()), 10)
+                    await asyncio.wait_for(reply, 10)
                 return "answered"
             except DatabaseUnavailable:
                 return "unavailable"

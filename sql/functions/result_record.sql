@@ -1,0 +1,146 @@
+-- record_result: the one way a finished task's result is stored, whatever its kind, all or nothing, in
+-- the caller's transaction (DESIGN.md rule 6). What differs per kind is data: a nightshift.task_kinds
+-- row (scan statuses, finding kinds, remediation hand-over, notification template), never a test of
+-- the kind's name here.
+--
+-- p_result is the agent's result as JSON, every section optional:
+--   {"summary": {...},                      -- kept on the task (tasks.summary), shown by `tasks show`
+--    "scan": {"status": "CLEAN" | "DRIFTED" | "FAILED_CHECKS" | "ERROR",
+--             "summary": {...}, "findings": [...], "artifacts": {...}, "error": "...",
+--             "started_at": "2026-11-28T06:00:00Z"}}
+--
+--   1. complete the task, fenced by its attempt (nightshift.complete_task). A stale holder (its lease
+--      expired, the task was re-claimed or cancelled) stores nothing: stored = false. A replay of a
+--      result already stored for this task and attempt stores nothing again: stored = true, same scan.
+--   2. the scan, when there is one: its status must be ERROR or one the kind lists (a kind without a
+--      row, a plug-in, may use any); the scans row is keyed by (task_id, attempt); findings upserted
+--      by (subject, fingerprint) (nightshift.upsert_findings).
+--   3. unless the scan is an ERROR: the kind's findings of this subject that the scan did not see are
+--      RESOLVED; and when the kind hands its findings over (remediation_kind), unless the task's
+--      payload says no (auto_create_pr, the schedule's switch copied when it was enqueued), a
+--      remediation task (nightshift.request_remediation, which checks the live opt-in switches too).
+--   4. an outbox row, only when the set of open findings changed, with the kind's template, to the
+--      channel the payload names (its schedule's, when enqueued) or else the subject's schedule's.
+CREATE OR REPLACE FUNCTION nightshift.record_result(
+    p_task_id bigint,
+    p_attempt integer,
+    p_result jsonb,
+    OUT stored boolean,
+    OUT scan_id bigint
+)
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_task nightshift.tasks;
+    v_kind nightshift.task_kinds;
+    v_scan jsonb := p_result -> 'scan';
+    v_status nightshift.scan_status;
+    v_findings jsonb;
+    v_seen integer;
+    v_new bigint[];
+    v_reopened bigint[];
+    v_unsuppressed bigint[];
+    v_suppressed bigint[];
+    v_resolved bigint[] := '{}';
+BEGIN
+    /* complete task p_task_id (attempt p_attempt) and store its result; stored = false for a stale holder */
+    IF jsonb_typeof(p_result) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'a result must be a JSON object, not %', coalesce(jsonb_typeof(p_result), 'null')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT nightshift.complete_task(p_task_id, p_attempt) THEN
+        SELECT s.id INTO scan_id FROM nightshift.scans AS s
+         WHERE s.task_id = p_task_id AND s.attempt = p_attempt;
+        stored := scan_id IS NOT NULL;
+        RETURN;
+    END IF;
+    stored := true;
+    UPDATE nightshift.tasks AS t SET summary = nullif(p_result -> 'summary', '{}'::jsonb)
+     WHERE t.id = p_task_id AND p_result ? 'summary'
+    RETURNING * INTO v_task;
+    IF v_task.id IS NULL THEN
+        SELECT * INTO STRICT v_task FROM nightshift.tasks WHERE id = p_task_id;
+    END IF;
+    IF v_scan IS NULL OR jsonb_typeof(v_scan) = 'null' THEN
+        RETURN;
+    END IF;
+
+    SELECT * INTO v_kind FROM nightshift.task_kinds AS k WHERE k.kind = v_task.kind;
+    v_status := (v_scan ->> 'status')::nightshift.scan_status;
+    IF v_status <> 'ERROR' AND cardinality(v_kind.scan_statuses) > 0
+       AND NOT v_status = ANY (v_kind.scan_statuses) THEN
+        RAISE EXCEPTION 'a % scan cannot be %', v_task.kind, v_status
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'its statuses are ' || array_to_string(v_kind.scan_statuses, ', ') || ' and ERROR';
+    END IF;
+    v_findings := coalesce(nullif(v_scan -> 'findings', 'null'::jsonb), '[]');
+
+    INSERT INTO nightshift.scans (task_id, attempt, kind, subject, status, summary, error, artifacts,
+                                  started_at)
+    VALUES (p_task_id, p_attempt, v_task.kind, v_task.subject, v_status,
+            coalesce(nullif(v_scan -> 'summary', 'null'::jsonb), '{}'), v_scan ->> 'error',
+            coalesce(nullif(v_scan -> 'artifacts', 'null'::jsonb), '{}'),
+            (v_scan ->> 'started_at')::timestamptz)
+    ON CONFLICT ON CONSTRAINT scans_task_attempt_key DO NOTHING
+    RETURNING id INTO scan_id;
+    IF scan_id IS NULL THEN  -- cannot happen after complete_task succeeded, but never store twice
+        SELECT s.id INTO scan_id FROM nightshift.scans AS s
+         WHERE s.task_id = p_task_id AND s.attempt = p_attempt;
+        RETURN;
+    END IF;
+
+    SELECT count(*),
+           coalesce(array_agg(u.id) FILTER (WHERE u.status = 'OPEN' AND u.previous IS NULL), '{}'),
+           coalesce(array_agg(u.id) FILTER (WHERE u.status = 'OPEN' AND u.previous = 'RESOLVED'), '{}'),
+           coalesce(array_agg(u.id) FILTER (WHERE u.status = 'OPEN' AND u.previous = 'SUPPRESSED'), '{}'),
+           coalesce(array_agg(u.id) FILTER (WHERE u.status = 'SUPPRESSED' AND u.previous = 'OPEN'), '{}')
+      INTO v_seen, v_new, v_reopened, v_unsuppressed, v_suppressed
+      FROM nightshift.upsert_findings(scan_id, v_task.subject, v_findings) AS u;
+
+    IF v_status <> 'ERROR' THEN
+        -- the kinds this task owns, plus any it reported (a scanner not yet listed in task_kinds)
+        SELECT coalesce(array_agg(r.id) FILTER (WHERE r.previous = 'OPEN'), '{}') INTO v_resolved
+          FROM nightshift.resolve_absent_findings(
+                   scan_id, v_task.subject,
+                   coalesce(v_kind.finding_kinds, '{}')
+                   || ARRAY(SELECT DISTINCT e.doc ->> 'kind' FROM jsonb_array_elements(v_findings) AS e(doc))
+               ) AS r;
+
+        -- the payload's switch is the schedule's as it was at enqueue (compliance payloads call it
+        -- auto_remediate); a task enqueued by hand has none, and the live switches alone decide
+        IF v_kind.remediation_kind IS NOT NULL
+           AND coalesce((v_task.payload ->> 'auto_create_pr')::boolean,
+                        (v_task.payload ->> 'auto_remediate')::boolean, true) THEN
+            PERFORM nightshift.request_remediation(scan_id, v_task.subject, v_kind.remediation_kind);
+        END IF;
+    END IF;
+
+    UPDATE nightshift.scans AS s
+       SET summary = s.summary || jsonb_build_object('findings', jsonb_build_object(
+               'seen', v_seen, 'new', cardinality(v_new), 'reopened', cardinality(v_reopened),
+               'resolved', cardinality(v_resolved), 'unsuppressed', cardinality(v_unsuppressed),
+               'suppressed', cardinality(v_suppressed)))
+     WHERE s.id = scan_id;
+
+    IF cardinality(v_new) + cardinality(v_reopened) + cardinality(v_resolved)
+       + cardinality(v_unsuppressed) + cardinality(v_suppressed) > 0
+       AND (v_kind.kind IS NULL OR v_kind.notification_template IS NOT NULL) THEN
+        PERFORM nightshift.notify_findings_changed(scan_id, v_new, v_reopened, v_resolved,
+                                                   v_unsuppressed, v_suppressed);
+    END IF;
+END
+$$;
+
+-- SECURITY DEFINER: nobody but the roles granted below may call it
+REVOKE ALL ON FUNCTION nightshift.record_result(bigint, integer, jsonb) FROM PUBLIC;
+
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'nightshift_dispatcher') THEN
+        GRANT EXECUTE ON FUNCTION nightshift.record_result(bigint, integer, jsonb) TO nightshift_dispatcher;
+    END IF;
+END
+$$;
