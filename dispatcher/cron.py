@@ -16,10 +16,9 @@ from datetime import datetime
 
 from psycopg.rows import class_row
 
-from dispatcher.db import connect, with_database
+from dispatcher.db import connect, translate_errors, with_database
 from dispatcher.errors import PgCronMissing
 from dispatcher.queries import load_queries
-from dispatcher.scheduling import sql_errors
 
 QUERIES = load_queries("cron")
 
@@ -76,7 +75,7 @@ def job_specs(url: str) -> tuple[list[JobSpec], str]:
                 f"pg_cron is not loaded by the server of database {database}: add "
                 "shared_preload_libraries = 'pg_cron' to postgresql.conf and restart"
             )
-        with sql_errors(), conn.cursor(row_factory=class_row(JobSpec)) as cur:
+        with translate_errors(), conn.cursor(row_factory=class_row(JobSpec)) as cur:
             specs = cur.execute(QUERIES["cron_job_specs"]).fetchall()
     return specs, with_database(url, cron_database)
 
@@ -85,7 +84,7 @@ def install(url: str) -> list[tuple[JobSpec, int]]:
     """Create or update every job, in one transaction; return each spec with its pg_cron job id."""
     specs, cron_url = job_specs(url)
     installed = []
-    with connect(cron_url) as conn, sql_errors():
+    with connect(cron_url) as conn, translate_errors():
         for spec in specs:
             row = conn.execute(QUERIES["cron_schedule"], vars(spec)).fetchone()
             assert row is not None
@@ -96,7 +95,7 @@ def install(url: str) -> list[tuple[JobSpec, int]]:
 def uninstall(url: str) -> list[str]:
     """Remove exactly this database's Nightshift jobs (of the connecting user); return their names."""
     specs, cron_url = job_specs(url)
-    with connect(cron_url) as conn, sql_errors():
+    with connect(cron_url) as conn, translate_errors():
         rows = conn.execute(QUERIES["cron_unschedule"], {"jobnames": [s.jobname for s in specs]}).fetchall()
     return sorted(r[0] for r in rows)
 
@@ -105,7 +104,7 @@ def status(url: str, runs: int = 5) -> list[JobStatus]:
     """Each job: its spec, what pg_cron has installed, and its last `runs` runs (newest first)."""
     specs, cron_url = job_specs(url)
     names = [s.jobname for s in specs]
-    with connect(cron_url, autocommit=True) as conn, sql_errors():
+    with connect(cron_url, autocommit=True) as conn, translate_errors():
         with conn.cursor(row_factory=class_row(InstalledJob)) as cur:
             installed = {j.jobname: j for j in cur.execute(QUERIES["cron_jobs"], {"jobnames": names})}
         with conn.cursor(row_factory=class_row(JobRun)) as cur:

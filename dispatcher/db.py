@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 
 from dispatcher.config import URL_ENV
-from dispatcher.errors import DatabaseUnavailable, NightshiftError
+from dispatcher.errors import DatabaseUnavailable, NightshiftError, StoreError
+from dispatcher.redact import redact_url as redact
 
 _DRIVER = re.compile(r"^postgres(?:ql)?(?:\+\w+)?://")
 
@@ -30,25 +33,37 @@ def sqlalchemy_url(url: str) -> str:
     return _DRIVER.sub("postgresql+psycopg://", url, count=1)
 
 
-def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
+@contextlib.contextmanager
+def translate_errors(url: str | None = None) -> Iterator[None]:
+    """psycopg's errors as ours, translated here and nowhere else. Connection trouble (server gone,
+    connection killed, shutdown in progress) is DatabaseUnavailable: the daemon reconnects, the CLI
+    says how to reach the database. Anything else the server refused is StoreError, with the
+    server's message and hint."""
     try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+        yield
+    except psycopg.OperationalError as exc:
+        if url is None:
+            raise DatabaseUnavailable(_message(exc)) from exc
+        raise DatabaseUnavailable(describe_connect_error(url, exc)) from exc
+    except psycopg.InterfaceError as exc:  # used after the connection was closed
+        where = f" to {redact(url)}" if url else ""
+        raise DatabaseUnavailable(f"connection{where} is closed: {exc}") from exc
+    except psycopg.Error as exc:
+        raise StoreError(_message(exc)) from exc
+
+
+def _message(exc: psycopg.Error) -> str:
+    message = exc.diag.message_primary or str(exc).strip() or type(exc).__name__
+    if exc.diag.message_hint:
+        message += f" (hint: {exc.diag.message_hint})"
+    return message
 
 
 def connect(url: str, *, autocommit: bool = False, **kwargs: object) -> psycopg.Connection:
     """A psycopg connection, with an unreachable server reported as DatabaseUnavailable."""
     kwargs.setdefault("connect_timeout", 10)
-    try:
+    with translate_errors(url):
         return psycopg.connect(libpq_url(url), autocommit=autocommit, **kwargs)  # type: ignore[arg-type]
-    except psycopg.OperationalError as exc:
-        raise DatabaseUnavailable(describe_connect_error(url, exc)) from exc
 
 
 def describe_connect_error(url: str, exc: BaseException) -> str:

@@ -11,5 +11,9 @@ class DatabaseUnavailable(NightshiftError):
     """The database could not be reached."""
 
 
+class StoreError(NightshiftError):
+    """The database refused a statement (a constraint, a missing function, bad input)."""
+
+
 class PgCronMissing(NightshiftError):
     """pg_cron is not installed, not preloaded, or lives in another database."""

@@ -8,22 +8,19 @@ NightshiftError with PostgreSQL's message and hint, so the CLI prints one clear 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
 from psycopg.rows import class_row
 
-from dispatcher.errors import NightshiftError
+from dispatcher.db import translate_errors
 from dispatcher.queries import load_queries
 
 QUERIES = load_queries("schedule")
 
 # SQLSTATE classes the schedule functions raise on bad input: 22 data exception, P0 plpgsql raise,
 # 55 object not in prerequisite state, 23 integrity (e.g. a schedule row for a missing target)
-_USER_ERROR_CLASSES = ("22", "P0", "55", "23")
 _SHORT_INTERVAL = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -62,21 +59,6 @@ class EnqueueCount:
     skipped: int
 
 
-@contextmanager
-def sql_errors() -> Iterator[None]:
-    """Turn the errors SQL functions raise on bad input into NightshiftError (message + hint)."""
-    try:
-        yield
-    except psycopg.Error as exc:
-        state = exc.sqlstate or ""
-        if not state.startswith(_USER_ERROR_CLASSES):
-            raise
-        message = exc.diag.message_primary or str(exc)
-        if exc.diag.message_hint:
-            message += f" (hint: {exc.diag.message_hint})"
-        raise NightshiftError(message) from exc
-
-
 def interval_text(value: str) -> str:
     """'24h' -> '24 hours', '7d' -> '7 days'; anything else is passed to PostgreSQL as interval text."""
     match = _SHORT_INTERVAL.match(value)
@@ -84,12 +66,12 @@ def interval_text(value: str) -> str:
 
 
 def list_schedules(conn: psycopg.Connection, kind: str | None = None) -> list[Schedule]:
-    with sql_errors(), conn.cursor(row_factory=class_row(Schedule)) as cur:
+    with translate_errors(), conn.cursor(row_factory=class_row(Schedule)) as cur:
         return cur.execute(QUERIES["schedule_list"], {"kind": kind}).fetchall()
 
 
 def _state(conn: psycopg.Connection, query: str, params: dict[str, object]) -> ScheduleState:
-    with sql_errors(), conn.cursor(row_factory=class_row(ScheduleState)) as cur:
+    with translate_errors(), conn.cursor(row_factory=class_row(ScheduleState)) as cur:
         row = cur.execute(QUERIES[query], params).fetchone()
     assert row is not None  # the SQL functions raise instead of returning nothing
     return row
@@ -109,13 +91,13 @@ def resume(conn: psycopg.Connection, target: str) -> ScheduleState:
 
 def run_now(conn: psycopg.Connection, target: str) -> int | None:
     """The new task's id, or None when a task for the target is already queued or running."""
-    with sql_errors():
+    with translate_errors():
         row = conn.execute(QUERIES["schedule_run_now"], {"target": target}).fetchone()
     return row[0] if row else None
 
 
 def upcoming(conn: psycopg.Connection, within: str, kind: str | None = None) -> list[UpcomingRun]:
-    with sql_errors(), conn.cursor(row_factory=class_row(UpcomingRun)) as cur:
+    with translate_errors(), conn.cursor(row_factory=class_row(UpcomingRun)) as cur:
         return cur.execute(
             QUERIES["schedule_upcoming"], {"within": interval_text(within), "kind": kind}
         ).fetchall()
@@ -124,5 +106,5 @@ def upcoming(conn: psycopg.Connection, within: str, kind: str | None = None) -> 
 def enqueue_due(
     conn: psycopg.Connection, kind: str | None = None, limit: int | None = None
 ) -> list[EnqueueCount]:
-    with sql_errors(), conn.cursor(row_factory=class_row(EnqueueCount)) as cur:
+    with translate_errors(), conn.cursor(row_factory=class_row(EnqueueCount)) as cur:
         return cur.execute(QUERIES["schedule_enqueue_due"], {"kind": kind, "limit": limit}).fetchall()

@@ -2,8 +2,8 @@
 
 Each method runs one named query of sql/queries/queue.sql (each a call of a sql/functions/queue_*
 function, so a DBA in psql does exactly what the daemon does) and returns plain values or frozen
-dataclasses. psycopg errors become the project's own exceptions here and nowhere else: a lost or
-refused connection is DatabaseUnavailable (the daemon reconnects), anything else StoreError.
+dataclasses. psycopg errors become the project's own exceptions through db.translate_errors: a lost
+or refused connection is DatabaseUnavailable (the daemon reconnects), anything else StoreError.
 """
 
 from __future__ import annotations
@@ -21,17 +21,15 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from dispatcher.contract import AgentResult, Task
-from dispatcher.db import describe_connect_error, libpq_url, redact
-from dispatcher.errors import DatabaseUnavailable, NightshiftError
+from dispatcher.db import libpq_url, translate_errors
+from dispatcher.errors import StoreError
+
+__all__ = ["StoreError", "translate_errors"]  # with the Store: what callers of the store catch
 from dispatcher.queries import load_queries
 from dispatcher.roundtrip import Answer, Rows, statement
 
 # (priority, run_after, id) of the last claimed task: where the next claim's index scan starts
 ClaimPosition = tuple[int, datetime, int]
-
-
-class StoreError(NightshiftError):
-    """The database refused a statement (a constraint, a missing function, bad input)."""
 
 
 @dataclass(frozen=True)
@@ -90,21 +88,6 @@ class KindStats:
     queued: int
     running: int
     oldest_queued_seconds: float
-
-
-@contextlib.contextmanager
-def translate_errors(url: str) -> Any:
-    """psycopg errors as ours: connection trouble first (the daemon retries those), the rest after."""
-    try:
-        yield
-    except psycopg.OperationalError as exc:
-        # server gone, connection killed (pg_terminate_backend), shutdown in progress, ...
-        raise DatabaseUnavailable(describe_connect_error(url, exc)) from exc
-    except psycopg.InterfaceError as exc:  # used after the connection was closed
-        raise DatabaseUnavailable(f"connection to {redact(url)} is closed: {exc}") from exc
-    except psycopg.Error as exc:
-        diag = exc.diag.message_primary or str(exc)
-        raise StoreError(diag) from exc
 
 
 async def connect(url: str, application_name: str) -> psycopg.AsyncConnection[dict[str, Any]]:

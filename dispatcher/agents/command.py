@@ -44,7 +44,8 @@ from typing import Any
 
 from dispatcher.agents import register
 from dispatcher.agents.base import Agent, AgentContext, AgentResult, ScanReport
-from dispatcher.agents.process import allowed_env, mask, run_process
+from dispatcher.agents.process import allowed_env, run_process
+from dispatcher.redact import mask
 
 ALLOW_ENV = "NIGHTSHIFT_COMMAND_ALLOW"
 STDERR_TAIL = 4000  # characters of stderr kept in a stored error

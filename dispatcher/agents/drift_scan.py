@@ -35,22 +35,25 @@ import os
 import re
 import shutil
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, ClassVar
 
 from dispatcher.agents import register
 from dispatcher.agents.base import Agent, AgentContext, AgentResult, ScanReport
-from dispatcher.agents.process import (
-    DEFAULT_MAX_OUTPUT,
-    KILL_GRACE_SECONDS,
-    ProcessResult,
-    allowed_env,
-    mask,
-    run_process,
+from dispatcher.agents.process import allowed_env
+from dispatcher.agents.workspace import (
+    GIT_PROTOCOLS,
+    StepFailed,
+    Steps,
+    cap,
+    checkout,
+    inside,
+    step,
 )
 from dispatcher.drift.plan import Finding, PlanError, parse_plan
+from dispatcher.redact import mask
 
 # Passed through when present, whatever the pipeline allows: they tune Terraform, they hold no secret.
 SAFE_TF_ENV = ("TF_PLUGIN_CACHE_DIR", "TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE",
@@ -62,22 +65,9 @@ NOT_SECRET_ENV = frozenset({
     "TF_IN_AUTOMATION", "TF_INPUT", "TF_WORKSPACE", "TF_CLI_CONFIG_FILE", "CHECKPOINT_DISABLE",
     "AWS_REGION", "AWS_DEFAULT_REGION", "GIT_TERMINAL_PROMPT", "GIT_ALLOW_PROTOCOL", *SAFE_TF_ENV,
 })
-GIT_PROTOCOLS = "https:ssh:git:file"
-# git URL forms: scheme://..., or scp-like user@host:path
-_GIT_URL = re.compile(r"^(?:(?:https?|ssh|git|file)://|[\w.-]+@[\w.-]+:)")
 _WORKSPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,89}$")
 _TF_VERSION = re.compile(rb'"terraform_version"\s*:\s*"([^"]{1,40})"')
-_COPY_IGNORE = shutil.ignore_patterns(".git", ".terraform", ".terraform.tfstate.lock.info")
-
-MAX_ERROR_CHARS = 16_000
-# Commands are killed this long before the task's deadline, so that the kill (SIGTERM, grace, SIGKILL)
-# completes and the ERROR scan is reported before the dispatcher's own timeout cancels the run.
-DEADLINE_RESERVE_SECONDS = KILL_GRACE_SECONDS + 1.0
 PLAN_FILE = "nightshift.tfplan"
-
-
-class ScanFailed(Exception):
-    """Ends a scan as ERROR; the message is what the team reads (Terraform's diagnostics)."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +86,7 @@ class Pipeline:
     def from_targets(cls, targets: Mapping[str, Any]) -> Pipeline:
         pipeline, repository = targets.get("pipeline"), targets.get("repository")
         if not isinstance(pipeline, Mapping) or not isinstance(repository, Mapping):
-            raise ScanFailed("the task's targets have no pipeline and repository "
+            raise StepFailed("the task's targets have no pipeline and repository "
                              "(a drift-scan subject is pipeline/<id>)")
         return cls(
             source=str(repository["url"]),
@@ -109,20 +99,6 @@ class Pipeline:
         )
 
 
-@dataclass
-class _Run:
-    """The steps of one scan, for the summary and artifacts (argv and timings, never output)."""
-
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    secrets: list[str] = field(default_factory=list)
-
-    def add(self, name: str, argv: list[str], result: ProcessResult) -> None:
-        # stored with the scan: a git URL's token or an allow-listed secret must not be
-        self.steps.append({"step": name, "argv": [mask(a, self.secrets) for a in argv],
-                           "exit_code": result.returncode,
-                           "timed_out": result.timed_out, "seconds": round(result.seconds, 3)})
-
-
 @register("drift-scan")
 class DriftScanAgent(Agent):
     name: ClassVar[str] = "drift-scan"
@@ -133,21 +109,21 @@ class DriftScanAgent(Agent):
 
     async def run(self, ctx: AgentContext) -> AgentResult:
         started = datetime.now(UTC)
-        run = _Run()
+        run = Steps()
         try:
             report = await self._scan(ctx, run)
-        except ScanFailed as exc:
-            report = ScanReport(status="ERROR", error=_cap(mask(str(exc), run.secrets)),
+        except StepFailed as exc:
+            report = ScanReport(status="ERROR", error=cap(mask(str(exc), run.secrets)),
                                 summary={"steps": len(run.steps)})
         report = replace(report, started_at=started,
                          artifacts={**report.artifacts, "steps": run.steps})
         return AgentResult(ok=True, summary=report.summary, scan=report)
 
-    async def _scan(self, ctx: AgentContext, run: _Run) -> ScanReport:
+    async def _scan(self, ctx: AgentContext, run: Steps) -> ScanReport:
         spec = Pipeline.from_targets(ctx.targets)
         tool = shutil.which(spec.tool)
         if tool is None:
-            raise ScanFailed(f"{spec.tool} not found on PATH ({os.environ.get('PATH', '')}); install it or "
+            raise StepFailed(f"{spec.tool} not found on PATH ({os.environ.get('PATH', '')}); install it or "
                              "set the repository's iac_tool")
         home, tmp = ctx.workdir / "home", ctx.workdir / "tmp"
         home.mkdir(parents=True, exist_ok=True)
@@ -155,11 +131,11 @@ class DriftScanAgent(Agent):
         env = pipeline_env(spec, home=home, tmp=tmp)
         run.secrets = [value for name, value in env.items() if name not in NOT_SECRET_ENV]
 
-        checkout = ctx.workdir / "src"
-        await fetch_source(spec, checkout, env, ctx, run)
-        cwd = inside(checkout, spec.working_directory, "working_directory")
+        source = ctx.workdir / "src"
+        await checkout(spec.source, spec.branch, source, env, ctx, run)
+        cwd = inside(source, spec.working_directory, "working_directory")
         # var files are named from the repository root, so one file can serve several pipelines
-        var_files = [f"-var-file={inside(checkout, name, 'var file')}" for name in spec.var_files]
+        var_files = [f"-var-file={inside(source, name, 'var file')}" for name in spec.var_files]
         plan_file = ctx.workdir / PLAN_FILE
 
         # init in the default workspace: with TF_WORKSPACE set, init creates a missing workspace
@@ -173,12 +149,12 @@ class DriftScanAgent(Agent):
         shown = await step(run, ctx, "show", [tool, "show", "-json", "-no-color", str(plan_file)], cwd, env,
                            max_output=self.max_plan_bytes)
         if shown.stdout_truncated:
-            raise ScanFailed(f"`{spec.tool} show -json` wrote more than {self.max_plan_bytes} bytes; "
+            raise StepFailed(f"`{spec.tool} show -json` wrote more than {self.max_plan_bytes} bytes; "
                              "raise DriftScanAgent.max_plan_bytes")
         try:
             findings = await asyncio.to_thread(parse_plan, shown.stdout)
         except PlanError as exc:
-            raise ScanFailed(f"`{spec.tool} show -json` gave an unusable plan: {exc}") from None
+            raise StepFailed(f"`{spec.tool} show -json` gave an unusable plan: {exc}") from None
         return report(findings, spec, plan_exit=plan.returncode, plan_json=shown.stdout)
 
 
@@ -230,106 +206,19 @@ def pipeline_env(
              "GIT_TERMINAL_PROMPT": "0", "GIT_ALLOW_PROTOCOL": GIT_PROTOCOLS}
     if spec.workspace != "default":
         if not _WORKSPACE.match(spec.workspace):
-            raise ScanFailed(f"workspace {spec.workspace!r} is not a valid workspace name")
+            raise StepFailed(f"workspace {spec.workspace!r} is not a valid workspace name")
         extra["TF_WORKSPACE"] = spec.workspace  # selects it for plan and show
     return allowed_env(names, home=home, source=source, extra=extra)
 
 
-# --- the working copy ------------------------------------------------------------------------------------
-
-
-async def fetch_source(
-    spec: Pipeline, dest: Path, env: Mapping[str, str], ctx: AgentContext, run: _Run,
-) -> None:
-    if _GIT_URL.match(spec.source):
-        git = shutil.which("git")
-        if git is None:
-            raise ScanFailed(f"git not found on PATH: cannot clone {spec.source}")
-        argv = [git, "clone", "--quiet", "--depth", "1", "--single-branch", "--no-tags",
-                "--branch", spec.branch, "--", spec.source, str(dest)]
-        await step(run, ctx, "clone", argv, ctx.workdir, env)
-        return
-    source = Path(spec.source).expanduser()
-    if not source.is_dir():
-        raise ScanFailed(f"repository {spec.source} is neither a git URL nor a local directory "
-                         f"(relative paths are taken from the dispatcher's directory, {Path.cwd()})")
-    try:
-        # a thread: copying a large tree must not stall the dispatcher's event loop (heartbeats)
-        await asyncio.to_thread(shutil.copytree, source, dest, symlinks=True, ignore=_COPY_IGNORE)
-    except OSError as exc:
-        raise ScanFailed(f"cannot copy {source}: {exc}") from None
-
-
-def inside(root: Path, relative: str, what: str) -> Path:
-    """root/relative, refusing absolute paths, `..` and symlinks that lead out of root."""
-    path = PurePosixPath(relative)
-    if path.is_absolute() or ".." in path.parts:
-        raise ScanFailed(f"{what} {relative!r} must be a relative path inside the repository")
-    target = (root / path).resolve()
-    if not target.is_relative_to(root.resolve()):
-        raise ScanFailed(f"{what} {relative!r} leads out of the repository")
-    if not target.exists():
-        raise ScanFailed(f"{what} {relative!r} does not exist in the repository")
-    return target
-
-
-# --- running the tool ------------------------------------------------------------------------------------
-
-
-async def step(
-    run: _Run, ctx: AgentContext, name: str, argv: list[str], cwd: Path, env: Mapping[str, str],
-    *, ok: tuple[int, ...] = (0,), max_output: int | None = None,
-) -> ProcessResult:
-    """Run one command under the task's deadline; anything but an `ok` exit status ends the scan."""
-    timeout = ctx.remaining() - DEADLINE_RESERVE_SECONDS
-    if timeout <= 0:
-        raise ScanFailed(f"the deadline passed before `{name}` could start")
-    result = await run_process(argv, cwd=cwd, env=env, timeout=timeout,
-                               max_output=max_output or DEFAULT_MAX_OUTPUT)
-    run.add(name, argv, result)
-    if result.timed_out:
-        raise ScanFailed(f"`{_show(argv)}` was killed at the deadline after {result.seconds:.0f}s\n"
-                         + _diagnostics(result))
-    if result.returncode not in ok:
-        raise ScanFailed(f"`{_show(argv)}` failed with exit status {result.returncode}\n"
-                         + _diagnostics(result))
-    return result
+# --- Terraform ---------------------------------------------------------------------------------------
 
 
 async def check_workspace(
-    run: _Run, ctx: AgentContext, tool: str, workspace: str, cwd: Path, env: Mapping[str, str],
+    run: Steps, ctx: AgentContext, tool: str, workspace: str, cwd: Path, env: Mapping[str, str],
 ) -> None:
     """A missing workspace must be an error: Terraform would plan it as new, every resource a create."""
     listed = await step(run, ctx, "workspace", [tool, "workspace", "list"], cwd, env)
     names = [line.strip().removeprefix("* ") for line in listed.text().splitlines() if line.strip()]
     if workspace not in names:
-        raise ScanFailed(f"workspace {workspace!r} does not exist (the state has: {', '.join(names)})")
-
-
-def _show(argv: list[str]) -> str:
-    return " ".join([Path(argv[0]).name, *argv[1:3]])
-
-
-def _diagnostics(result: ProcessResult) -> str:
-    """Terraform's diagnostics ("Error: ...") are on stderr: its beginning, then the end of stdout."""
-    budget = MAX_ERROR_CHARS - 500  # room for the headline
-    err = result.stderr.decode("utf-8", "replace").strip()
-    out = result.stdout.decode("utf-8", "replace").strip()
-    parts = []
-    if result.stdout_truncated or result.stderr_truncated:
-        parts.append("[the output exceeded the capture limit; the excess was dropped]")
-    if err:
-        head = err[: budget // 2 if out else budget]
-        parts.append(head + ("\n[... stderr cut]" if len(head) < len(err) else ""))
-        budget -= len(head)
-    if out:
-        tail = out[-min(budget, 4000 if err else budget):]
-        parts.append(("--- end of stdout ---\n" if err else "")
-                     + ("[... stdout cut]\n" if len(tail) < len(out) else "") + tail)
-    return "\n".join(parts) or "(no output)"
-
-
-def _cap(text: str) -> str:
-    if len(text) <= MAX_ERROR_CHARS:
-        return text
-    return text[: MAX_ERROR_CHARS - 40] + f"\n[... {len(text) - MAX_ERROR_CHARS + 40} more characters cut]"
+        raise StepFailed(f"workspace {workspace!r} does not exist (the state has: {', '.join(names)})")

@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import signal
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from dispatcher.redact import mask  # noqa: F401 (its home is dispatcher/redact.py; kept for agents importing it here)
 
 DEFAULT_MAX_OUTPUT = 1024 * 1024  # bytes kept per stream
 KILL_GRACE_SECONDS = 2.0
@@ -59,17 +60,6 @@ def allowed_env(
         env["HOME"] = str(home)
     env.update({k: v for k, v in (extra or {}).items() if k not in DENIED_ENV})
     return env
-
-
-# scheme://user:password@host — credentials in a URL (a git remote with a token, a database URL)
-_URL_CREDENTIALS = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
-
-
-def mask(text: str, secrets: Iterable[str] = ()) -> str:
-    """Replace every known secret value (longest first) and any URL's credentials with ***."""
-    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return _URL_CREDENTIALS.sub(r"\1***@", text)
 
 
 async def run_process(

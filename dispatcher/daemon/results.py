@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 
-from dispatcher.agents.process import mask
 from dispatcher.contract import AgentResult, printable
 from dispatcher.daemon.state import DaemonState, Run
 from dispatcher.daemon.tally import Tally
+from dispatcher.redact import mask
 from dispatcher.store import Store, StoreError
 
 log = logging.getLogger("nightshift.dispatcher")

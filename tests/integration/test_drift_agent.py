@@ -17,7 +17,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from dispatcher.agents.drift_scan import DEADLINE_RESERVE_SECONDS, MAX_ERROR_CHARS, Pipeline, pipeline_env
+from dispatcher.agents.drift_scan import Pipeline, pipeline_env
+from dispatcher.agents.workspace import DEADLINE_RESERVE_SECONDS, MAX_ERROR_CHARS
 from tests.support.drift_support import (
     claim,
     findings_by_address,

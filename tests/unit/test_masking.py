@@ -1,6 +1,7 @@
 """Secrets never land in stored errors or artifacts: known values and URL credentials are masked."""
 
-from dispatcher.agents.process import allowed_env, mask
+from dispatcher.agents.process import allowed_env
+from dispatcher.redact import mask
 
 
 def test_known_secret_values_are_masked_longest_first() -> None:
