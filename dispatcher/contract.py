@@ -152,6 +152,8 @@ def checked(result: AgentResult) -> AgentResult:
     An error message is always storable: NUL characters (which PostgreSQL text cannot hold) are
     shown as \\0 rather than refusing the failure too.
     """
+    if result.scan is None and not result.summary and "\0" not in (result.error or ""):
+        return result  # nothing to check: the hot path's noop and sleep results
     try:
         if result.scan is not None:
             check_scan(result.scan)

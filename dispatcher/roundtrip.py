@@ -23,10 +23,11 @@ a time: settle() reads what is outstanding and leaves pipeline mode before such 
 
 A connection that the server drops (failover, pg_terminate_backend) must end in an error, never in
 a wait for a socket that will not speak again. Three guards, because the drop can be seen by any of
-several libpq calls and libpq closes the socket when it sees it: a read or send first checks the
-connection's status; the socket watched is re-checked against libpq's current socket before every
-wait; and while anyone waits, a one-second check reads the socket (consume_input) so that a drop
-noticed nowhere else still wakes the waiter, which then raises.
+several libpq calls and libpq closes the socket when it sees it: nothing waits without first checking
+the connection's status (libpq itself refuses a send on a dropped connection); the socket watched is
+re-checked against libpq's current socket before every wait; and while anyone waits, a one-second
+check reads the socket (consume_input) so that a drop noticed nowhere else still wakes the waiter,
+which then raises.
 """
 
 from __future__ import annotations
@@ -133,8 +134,7 @@ class PreparedStatement:
         if any(b"\0" in value for value in values if value is not None):
             # libpq would cut a text parameter at its first NUL, silently; psycopg refuses it too
             raise psycopg.DataError("a parameter contains NUL (0x00), which PostgreSQL text cannot hold")
-        self._ensure_alive()
-        pgconn = self._conn.pgconn
+        pgconn = self._conn.pgconn  # on a dropped connection, libpq refuses the send (OperationalError)
         if pgconn.pipeline_status == pq.PipelineStatus.OFF:
             pgconn.enter_pipeline_mode()
         pgconn.send_query_prepared(self._name, values)
@@ -181,7 +181,6 @@ class PreparedStatement:
 
     def answer_ready(self) -> bool:
         """Whether the oldest outstanding answer has begun to arrive (reading it will not wait long)."""
-        self._ensure_alive()
         pgconn = self._conn.pgconn
         if pgconn.is_busy():
             pgconn.consume_input()
@@ -282,7 +281,6 @@ class PreparedStatement:
 
     async def _next_result(self) -> pq.abc.PGresult | None:
         """The next result from the server (None ends an execution's results), waiting for it."""
-        self._ensure_alive()
         pgconn = self._conn.pgconn
         if pgconn.flush():
             await self._flush_all()

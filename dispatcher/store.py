@@ -8,9 +8,8 @@ or refused connection is DatabaseUnavailable (the daemon reconnects), anything e
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Generator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,10 +22,10 @@ from psycopg.types.json import Jsonb
 from dispatcher.contract import AgentResult, Task
 from dispatcher.db import libpq_url, translate_errors
 from dispatcher.errors import StoreError
-
-__all__ = ["StoreError", "translate_errors"]  # with the Store: what callers of the store catch
 from dispatcher.queries import load_queries
 from dispatcher.roundtrip import Answer, Rows, statement
+
+__all__ = ["StoreError", "translate_errors"]  # with the Store: what callers of the store catch
 
 # (priority, run_after, id) of the last claimed task: where the next claim's index scan starts
 ClaimPosition = tuple[int, datetime, int]
@@ -108,7 +107,7 @@ class Store:
         self.url = url
         self._q = load_queries("queue")
         # the daemon's round trip (the pump's alone), sharing this connection
-        self.round_trip = CompleteAndClaim(conn, url, self._q["task_complete_and_claim"])
+        self.round_trip = CompleteAndClaim(conn, self._q["task_complete_and_claim"])
 
     @classmethod
     async def open(cls, url: str, application_name: str = "nightshift") -> Store:
@@ -201,63 +200,41 @@ class Store:
 
 class CompleteAndClaim:
     """The daemon's round trip, task_complete_and_claim, pipelined over libpq (dispatcher/roundtrip.py
-    says why): send() queues one execution and returns its Reply, (ids completed, tasks claimed), to
+    says why): send() queues one execution and returns its answer, (ids completed, tasks claimed), to
     await; answers come in the order sent. flush() sends what is queued.
 
     This is where the named query's parameters are built and its rows decoded; the socket work is
-    roundtrip.py's. Every psycopg error comes out as DatabaseUnavailable or StoreError.
+    roundtrip.py's. Errors are psycopg's: its one user, the pump, translates them once around its
+    loop (db.translate_errors), not once per call of the hot path.
     """
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any], url: str, sql: str) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection[Any], sql: str) -> None:
         self.conn = conn
-        self.url = url
         self._statement = statement(conn, "nightshift_complete_and_claim", sql)
         self._kinds: tuple[tuple[str, ...] | None, bytes | None] = (None, None)  # kinds, as text[]
-
-    async def prepare(self) -> None:
-        """Prepare the statement on this connection (once, before send)."""
-        with translate_errors(self.url):
-            await self._statement.prepare()
+        self.prepare = self._statement.prepare  # once per connection, before send
+        self.flush = self._statement.flush  # send what send() queued, together
+        self.answer_ready = self._statement.answer_ready  # the oldest answer has arrived
+        self.wait_for_answer = self._statement.wait_for_answer  # until an answer arrives or wake is set
+        self.settle = self._statement.settle  # read what is outstanding, leave pipeline mode
+        self.unwatch = self._statement.unwatch
 
     def send(
         self, ids: Sequence[int], attempts: Sequence[int], worker: str, kinds: Sequence[str] | None,
         limit: int, lease: timedelta, after: ClaimPosition | None = None,
-    ) -> Reply:
+    ) -> Answer[RoundTripAnswer]:
         """Queue: complete finished tasks and claim up to limit more, one transaction. Returns at once."""
         priority, run_after, after_id = after if after is not None else (None, None, None)
         params = {"ids": _int_array(ids), "attempts": _int_array(attempts), "worker": worker,
                   "kinds": self._kinds_array(kinds), "limit": int(limit),
                   "lease": f"{lease.total_seconds()} seconds", "after_priority": priority,
                   "after_run_after": run_after and run_after.isoformat(), "after_id": after_id}
-        with translate_errors(self.url):
-            return Reply(self._statement.send(params, _decode_round_trip), self.url)
-
-    def flush(self) -> None:
-        """Send the round trips queued by send(), together."""
-        with translate_errors(self.url):
-            self._statement.flush()
+        return self._statement.send(params, _decode_round_trip)
 
     @property
     def outstanding(self) -> int:
         """Round trips sent whose answer has not been read."""
         return self._statement.outstanding
-
-    def answer_ready(self) -> bool:
-        """Whether the oldest outstanding answer has arrived (awaiting it will not wait long)."""
-        with translate_errors(self.url):
-            return self._statement.outstanding > 0 and self._statement.answer_ready()
-
-    async def wait_for_answer(self, wake: asyncio.Event) -> None:
-        """Until an outstanding answer arrives, or wake is set."""
-        with translate_errors(self.url):
-            await self._statement.wait_for_answer(wake)
-
-    async def settle(self) -> None:
-        """Read what is outstanding and leave pipeline mode (before an ordinary psycopg call)."""
-        await self._statement.settle()
-
-    def unwatch(self) -> None:
-        self._statement.unwatch()
 
     def _kinds_array(self, kinds: Sequence[str] | None) -> bytes | None:
         """The kinds as a text[] literal, dumped by psycopg (its quoting) once, not per round trip."""
@@ -271,31 +248,13 @@ class CompleteAndClaim:
         return self._kinds[1]
 
 
-RoundTripAnswer = tuple[set[int], Claimed]
+RoundTripAnswer = tuple[set[int], "Claimed"]
 
 
 def _decode_round_trip(rows: Rows) -> RoundTripAnswer:
     """The ids a round trip completed (a stale holder's are absent) and the tasks it claimed."""
     completed = set(rows[0][0] or ()) if rows else set()
     return completed, Claimed.from_rows([row for row in rows if row[1] is not None])
-
-
-class Reply:
-    """One round trip's answer, awaited with psycopg's errors translated."""
-
-    __slots__ = ("_answer", "_url")
-
-    def __init__(self, answer: Answer[RoundTripAnswer], url: str) -> None:
-        self._answer = answer
-        self._url = url
-
-    @property
-    def done(self) -> bool:
-        return self._answer.done
-
-    def __await__(self) -> Generator[Any, None, RoundTripAnswer]:
-        with translate_errors(self._url):
-            return (yield from self._answer.__await__())
 
 
 def _int_array(values: Sequence[int]) -> str:

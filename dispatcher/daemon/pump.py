@@ -17,7 +17,8 @@ from dispatcher.daemon.runs import Runs
 from dispatcher.daemon.state import DaemonState, Done
 from dispatcher.daemon.tally import Tally
 from dispatcher.errors import DatabaseUnavailable
-from dispatcher.store import Reply, Store, translate_errors
+from dispatcher.roundtrip import Answer
+from dispatcher.store import RoundTripAnswer, Store, translate_errors
 
 
 class Pump:
@@ -27,10 +28,15 @@ class Pump:
         self.runs = runs
 
     async def run(self, work: Store) -> None:
+        with translate_errors(self.state.config.url):  # once, not per call of the hot path
+            await self._pump(work)
+
+    async def _pump(self, work: Store) -> None:
         state, tally, cfg = self.state, self.tally, self.state.config
         round_trip = work.round_trip
         await round_trip.prepare()
-        unacknowledged: deque[tuple[list[Done], Reply]] = deque()  # completions sent, answer unread
+        # completions sent whose answer is unread, oldest first
+        unacknowledged: deque[tuple[list[Done], Answer[RoundTripAnswer]]] = deque()
         claiming = False
         try:
             while True:
@@ -89,7 +95,7 @@ class Pump:
                 state.from_head = True  # tasks it may have claimed come back when their lease ends
             raise
 
-    async def _acknowledge(self, unacknowledged: deque[tuple[list[Done], Reply]]) -> None:
+    async def _acknowledge(self, unacknowledged: deque[tuple[list[Done], Answer[RoundTripAnswer]]]) -> None:
         """Read the answer to the oldest completions sent (popped only once it is read)."""
         completed, _ = await unacknowledged[0][1]
         done, _ = unacknowledged.popleft()

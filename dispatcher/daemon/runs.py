@@ -102,7 +102,7 @@ class Runs:
         state = self.state
         task = run.task
         state.runs.pop(task.id, None)
-        self.tally.run_seconds(run)
+        state.metrics.kind(task.kind).run_seconds.observe(time.monotonic() - run.started)
         if result is None:
             if not run.lost:
                 state.to_release.append(run)

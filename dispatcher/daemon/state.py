@@ -5,7 +5,6 @@ and the pump's wake-ups. One object, owned by the supervisor, read and written b
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,6 +73,3 @@ class DaemonState:
     def finished(self) -> bool:
         """Stopping, and nothing is left running or waiting to be written."""
         return self.stopping and not (self.runs or self.done or self.to_write or self.to_release)
-
-    def seconds_running(self, run: Run) -> float:
-        return time.monotonic() - run.started

@@ -95,6 +95,3 @@ class Tally:
         self.stats.released += len(ids)
         self.metrics.released.inc(len(ids))
         log.info("released unfinished tasks", extra={"event": "release", "task_ids": sorted(ids)})
-
-    def run_seconds(self, run: Run) -> None:
-        self.metrics.kind(run.task.kind).run_seconds.observe(self.state.seconds_running(run))

@@ -22,8 +22,9 @@ def run(db_url: str, body: Callable[[Store], Awaitable[Any]]) -> Any:
     async def main() -> Any:
         store = await Store.open(db_url, "test roundtrip")
         try:
-            await store.round_trip.prepare()
-            return await body(store)
+            with translate_errors(db_url):  # as the pump does, once around its loop
+                await store.round_trip.prepare()
+                return await body(store)
         finally:
             await store.close()
 
@@ -32,8 +33,8 @@ def run(db_url: str, body: Callable[[Store], Awaitable[Any]]) -> Any:
 
 async def round_trip(store: Store, ids: list[int], attempts: list[int], kinds: list[str] | None,
                      limit: int, worker: str = "w1") -> tuple[set[int], Claimed]:
-    reply = store.round_trip.send(ids, attempts, worker, kinds, limit, LEASE)
-    return await reply
+    with translate_errors(store.url):  # as the pump does around its loop
+        return await store.round_trip.send(ids, attempts, worker, kinds, limit, LEASE)
 
 
 @pytest.mark.parametrize("way", ["libpq", "psycopg"])
@@ -153,38 +154,38 @@ def test_a_connection_killed_at_any_point_of_the_pipeline_raises_and_never_hangs
                 conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
             try:
-                if point == "before send":
-                    kill()
-                    await asyncio.sleep(delay)
-                    reply = store.round_trip.send([], [], "w1", None, 1, LEASE)
-                    store.round_trip.flush()
-                    await asyncio.wait_for(reply, 10)
-                elif point == "between send and answer":
-                    reply = store.round_trip.send([], [], "w1", None, 1, LEASE)
-                    store.round_trip.flush()
-                    await asyncio.sleep(delay)
-                    kill()
-                    await asyncio.wait_for(reply, 10)
-                elif point == "mid-answer":
-                    big.send({"n": 2000})
-                    big.flush()
-                    reader = asyncio.ensure_future(big.receive())
-                    await asyncio.sleep(delay)
-                    kill()
-                    with translate_errors(db_url):
+                with translate_errors(db_url):
+                    if point == "before send":
+                        kill()
+                        await asyncio.sleep(delay)
+                        reply = store.round_trip.send([], [], "w1", None, 1, LEASE)
+                        store.round_trip.flush()
+                        await asyncio.wait_for(reply, 10)
+                    elif point == "between send and answer":
+                        reply = store.round_trip.send([], [], "w1", None, 1, LEASE)
+                        store.round_trip.flush()
+                        await asyncio.sleep(delay)
+                        kill()
+                        await asyncio.wait_for(reply, 10)
+                    elif point == "mid-answer":
+                        big.send({"n": 2000})
+                        big.flush()
+                        reader = asyncio.ensure_future(big.receive())
+                        await asyncio.sleep(delay)
+                        kill()
                         await asyncio.wait_for(reader, 10)
-                elif point == "lost wake-up":
-                    reply = store.round_trip.send([], [], "w1", None, 1, LEASE)
-                    store.round_trip.flush()
-                    asyncio.get_running_loop().remove_reader(store.conn.pgconn.socket)
-                    kill()
-                    await asyncio.wait_for(reply, 10)
-                else:  # the pump waits idle for an answer while the connection dies under it
-                    await store.round_trip.send([], [], "w1", None, 1, LEASE)
-                    reply = store.round_trip.send([], [], "w1", None, 0, LEASE)
-                    kill()
-                    await asyncio.wait_for(store.round_trip.wait_for_answer(asyncio.Event()), 10)
-                    await asyncio.wait_for(reply, 10)
+                    elif point == "lost wake-up":
+                        reply = store.round_trip.send([], [], "w1", None, 1, LEASE)
+                        store.round_trip.flush()
+                        asyncio.get_running_loop().remove_reader(store.conn.pgconn.socket)
+                        kill()
+                        await asyncio.wait_for(reply, 10)
+                    else:  # the pump waits idle for an answer while the connection dies under it
+                        await store.round_trip.send([], [], "w1", None, 1, LEASE)
+                        reply = store.round_trip.send([], [], "w1", None, 0, LEASE)
+                        kill()
+                        await asyncio.wait_for(store.round_trip.wait_for_answer(asyncio.Event()), 10)
+                        await asyncio.wait_for(reply, 10)
                 return "answered"
             except DatabaseUnavailable:
                 return "unavailable"
