@@ -239,12 +239,23 @@ def payload_timeout(task: Task, default: float) -> float:
     """The task's `timeout_seconds`, checked: a finite number of seconds above zero."""
     if not isinstance(task.payload, dict):
         raise ContractError(f"the task payload must be a JSON object, not {_json_type(task.payload)}")
-    value = task.payload.get("timeout_seconds")
+    return payload_seconds(task.payload, "timeout_seconds", default, minimum_exclusive=True)
+
+
+def payload_seconds(payload: dict[str, Any], name: str, default: float, *,
+                    minimum_exclusive: bool = False) -> float:
+    """A payload field that is a number of seconds (0 allowed unless minimum_exclusive, at most 7 days);
+    ContractError naming the field otherwise. Agents raise it for their own fields too: the task then
+    fails once, without retry, and without a traceback in the log."""
+    value = payload.get(name)
     if value is None:
         return default
     # compared, never converted first: jsonb hands 1e400 over as a 401-digit int, and NaN compares false
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_TIMEOUT_SECONDS:
-        raise ContractError(f"payload field 'timeout_seconds' must be a number of seconds above 0 and at "
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    in_range = number and (value > 0 if minimum_exclusive else value >= 0) and value <= MAX_TIMEOUT_SECONDS
+    if not in_range:
+        above = "above 0" if minimum_exclusive else "at least 0"
+        raise ContractError(f"payload field {name!r} must be a number of seconds {above} and at "
                             f"most {MAX_TIMEOUT_SECONDS:,} (7 days), got {_shown(value)}")
     return float(value)
 

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from dispatcher.agents import register
 from dispatcher.agents.base import Agent, AgentContext, AgentResult
+from dispatcher.contract import payload_seconds
 
 _OK = AgentResult()
 
@@ -29,7 +30,7 @@ class SleepAgent(Agent):
 
     async def run(self, ctx: AgentContext) -> AgentResult:
         payload = ctx.task.payload
-        await asyncio.sleep(float(payload.get("seconds", 1)))
+        await asyncio.sleep(payload_seconds(payload, "seconds", 1.0))
         if payload.get("fail"):
             return AgentResult(ok=False, error=str(payload.get("error") or "sleep: failing as asked"),
                                retry=bool(payload.get("retry", True)))

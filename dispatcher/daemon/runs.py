@@ -77,6 +77,8 @@ class Runs:
             # about a third of the cost (profiled), and this runs for every task
             timer = asyncio.get_running_loop().call_later(timeout, self._time_out, run)
             result = await agent.run(ctx)
+        except ContractError as exc:  # the agent found its own input unusable: no retry, no traceback
+            result = AgentResult(ok=False, error=f"{task.kind}: {exc}", retry=False)
         except asyncio.CancelledError:
             # the deadline, the shutdown timeout or a lost lease: the process group is already killed
             result = AgentResult(ok=False, error=f"{task.kind}: timed out after {timeout:g}s") \

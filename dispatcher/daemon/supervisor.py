@@ -140,9 +140,9 @@ class Dispatcher:
         try:
             with translate_errors(url):  # before the first claim: nothing enqueued after it is missed
                 await listener.execute(f"LISTEN {CHANNEL}")
-            work, aux, leases = [await Store.open(url, f"nightshift {role} {name}")
-                                 for role in ("work", "aux", "leases")]
-            stores = [work, aux, leases]
+            for role in ("work", "aux", "leases"):  # each closed in `finally`, even if a later one fails
+                stores.append(await Store.open(url, f"nightshift {role} {name}"))
+            work, aux, leases = stores
             self._aux = aux
             self._connected = True
             self.metrics.connected.set(1)

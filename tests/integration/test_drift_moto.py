@@ -28,7 +28,8 @@ from dispatcher.demo import offline_aws
 from dispatcher.demo.offline_aws import ENV_ALLOWLIST, missing_prerequisite, moto_server, terraform_env
 from tests.support.drift_support import findings_by_address, make_pipeline, scan_row
 
-pytestmark = [pytest.mark.terraform, pytest.mark.slow]
+# terraform against moto takes about a minute on a quiet machine, several on a loaded one
+pytestmark = [pytest.mark.terraform, pytest.mark.slow, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULE = ROOT / "tests" / "fixtures" / "terraform" / "aws_drift"

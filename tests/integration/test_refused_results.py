@@ -79,13 +79,15 @@ def test_refused_results_fail_their_task_once_and_the_rest_goes_on(
                                        f'{{"seconds": 0, "timeout_seconds": {value}}}')
                     for value in ('"abc"', "1e400", "-5", "0", "true")}
     not_an_object = raw_enqueue(db_url, "noop", "payload/array", "[1, 2]")
+    bad_seconds = raw_enqueue(db_url, "sleep", "payload/seconds", '{"seconds": "abc"}')
     unrelated = [enqueue(db_url, "noop", f"fine/{i}") for i in range(20)]
     summarised = enqueue(db_url, "command", "fine/summary", {"command": [str(program(
         tmp_path, "summary", {"summary": {"checked": 3}}))]})
 
     proc = dispatchers("a", "--allow-command", f"{tmp_path}/*")
     finished = ("done", "failed", "dead")
-    every = [*bad.values(), nul_stderr, *bad_payloads.values(), not_an_object, *unrelated, summarised]
+    every = [*bad.values(), nul_stderr, *bad_payloads.values(), not_an_object, bad_seconds, *unrelated,
+             summarised]
     wait_for(lambda: all(task(db_url, t)["status"] in finished for t in every), 60, "every task to finish")
 
     for name, (_, message) in BAD_ANSWERS.items():
@@ -102,6 +104,10 @@ def test_refused_results_fail_their_task_once_and_the_rest_goes_on(
     array_row = task(db_url, not_an_object)
     assert array_row["status"] == "failed"
     assert "must be a JSON object, not an array" in array_row["last_error"]
+    seconds_row = task(db_url, bad_seconds)
+    assert (seconds_row["status"], seconds_row["attempt"]) == ("failed", 1)
+    assert "payload field 'seconds' must be a number of seconds at least 0" in seconds_row["last_error"]
+    assert proc.events("agent_error") == [], "an agent's bad input was logged as a crash (traceback)"
     assert all(task(db_url, t)["status"] == "done" for t in unrelated)
     summary_row = task(db_url, summarised)
     assert (summary_row["status"], summary_row["summary"]) == ("done", {"checked": 3})
