@@ -1,45 +1,54 @@
-"""Connections: one place that turns a URL into a connection and database errors into ours."""
+"""Connections: one place that turns a URL into a connection and database errors into ours.
+
+URLs are parsed by SQLAlchemy's `make_url` (it knows driver suffixes, quoting and query options and
+hides passwords); nothing here rewrites a URL by hand.
+"""
 
 from __future__ import annotations
 
-import re
-from urllib.parse import urlsplit, urlunsplit
-
 import psycopg
 from psycopg import sql
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
-from dispatcher.config import URL_ENV
-from dispatcher.errors import DatabaseUnavailable, NightshiftError
+from dispatcher.config import URL_ENV, is_embedded_url
+from dispatcher.errors import DatabaseUnavailable, UsageError
 
-_DRIVER = re.compile(r"^postgres(?:ql)?(?:\+\w+)?://")
+_POSTGRES_DRIVERS = ("postgresql", "postgres")
+
+
+def parse_url(url: str) -> URL:
+    """The URL as SQLAlchemy's URL object; anything but a PostgreSQL URL is a usage error."""
+    problem = f"not a PostgreSQL URL: {redact(url)} (expected postgresql://user@host/db)"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UsageError(problem) from None
+    if parsed.drivername.split("+")[0] not in _POSTGRES_DRIVERS:
+        raise UsageError(problem)
+    return parsed
 
 
 def libpq_url(url: str) -> str:
     """postgresql+psycopg:// and postgresql+pg8000:// URLs (SQLAlchemy style) as plain libpq URLs."""
-    if not _DRIVER.match(url):
-        raise NightshiftError(f"not a PostgreSQL URL: {redact(url)} (expected postgresql://user@host/db)")
-    return _DRIVER.sub("postgresql://", url, count=1)
+    return parse_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def sqlalchemy_url(url: str) -> str:
     """A URL with a driver for SQLAlchemy: psycopg 3 unless the user named one (pg8000 works too)."""
-    if not _DRIVER.match(url):
-        raise NightshiftError(f"not a PostgreSQL URL: {redact(url)} (expected postgresql://user@host/db)")
-    if re.match(r"^postgres(?:ql)?\+\w+://", url):
-        return url
-    return _DRIVER.sub("postgresql+psycopg://", url, count=1)
+    parsed = parse_url(url)
+    if "+" in parsed.drivername:
+        return parsed.set(drivername=parsed.drivername.replace("postgres+", "postgresql+")) \
+            .render_as_string(hide_password=False)
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
 def redact(url: str) -> str:
     """The URL without its password, for messages and logs."""
     try:
-        parts = urlsplit(url)
-    except ValueError:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
         return "<unparseable url>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def connect(url: str, *, autocommit: bool = False, **kwargs: object) -> psycopg.Connection:
@@ -51,19 +60,24 @@ def connect(url: str, *, autocommit: bool = False, **kwargs: object) -> psycopg.
         raise DatabaseUnavailable(describe_connect_error(url, exc)) from exc
 
 
+def first_line(exc: BaseException) -> str:
+    """libpq's own first line ("connection to server at ... failed: Connection refused")."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
 def describe_connect_error(url: str, exc: BaseException) -> str:
-    reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-    return (
-        f"cannot connect to {redact(url)}: {reason}\n"
-        "Start the embedded database with `nightshift db start`, or pass --database-url / "
-        f"set {URL_ENV} to a reachable PostgreSQL."
-    )
+    message = f"cannot connect to {redact(url)}: {first_line(exc)}"
+    if is_embedded_url(url):  # the hint helps only when the embedded cluster was meant
+        message += " (start the embedded database with `nightshift db start`)"
+    else:
+        message += f" (check --database-url / {URL_ENV})"
+    return message
 
 
 def with_database(url: str, database: str) -> str:
     """The same server and credentials, another database."""
-    parts = urlsplit(libpq_url(url))
-    return urlunsplit(parts._replace(path=f"/{database}"))
+    return parse_url(libpq_url(url)).set(database=database).render_as_string(hide_password=False)
 
 
 def recreate_database(url: str, database: str) -> str:

@@ -16,7 +16,7 @@ from datetime import datetime
 import psycopg
 from psycopg.rows import class_row
 
-from dispatcher.errors import NightshiftError
+from dispatcher.errors import UsageError
 from dispatcher.queries import load_queries
 
 QUERIES = load_queries("schedule")
@@ -64,7 +64,7 @@ class EnqueueCount:
 
 @contextmanager
 def sql_errors() -> Iterator[None]:
-    """Turn the errors SQL functions raise on bad input into NightshiftError (message + hint)."""
+    """Turn the errors SQL functions raise on bad input into UsageError (message + hint; exit 2)."""
     try:
         yield
     except psycopg.Error as exc:
@@ -74,7 +74,7 @@ def sql_errors() -> Iterator[None]:
         message = exc.diag.message_primary or str(exc)
         if exc.diag.message_hint:
             message += f" (hint: {exc.diag.message_hint})"
-        raise NightshiftError(message) from exc
+        raise UsageError(message) from exc
 
 
 def interval_text(value: str) -> str:
@@ -114,10 +114,15 @@ def run_now(conn: psycopg.Connection, target: str) -> int | None:
     return row[0] if row else None
 
 
-def upcoming(conn: psycopg.Connection, within: str, kind: str | None = None) -> list[UpcomingRun]:
+UPCOMING_LIMIT = 10_000  # rows upcoming_runs returns unless told otherwise (its p_limit default)
+UPCOMING_MAX_WINDOW = "366 days"  # the furthest upcoming_runs forecasts
+
+
+def upcoming(conn: psycopg.Connection, within: str, kind: str | None = None,
+             limit: int = UPCOMING_LIMIT) -> list[UpcomingRun]:
     with sql_errors(), conn.cursor(row_factory=class_row(UpcomingRun)) as cur:
         return cur.execute(
-            QUERIES["schedule_upcoming"], {"within": interval_text(within), "kind": kind}
+            QUERIES["schedule_upcoming"], {"within": interval_text(within), "kind": kind, "limit": limit}
         ).fetchall()
 
 

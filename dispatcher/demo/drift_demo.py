@@ -109,9 +109,12 @@ def scan(conn: psycopg.Connection, url: str, subject: str, env: dict[str, str], 
     started = time.monotonic()
     with log.open("ab") as out:
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "dispatcher", "dispatcher", "run", "--database-url", url,
+            # the URL (with its password) goes through the environment: argv is visible to every
+            # user of the machine in `ps`
+            [sys.executable, "-m", "dispatcher", "dispatcher", "run",
              "--kinds", "drift-scan", "--poll-interval", "0.5"],
-            env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, **env, "NIGHTSHIFT_DATABASE_URL": url}, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         while time.monotonic() - started < SCAN_TIMEOUT:
