@@ -23,11 +23,22 @@ from tests.support.pgserver import ROOT, PgServer
 NIGHTSHIFT = [sys.executable, "-m", "dispatcher"]
 
 
-def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, stdin: str | None = None,
-        ) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     """`nightshift ARGS` in a subprocess, as a user types it."""
-    return subprocess.run([*NIGHTSHIFT, *args], capture_output=True, text=True, timeout=120, cwd=cwd or ROOT,
-                          env={**os.environ, **(env or {})}, input=stdin)
+    return subprocess.run(
+        [*NIGHTSHIFT, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd or ROOT,
+        env={**os.environ, **(env or {})},
+        input=stdin,
+    )
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str], code: int, *phrases: str) -> None:
@@ -99,19 +110,29 @@ def test_a_database_that_stops_mid_command(db_url: str, conn: psycopg.Connection
         inventory.rows = rows
         sys.exit(main(["orgs", "list", "--database-url", {db_url!r}]))
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
     one_line_error(proc, 3, "the database connection failed", "terminat")
 
 
 def test_libpq_first_line_and_the_hint_only_for_the_embedded_cluster(scratch: Path) -> None:
     given = run("tasks", "list", "--database-url", "postgresql://someone:s3cretpw@127.0.0.1:9/nowhere")
-    one_line_error(given, 3, "cannot connect to postgresql://someone:***@127.0.0.1:9/nowhere",
-                   "Connection refused", "--database-url")
+    one_line_error(
+        given,
+        3,
+        "cannot connect to postgresql://someone:***@127.0.0.1:9/nowhere",
+        "Connection refused",
+        "--database-url",
+    )
     assert "nightshift db start" not in given.stderr and "s3cretpw" not in given.stderr
     # an embedded cluster that exists but is stopped: the hint says how to start it
     root = fake_cluster(scratch / "cluster")
-    embedded = run("tasks", "list", env={"NIGHTSHIFT_DATA_DIR": str(root), "NIGHTSHIFT_PG_PORT": "9",
-                                         "NIGHTSHIFT_DATABASE_URL": ""})
+    embedded = run(
+        "tasks",
+        "list",
+        env={"NIGHTSHIFT_DATA_DIR": str(root), "NIGHTSHIFT_PG_PORT": "9", "NIGHTSHIFT_DATABASE_URL": ""},
+    )
     one_line_error(embedded, 3, "Connection refused", "nightshift db start")
 
 
@@ -127,8 +148,14 @@ def test_metrics_port_in_use(db_url: str) -> None:
 def test_a_reader_that_leaves_is_not_an_error(db_url: str) -> None:
     for i in range(300):
         run_sql(db_url, "INSERT INTO nightshift.organizations (name) VALUES (%s)", f"org-{i:04d}")
-    proc = subprocess.run(f"{sys.executable} -m dispatcher orgs list --json --database-url '{db_url}' | head -2",
-                          shell=True, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    proc = subprocess.run(
+        f"{sys.executable} -m dispatcher orgs list --json --database-url '{db_url}' | head -2",
+        shell=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert len(proc.stdout.splitlines()) == 2
     assert proc.stderr == "", proc.stderr
 
@@ -142,8 +169,11 @@ def run_sql(url: str, statement: str, *params: object) -> list[tuple]:
 def test_bad_payloads_and_values(db_url: str, tmp_path: Path) -> None:
     one_line_error(run("enqueue", "noop", "--payload", "{nope", "--database-url", db_url), 2, "is not JSON")
     one_line_error(run("enqueue", "noop", "--payload", "[1]", "--database-url", db_url), 2, "JSON object")
-    one_line_error(run("enqueue", "noop", "--payload", "@/nonexistent.json", "--database-url", db_url), 2,
-                   "cannot read the file")
+    one_line_error(
+        run("enqueue", "noop", "--payload", "@/nonexistent.json", "--database-url", db_url),
+        2,
+        "cannot read the file",
+    )
     for delay in ("1e300", "nan", "inf", "-1"):
         proc = run("enqueue", "noop", "--delay", delay, "--database-url", db_url)
         assert proc.returncode == 2 and "argument --delay" in proc.stderr and "Traceback" not in proc.stderr
@@ -157,13 +187,25 @@ def test_payload_from_a_file_and_from_stdin(db_url: str, tmp_path: Path) -> None
     path.write_text(json.dumps(big))
     from_file = run("enqueue", "noop", "--payload", f"@{path}", "--database-url", db_url)
     assert from_file.returncode == 0, from_file.stderr
-    from_stdin = run("enqueue", "noop", "--subject", "s/2", "--payload", "-", "--database-url", db_url,
-                     stdin=json.dumps({"seconds": 1}))
+    from_stdin = run(
+        "enqueue",
+        "noop",
+        "--subject",
+        "s/2",
+        "--payload",
+        "-",
+        "--database-url",
+        db_url,
+        stdin=json.dumps({"seconds": 1}),
+    )
     assert from_stdin.returncode == 0, from_stdin.stderr
-    [(payload,)] = run_sql(db_url, "SELECT payload FROM nightshift.tasks WHERE id = %s", int(from_file.stdout))
+    [(payload,)] = run_sql(
+        db_url, "SELECT payload FROM nightshift.tasks WHERE id = %s", int(from_file.stdout)
+    )
     assert payload == big
-    assert run_sql(db_url, "SELECT payload FROM nightshift.tasks WHERE id = %s",
-                   int(from_stdin.stdout)) == [({"seconds": 1},)]
+    assert run_sql(db_url, "SELECT payload FROM nightshift.tasks WHERE id = %s", int(from_stdin.stdout)) == [
+        ({"seconds": 1},)
+    ]
     # tasks show cuts a huge payload unless --full
     shown = run("tasks", "show", from_file.stdout.strip(), "--database-url", db_url)
     assert "--full shows all" in shown.stdout and "x" * 5000 not in shown.stdout
@@ -189,21 +231,26 @@ def test_verbose_after_the_command(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 # -- options that accept nonsense -----------------------------------------------------------------
-@pytest.mark.parametrize(("option", "value", "says"), [
-    ("--lease", "0", "must be more than 0"),
-    ("--lease", "-5", "must be more than 0"),
-    ("--lease", "0.5", "at least 1 second"),
-    ("--metrics-port", "99999", "between 1 and 65535"),
-    ("--metrics-port", "0", "between 1 and 65535"),
-    ("--kinds", ",", "expected kinds separated by commas"),
-    ("--kinds", "noop,", "expected kinds separated by commas"),
-    ("--concurrency", "0", "must be at least 1"),
-    ("--poll-interval", "nan", "finite number"),
-])
-def test_dispatcher_options_refuse_nonsense(capsys: pytest.CaptureFixture[str], option: str, value: str,
-                                            says: str) -> None:
-    code, _, err = cli(capsys, "dispatcher", "run", "--database-url", "postgresql://u@127.0.0.1:9/x",
-                       f"{option}={value}")
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--lease", "0", "must be more than 0"),
+        ("--lease", "-5", "must be more than 0"),
+        ("--lease", "0.5", "at least 1 second"),
+        ("--metrics-port", "99999", "between 1 and 65535"),
+        ("--metrics-port", "0", "between 1 and 65535"),
+        ("--kinds", ",", "expected kinds separated by commas"),
+        ("--kinds", "noop,", "expected kinds separated by commas"),
+        ("--concurrency", "0", "must be at least 1"),
+        ("--poll-interval", "nan", "finite number"),
+    ],
+)
+def test_dispatcher_options_refuse_nonsense(
+    capsys: pytest.CaptureFixture[str], option: str, value: str, says: str
+) -> None:
+    code, _, err = cli(
+        capsys, "dispatcher", "run", "--database-url", "postgresql://u@127.0.0.1:9/x", f"{option}={value}"
+    )
     assert code == 2 and says in err, err
 
 
@@ -212,8 +259,10 @@ def test_dispatcher_settings_from_the_environment_and_a_config_file(tmp_path: Pa
     from dispatcher.cli.dispatcher_cmd import settings_from
 
     config = tmp_path / "nightshift.toml"
-    config.write_text('[dispatcher]\nconcurrency = 4\nkinds = ["drift-scan", "noop"]\nlease = 60\n'
-                      'metrics_port = 9555\nallow_command = ["/opt/agents/*"]\n')
+    config.write_text(
+        '[dispatcher]\nconcurrency = 4\nkinds = ["drift-scan", "noop"]\nlease = 60\n'
+        'metrics_port = 9555\nallow_command = ["/opt/agents/*"]\n'
+    )
     parser = build_parser()
     args = parser.parse_args(["dispatcher", "run", "--config", str(config), "--lease", "45"])
     values = settings_from(args, {"NIGHTSHIFT_CONCURRENCY": "6"})
@@ -232,31 +281,49 @@ def test_dispatcher_settings_from_the_environment_and_a_config_file(tmp_path: Pa
 # -- a bounded forecast ---------------------------------------------------------------------------
 def test_upcoming_is_bounded(db_url: str, conn: psycopg.Connection) -> None:
     org = conn.execute("INSERT INTO nightshift.organizations (name) VALUES ('o') RETURNING id").fetchone()[0]
-    repo = conn.execute("INSERT INTO nightshift.repositories (organization_id, name, url) "
-                        "VALUES (%s, 'r', 'x') RETURNING id", (org,)).fetchone()[0]
+    repo = conn.execute(
+        "INSERT INTO nightshift.repositories (organization_id, name, url) VALUES (%s, 'r', 'x') RETURNING id",
+        (org,),
+    ).fetchone()[0]
     for i in range(30):
-        pipe = conn.execute("INSERT INTO nightshift.pipelines (repository_id, name) VALUES (%s, %s) RETURNING id",
-                            (repo, f"p{i}")).fetchone()[0]
+        pipe = conn.execute(
+            "INSERT INTO nightshift.pipelines (repository_id, name) VALUES (%s, %s) RETURNING id",
+            (repo, f"p{i}"),
+        ).fetchone()[0]
         conn.execute("SELECT nightshift.set_frequency(%s, 'HOURLY')", (f"pipeline/{pipe}",))
-    one_line_error(run("schedule", "upcoming", "--within", "100000y", "--database-url", db_url), 2,
-                   "must be at most 366 days")
-    one_line_error(run("schedule", "upcoming", "--within", "0", "--database-url", db_url), 2,
-                   "must be a positive interval")
-    one_line_error(run("schedule", "upcoming", "--within", "-1 hour", "--database-url", db_url), 2,
-                   "must be a positive interval")
+    one_line_error(
+        run("schedule", "upcoming", "--within", "100000y", "--database-url", db_url),
+        2,
+        "must be at most 366 days",
+    )
+    one_line_error(
+        run("schedule", "upcoming", "--within", "0", "--database-url", db_url),
+        2,
+        "must be a positive interval",
+    )
+    one_line_error(
+        run("schedule", "upcoming", "--within", "-1 hour", "--database-url", db_url),
+        2,
+        "must be a positive interval",
+    )
     capped = run("schedule", "upcoming", "--within", "366 days", "--limit", "50", "--database-url", db_url)
     assert capped.returncode == 0, capped.stderr
     lines = capped.stdout.splitlines()
     assert len(lines) == 51 and "the first 50; --limit shows more" in lines[-1]
-    for statement in ("SELECT * FROM nightshift.upcoming_runs('0')",
-                      "SELECT * FROM nightshift.upcoming_runs('-1 day')",
-                      "SELECT * FROM nightshift.upcoming_runs('100000 years')"):
+    for statement in (
+        "SELECT * FROM nightshift.upcoming_runs('0')",
+        "SELECT * FROM nightshift.upcoming_runs('-1 day')",
+        "SELECT * FROM nightshift.upcoming_runs('100000 years')",
+    ):
         with pytest.raises(psycopg.errors.InvalidParameterValue):
             conn.execute(statement)
     # the earliest rows, the same as an unbounded forecast's first ones
-    first = conn.execute("SELECT run_at, subject FROM nightshift.upcoming_runs('30 days', NULL, 40)").fetchall()
-    every = conn.execute("SELECT run_at, subject FROM nightshift.upcoming_runs('3 days', NULL, 10000)"
-                         ).fetchall()
+    first = conn.execute(
+        "SELECT run_at, subject FROM nightshift.upcoming_runs('30 days', NULL, 40)"
+    ).fetchall()
+    every = conn.execute(
+        "SELECT run_at, subject FROM nightshift.upcoming_runs('3 days', NULL, 10000)"
+    ).fetchall()
     assert len(first) == 40 and first == every[:40]
     assert "366 days" in run("schedule", "upcoming", "--help").stdout
 
@@ -264,25 +331,42 @@ def test_upcoming_is_bounded(db_url: str, conn: psycopg.Connection) -> None:
 # -- settings validated when written -------------------------------------------------------------
 def test_settings_are_validated_when_written(conn: psycopg.Connection) -> None:
     with pytest.raises(psycopg.errors.InvalidParameterValue) as refused:
-        conn.execute("UPDATE nightshift.settings SET value = 'banana' WHERE key = 'schedule.stagger.drift-scan'")
+        conn.execute(
+            "UPDATE nightshift.settings SET value = 'banana' WHERE key = 'schedule.stagger.drift-scan'"
+        )
     assert "schedule.stagger.drift-scan" in str(refused.value) and "interval" in str(refused.value)
-    for key, bad in (("retention.batch_size", "lots"), ("schedule.default_frequency.cost-analysis", "FORTNIGHTLY"),
-                     ("cost.actions", '{"a": 1}'), ("cron.maintenance.schedule", "every minute"),
-                     ("queue.retry_base_seconds", "-3"), ("retention.tasks", "-1 day")):
+    for key, bad in (
+        ("retention.batch_size", "lots"),
+        ("schedule.default_frequency.cost-analysis", "FORTNIGHTLY"),
+        ("cost.actions", '{"a": 1}'),
+        ("cron.maintenance.schedule", "every minute"),
+        ("queue.retry_base_seconds", "-3"),
+        ("retention.tasks", "-1 day"),
+    ):
         with pytest.raises(psycopg.errors.InvalidParameterValue, match=key.replace(".", r"\.")):
-            conn.execute("INSERT INTO nightshift.settings (key, value) VALUES (%s, %s) "
-                         "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (key, bad))
-    conn.execute("UPDATE nightshift.settings SET value = '2 minutes' WHERE key = 'schedule.stagger.drift-scan'")
+            conn.execute(
+                "INSERT INTO nightshift.settings (key, value) VALUES (%s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                (key, bad),
+            )
+    conn.execute(
+        "UPDATE nightshift.settings SET value = '2 minutes' WHERE key = 'schedule.stagger.drift-scan'"
+    )
     conn.execute("INSERT INTO nightshift.settings (key, value) VALUES ('plugin.anything', 'free text')")
 
 
 def test_a_bad_setting_for_one_kind_never_stops_the_others(conn: psycopg.Connection) -> None:
-    org = conn.execute("INSERT INTO nightshift.organizations (name, cost_optimization_enabled) "
-                       "VALUES ('o', true) RETURNING id").fetchone()[0]
-    repo = conn.execute("INSERT INTO nightshift.repositories (organization_id, name, url) "
-                        "VALUES (%s, 'r', 'x') RETURNING id", (org,)).fetchone()[0]
-    pipe = conn.execute("INSERT INTO nightshift.pipelines (repository_id, name) VALUES (%s, 'p') RETURNING id",
-                        (repo,)).fetchone()[0]
+    org = conn.execute(
+        "INSERT INTO nightshift.organizations (name, cost_optimization_enabled) "
+        "VALUES ('o', true) RETURNING id"
+    ).fetchone()[0]
+    repo = conn.execute(
+        "INSERT INTO nightshift.repositories (organization_id, name, url) VALUES (%s, 'r', 'x') RETURNING id",
+        (org,),
+    ).fetchone()[0]
+    pipe = conn.execute(
+        "INSERT INTO nightshift.pipelines (repository_id, name) VALUES (%s, 'p') RETURNING id", (repo,)
+    ).fetchone()[0]
     conn.execute("SELECT nightshift.set_frequency(%s, 'DAILY')", (f"pipeline/{pipe}",))
     conn.execute("UPDATE nightshift.schedules SET next_run_at = now() - interval '1 minute'")
     # a row written before validation existed (the trigger switched off to simulate it)
@@ -306,7 +390,9 @@ def test_the_embedded_cluster_is_found_from_a_subdirectory(scratch: Path) -> Non
     env = {"NIGHTSHIFT_DATA_DIR": "", "NIGHTSHIFT_PG_PORT": "9"}
     status = run("db", "status", cwd=deep, env=env)
     assert status.returncode == 3  # initialised, not running
-    assert f"data in {root / 'data'}" in status.stdout and "found in this directory or a parent" in status.stdout
+    assert (
+        f"data in {root / 'data'}" in status.stdout and "found in this directory or a parent" in status.stdout
+    )
     nowhere = run("db", "status", cwd=scratch, env=env)
     assert nowhere.returncode == 3 and "not created" in nowhere.stdout
     assert "no cluster in this directory or its parents" in nowhere.stdout
@@ -317,18 +403,35 @@ def test_db_psql_passes_options_and_never_the_password_in_argv(scratch: Path) ->
     bindir = scratch / "bin"
     bindir.mkdir()
     fake = bindir / "psql"
-    fake.write_text(f"#!{sys.executable}\nimport json, os, sys\n"
-                    "print(json.dumps({'argv': sys.argv[1:], 'password': os.environ.get('PGPASSWORD')}))\n")
+    fake.write_text(
+        f"#!{sys.executable}\nimport json, os, sys\n"
+        "print(json.dumps({'argv': sys.argv[1:], 'password': os.environ.get('PGPASSWORD')}))\n"
+    )
     fake.chmod(0o755)
     root = fake_cluster(scratch / "c", "s3cret-pw")
-    proc = run("db", "--data-dir", str(root), "--port", "6001", "psql", "-c", "select 1", "-At",
-               env={"PATH": f"{bindir}:{os.environ['PATH']}"})
+    proc = run(
+        "db",
+        "--data-dir",
+        str(root),
+        "--port",
+        "6001",
+        "psql",
+        "-c",
+        "select 1",
+        "-At",
+        env={"PATH": f"{bindir}:{os.environ['PATH']}"},
+    )
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout)
     assert seen["password"] == "s3cret-pw"
     assert "s3cret-pw" not in " ".join(seen["argv"])
-    assert seen["argv"] == ["--dbname", "postgresql://nightshift@127.0.0.1:6001/nightshift", "-c", "select 1",
-                            "-At"]
+    assert seen["argv"] == [
+        "--dbname",
+        "postgresql://nightshift@127.0.0.1:6001/nightshift",
+        "-c",
+        "select 1",
+        "-At",
+    ]
 
 
 # -- inventory, findings and scans ---------------------------------------------------------------
@@ -340,25 +443,60 @@ def test_inventory_from_the_command_line(db_url: str) -> None:
 
     assert "created organization 1: acme" in ok("orgs", "add", "acme", "--cost")
     one_line_error(run("orgs", "add", "acme", "--database-url", db_url), 2, "exists already")
-    assert "created repository 1" in ok("repos", "add", "--org", "acme", "infra", "https://git.example/infra.git")
-    one_line_error(run("repos", "add", "--org", "nobody", "x", "y", "--database-url", db_url), 3,
-                   "no organization nobody")
-    out = ok("pipelines", "add", "--repo", "1", "network-with-a-long-name", "--directory", "envs/prod",
-             "--var-file", "prod.tfvars", "--env", "TF_VAR_*", "--frequency", "daily")
+    assert "created repository 1" in ok(
+        "repos", "add", "--org", "acme", "infra", "https://git.example/infra.git"
+    )
+    one_line_error(
+        run("repos", "add", "--org", "nobody", "x", "y", "--database-url", db_url),
+        3,
+        "no organization nobody",
+    )
+    out = ok(
+        "pipelines",
+        "add",
+        "--repo",
+        "1",
+        "network-with-a-long-name",
+        "--directory",
+        "envs/prod",
+        "--var-file",
+        "prod.tfvars",
+        "--env",
+        "TF_VAR_*",
+        "--frequency",
+        "daily",
+    )
     assert "created pipeline 1" in out and "drift-scan DAILY, next run" in out
-    one_line_error(run("pipelines", "add", "--repo", "1", "bad", "--directory", "../up", "--database-url",
-                       db_url), 2, "relative path inside the repository")
-    assert "created cloud integration 1" in ok("integrations", "add", "--org", "1", "aws", "123456789012",
-                                               "--framework", "CIS", "--compliance")
-    assert "created suppression 1" in ok("suppressions", "add", "--owner", "alice", "--reason", "FinOps tags",
-                                         "--address", "aws_s3_bucket.*", "--attribute", "tags*.*",
-                                         "--expires", "90d")
+    one_line_error(
+        run("pipelines", "add", "--repo", "1", "bad", "--directory", "../up", "--database-url", db_url),
+        2,
+        "relative path inside the repository",
+    )
+    assert "created cloud integration 1" in ok(
+        "integrations", "add", "--org", "1", "aws", "123456789012", "--framework", "CIS", "--compliance"
+    )
+    assert "created suppression 1" in ok(
+        "suppressions",
+        "add",
+        "--owner",
+        "alice",
+        "--reason",
+        "FinOps tags",
+        "--address",
+        "aws_s3_bucket.*",
+        "--attribute",
+        "tags*.*",
+        "--expires",
+        "90d",
+    )
     listed = ok("pipelines", "list")
     assert "network-with-a-long-name" in listed and "acme/infra" in listed  # never cut at 16 characters
     [pipeline] = [json.loads(line) for line in ok("pipelines", "list", "--json").splitlines()]
     assert pipeline["frequency"] == "DAILY" and pipeline["directory"] == "envs/prod"
     assert json.loads(ok("orgs", "show", "acme", "--json"))["cost_optimization_enabled"] is True
-    assert [json.loads(line)["provider"] for line in ok("integrations", "list", "--json").splitlines()] == ["aws"]
+    assert [json.loads(line)["provider"] for line in ok("integrations", "list", "--json").splitlines()] == [
+        "aws"
+    ]
     assert "integration 1" in ok("integrations", "remove", "1")
     assert ok("integrations", "list", "--json") == ""
     assert len(ok("integrations", "list", "--deleted", "--json").splitlines()) == 1
@@ -370,24 +508,41 @@ def test_inventory_from_the_command_line(db_url: str) -> None:
 
 def claim(conn: psycopg.Connection) -> None:
     """What a dispatcher does before it records a result: attempt 1 of the queued task."""
-    assert conn.execute("SELECT count(*) FROM nightshift.claim_tasks('test', NULL, 1, '1 minute')"
-                        ).fetchone() == (1,)
+    assert conn.execute(
+        "SELECT count(*) FROM nightshift.claim_tasks('test', NULL, 1, '1 minute')"
+    ).fetchone() == (1,)
 
 
 def test_findings_and_scans_from_the_command_line(db_url: str, conn: psycopg.Connection) -> None:
-    org = conn.execute("INSERT INTO nightshift.organizations (name) VALUES ('demo') RETURNING id").fetchone()[0]
-    repo = conn.execute("INSERT INTO nightshift.repositories (organization_id, name, url) "
-                        "VALUES (%s, 'infra', 'x') RETURNING id", (org,)).fetchone()[0]
-    pipe = conn.execute("INSERT INTO nightshift.pipelines (repository_id, name) VALUES (%s, 'net') RETURNING id",
-                        (repo,)).fetchone()[0]
+    org = conn.execute("INSERT INTO nightshift.organizations (name) VALUES ('demo') RETURNING id").fetchone()[
+        0
+    ]
+    repo = conn.execute(
+        "INSERT INTO nightshift.repositories (organization_id, name, url) "
+        "VALUES (%s, 'infra', 'x') RETURNING id",
+        (org,),
+    ).fetchone()[0]
+    pipe = conn.execute(
+        "INSERT INTO nightshift.pipelines (repository_id, name) VALUES (%s, 'net') RETURNING id", (repo,)
+    ).fetchone()[0]
     subject = f"pipeline/{pipe}"
     task = conn.execute("SELECT nightshift.enqueue('drift-scan', %s)", (subject,)).fetchone()[0]
     claim(conn)
-    findings = [{"kind": "drift", "fingerprint": f"fp{i}", "severity": "medium", "address": f"aws_s3_bucket.b{i}",
-                 "type": "aws_s3_bucket", "change": "update"} for i in range(2)]
+    findings = [
+        {
+            "kind": "drift",
+            "fingerprint": f"fp{i}",
+            "severity": "medium",
+            "address": f"aws_s3_bucket.b{i}",
+            "type": "aws_s3_bucket",
+            "change": "update",
+        }
+        for i in range(2)
+    ]
     scan = conn.execute(
         "SELECT nightshift.record_scan(%s, 1, 'DRIFTED', '{}'::jsonb, %s::jsonb, '{}'::jsonb, NULL, now())",
-        (task, json.dumps(findings))).fetchone()[0]
+        (task, json.dumps(findings)),
+    ).fetchone()[0]
     assert scan is not None
 
     def ok(*args: str) -> str:
@@ -395,33 +550,53 @@ def test_findings_and_scans_from_the_command_line(db_url: str, conn: psycopg.Con
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
-    rows = [json.loads(line) for line in ok("findings", "list", "--status", "open", "--target", "demo/infra/net",
-                                            "--since", "1h", "--json").splitlines()]
+    rows = [
+        json.loads(line)
+        for line in ok(
+            "findings", "list", "--status", "open", "--target", "demo/infra/net", "--since", "1h", "--json"
+        ).splitlines()
+    ]
     assert {r["address"] for r in rows} == {"aws_s3_bucket.b0", "aws_s3_bucket.b1"}
     assert ok("findings", "list", "--kind", "compliance", "--json") == ""
     first = rows[0]["id"]
     assert json.loads(ok("findings", "show", str(first), "--json"))["fingerprint"].startswith("fp")
-    out = ok("findings", "suppress", str(first), "--owner", "alice", "--reason", "expected", "--expires", "30d")
+    out = ok(
+        "findings", "suppress", str(first), "--owner", "alice", "--reason", "expected", "--expires", "30d"
+    )
     assert f"finding {first} suppressed" in out
-    statuses = {json.loads(line)["id"]: json.loads(line)["status"] for line in ok("findings", "list", "--json").splitlines()}
+    statuses = {
+        json.loads(line)["id"]: json.loads(line)["status"]
+        for line in ok("findings", "list", "--json").splitlines()
+    }
     assert statuses[first] == "SUPPRESSED" and list(statuses.values()).count("OPEN") == 1
-    [listed] = [json.loads(line) for line in ok("scans", "list", "--status", "drifted", "--json").splitlines()]
+    [listed] = [
+        json.loads(line) for line in ok("scans", "list", "--status", "drifted", "--json").splitlines()
+    ]
     assert listed["id"] == scan and listed["target"] == "demo/infra/net"
     assert "DRIFTED" in ok("scans", "show", str(scan))
     one_line_error(run("scans", "show", "999999", "--database-url", db_url), 3, "no scan 999999")
-    one_line_error(run("findings", "suppress", "999999", "--owner", "a", "--reason", "b", "--database-url",
-                       db_url), 3, "no finding with id 999999")
+    one_line_error(
+        run("findings", "suppress", "999999", "--owner", "a", "--reason", "b", "--database-url", db_url),
+        3,
+        "no finding with id 999999",
+    )
 
 
 def test_tasks_show_tells_an_error_scan_from_success(db_url: str, conn: psycopg.Connection) -> None:
     task = conn.execute("SELECT nightshift.enqueue('drift-scan', 'pipeline/12345')").fetchone()[0]
     claim(conn)
-    conn.execute("SELECT nightshift.record_scan(%s, 1, 'ERROR', '{}'::jsonb, '[]'::jsonb, '{}'::jsonb, "
-                 "'terraform init failed: no provider', now())", (task,))
+    conn.execute(
+        "SELECT nightshift.record_scan(%s, 1, 'ERROR', '{}'::jsonb, '[]'::jsonb, '{}'::jsonb, "
+        "'terraform init failed: no provider', now())",
+        (task,),
+    )
     shown = run("tasks", "show", str(task), "--database-url", db_url)
     assert shown.returncode == 0, shown.stderr
     assert "status      done" in shown.stdout
-    assert ": ERROR, finished" in shown.stdout and "scan error  terraform init failed: no provider" in shown.stdout
+    assert (
+        ": ERROR, finished" in shown.stdout
+        and "scan error  terraform init failed: no provider" in shown.stdout
+    )
     as_json = json.loads(run("tasks", "show", str(task), "--json", "--database-url", db_url).stdout)
     assert as_json["scan"]["status"] == "ERROR"
 
@@ -443,8 +618,13 @@ def test_shell_completion() -> None:
     # what the shell does on <TAB>: argcomplete answers from the same parser
     answer = ROOT / ".nightshift" / "completion-test"
     answer.parent.mkdir(exist_ok=True)
-    env = {"_ARGCOMPLETE": "1", "COMP_LINE": "nightshift fin", "COMP_POINT": "14", "_ARGCOMPLETE_IFS": "\n",
-           "_ARGCOMPLETE_STDOUT_FILENAME": str(answer)}
+    env = {
+        "_ARGCOMPLETE": "1",
+        "COMP_LINE": "nightshift fin",
+        "COMP_POINT": "14",
+        "_ARGCOMPLETE_IFS": "\n",
+        "_ARGCOMPLETE_STDOUT_FILENAME": str(answer),
+    }
     try:
         subprocess.run(NIGHTSHIFT, env={**os.environ, **env}, cwd=ROOT, timeout=60, capture_output=True)
         assert answer.read_text().split() == ["findings"]
