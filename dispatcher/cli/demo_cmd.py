@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from dispatcher import cron
+from dispatcher.cli.output import print_table
 from dispatcher.db import connect
 from dispatcher.localpg import LocalCluster
 from dispatcher.migrate import migrate
@@ -71,7 +72,7 @@ def _command_name() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    print("starting the embedded PostgreSQL (first time: initdb, a few seconds)...", flush=True)
+    print("starting the embedded PostgreSQL (the first time: initdb, a few seconds)...", flush=True)
     cluster = LocalCluster.from_env()
     cluster.start()
     url = cluster.url()
@@ -84,9 +85,9 @@ def run(args: argparse.Namespace) -> int:
     with connect(url) as conn:
         conn.execute(SAMPLE, {"repo_url": args.repo_url})
         rows = conn.execute(SCHEDULED).fetchall()
-    print(f"{'kind':<14} {'target':<28} {'frequency':<10} next run (UTC)")
-    for kind, target, frequency, next_run_at in rows:
-        print(f"{kind:<14} {target:<28} {frequency:<10} {next_run_at:%Y-%m-%d %H:%M}")
+    print_table(("kind", "target", "frequency", "next_run_utc"), [
+        {"kind": kind, "target": target, "frequency": frequency, "next_run_utc": next_run_at}
+        for kind, target, frequency, next_run_at in rows])
     if not args.no_drift:
         from dispatcher.demo import drift_demo as demo
 

@@ -54,7 +54,13 @@ def print_table(columns: Sequence[str], rows: Sequence[Mapping[str, Any]], *, as
         table.add_column(column.upper().replace("_", " "), overflow="fold", no_wrap=not sys.stdout.isatty())
     for row in rows:
         table.add_row(*(text(row.get(c)) for c in columns))
-    console().print(table)
+    out = console()
+    if sys.stdout.isatty():
+        out.print(table)
+        return
+    with out.capture() as captured:  # for a pipe: no padding after the last column
+        out.print(table)
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
 
 def print_record(row: Mapping[str, Any], *, as_json: bool = False) -> None:

@@ -7,6 +7,7 @@ import argparse
 from dispatcher import scheduling
 from dispatcher.cli import add_database_url
 from dispatcher.cli.options import int_between
+from dispatcher.cli.output import print_table
 from dispatcher.config import resolve_url
 from dispatcher.db import connect
 
@@ -70,10 +71,10 @@ def _when(value: object) -> str:
 def run_list(args: argparse.Namespace) -> int:
     with connect(resolve_url(args.database_url)) as conn:
         rows = scheduling.list_schedules(conn, args.kind)
-    print(f"{'kind':<16} {'target':<26} {'frequency':<12} {'state':<9} next run")
-    for s in rows:
-        state = "off" if not s.enabled else ("active" if s.is_active else "paused")
-        print(f"{s.kind:<16} {s.subject:<26} {s.frequency:<12} {state:<9} {_when(s.next_run_at)}")
+    print_table(("kind", "target", "frequency", "state", "next_run"), [
+        {"kind": s.kind, "target": s.subject, "frequency": s.frequency,
+         "state": "off" if not s.enabled else ("active" if s.is_active else "paused"),
+         "next_run": _when(s.next_run_at)} for s in rows], empty="no schedules")
     return 0
 
 

@@ -630,3 +630,23 @@ def test_shell_completion() -> None:
         assert answer.read_text().split() == ["findings"]
     finally:
         answer.unlink(missing_ok=True)
+
+
+def test_a_second_demo_keeps_the_schedule_the_user_changed(conn: psycopg.Connection) -> None:
+    from dispatcher.cli.demo_cmd import SAMPLE
+
+    conn.execute(SAMPLE, {"repo_url": "examples/demo"})
+    [(subject,)] = conn.execute("SELECT 'pipeline/' || id FROM nightshift.pipelines").fetchall()
+    conn.execute("SELECT nightshift.set_frequency(%s, 'HOURLY')", (subject,))
+    conn.execute(SAMPLE, {"repo_url": "examples/demo"})
+    assert conn.execute(
+        "SELECT frequency::text FROM nightshift.schedules WHERE kind = 'drift-scan'"
+    ).fetchall() == [("HOURLY",)]
+
+
+def test_tables_never_cut_a_long_kind(db_url: str) -> None:
+    long_kind = "a-very-long-plugin-kind-name"
+    assert run("enqueue", long_kind, "--database-url", db_url).returncode == 0
+    listed = run("tasks", "list", "--database-url", db_url)
+    assert long_kind in listed.stdout
+    assert all(line == line.rstrip() for line in listed.stdout.splitlines())
