@@ -383,7 +383,7 @@ def test_a_bad_setting_for_one_kind_never_stops_the_others(conn: psycopg.Connect
 
 
 # -- the embedded cluster, found like git finds its repository -------------------------------------
-def test_the_embedded_cluster_is_found_from_a_subdirectory(scratch: Path) -> None:
+def test_the_embedded_cluster_is_found_from_a_subdirectory(scratch: Path, tmp_path: Path) -> None:
     root = fake_cluster(scratch / "project" / ".nightshift" / "postgres")
     deep = scratch / "project" / "infra" / "modules"
     deep.mkdir(parents=True)
@@ -393,7 +393,8 @@ def test_the_embedded_cluster_is_found_from_a_subdirectory(scratch: Path) -> Non
     assert (
         f"data in {root / 'data'}" in status.stdout and "found in this directory or a parent" in status.stdout
     )
-    nowhere = run("db", "status", cwd=scratch, env=env)
+    # outside the work tree (inside it, a cluster of the work tree's own would be found, as designed)
+    nowhere = run("db", "status", cwd=tmp_path, env=env)
     assert nowhere.returncode == 3 and "not created" in nowhere.stdout
     assert "no cluster in this directory or its parents" in nowhere.stdout
 
