@@ -67,7 +67,10 @@ def first_line(exc: BaseException) -> str:
 
 
 def describe_connect_error(url: str, exc: BaseException) -> str:
-    message = f"cannot connect to {redact(url)}: {first_line(exc)}"
+    # an error with a SQLSTATE came from a server we were talking to (AdminShutdown when it stops,
+    # pg_terminate_backend...); one without failed to reach it at all
+    verb = "lost the connection to" if getattr(exc, "sqlstate", None) else "cannot connect to"
+    message = f"{verb} {redact(url)}: {first_line(exc)}"
     if is_embedded_url(url):  # the hint helps only when the embedded cluster was meant
         message += " (start the embedded database with `nightshift db start`)"
     else:

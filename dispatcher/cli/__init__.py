@@ -156,7 +156,7 @@ def describe(exc: BaseException) -> tuple[str, int]:
     if isinstance(database_error, psycopg.OperationalError):
         from dispatcher.db import first_line
 
-        return f"the database connection failed: {first_line(database_error)}", EXIT_NOT_FOUND
+        return f"lost the connection to the database: {first_line(database_error)}", EXIT_NOT_FOUND
     if isinstance(database_error, psycopg.errors.DataError | psycopg.errors.RaiseException
                   | psycopg.errors.IntegrityError):
         return _database_message(database_error), EXIT_USAGE

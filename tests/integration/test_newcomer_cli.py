@@ -113,7 +113,28 @@ def test_a_database_that_stops_mid_command(db_url: str, conn: psycopg.Connection
     proc = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60
     )
-    one_line_error(proc, 3, "the database connection failed", "terminat")
+    one_line_error(proc, 3, "lost the connection to the database", "terminating connection")
+
+
+def test_a_database_that_stops_during_a_store_command(db_url: str) -> None:
+    """The same through the queue's store (`tasks list`): one line, exit 3."""
+    script = textwrap.dedent(f"""
+        import psycopg, sys
+        from dispatcher.cli import main
+        from dispatcher.store import Store
+        real = Store.list
+        async def listing(self, *args, **kwargs):
+            pid = (await (await self.conn.execute("SELECT pg_backend_pid()")).fetchone())["pg_backend_pid"]
+            with psycopg.connect({db_url!r}, autocommit=True) as killer:
+                killer.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            return await real(self, *args, **kwargs)
+        Store.list = listing
+        sys.exit(main(["tasks", "list", "--database-url", {db_url!r}]))
+    """)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    one_line_error(proc, 3, "lost the connection to", "terminating connection due to administrator command")
 
 
 def test_libpq_first_line_and_the_hint_only_for_the_embedded_cluster(scratch: Path) -> None:
