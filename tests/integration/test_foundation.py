@@ -15,6 +15,7 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, pool, text
 
+from dispatcher import cron
 from dispatcher.cli import build_parser
 from dispatcher.db import sqlalchemy_url
 from dispatcher.localpg import LocalCluster
@@ -216,18 +217,26 @@ def test_wheel_installs_into_a_fresh_venv_and_migrates(pg_server: PgServer, tmp_
         capture_output=True, text=True, timeout=600,
     )
     assert pip.returncode == 0, pip.stderr
+    # the image's entrypoint is this `nightshift`; its migrate service runs the compose command with
+    # the URL in the environment
+    command = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["migrate"]["command"]
     with pg_server.database(template=None) as url:
         proc = subprocess.run(
-            [str(tmp_path / "venv/bin/nightshift"), "migrate", "--database-url", url],
+            [str(tmp_path / "venv/bin/nightshift"), *command],
             capture_output=True, text=True, cwd=tmp_path, timeout=120,  # not the checkout
-            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+            env={**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+                 "NIGHTSHIFT_DATABASE_URL": url},
         )
-        assert proc.returncode == 0, proc.stderr
-        assert f"at revision {head_revision()}" in proc.stdout
-        with psycopg.connect(url) as conn:
-            tables = {r[0] for r in conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'nightshift'")}
-        assert TABLES <= tables
+        try:
+            assert proc.returncode == 0, proc.stderr
+            assert f"at revision {head_revision()}" in proc.stdout
+            assert "installed nightshift-enqueue-due" in proc.stdout  # pg_cron schedules under compose
+            with psycopg.connect(url) as conn:
+                tables = {r[0] for r in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'nightshift'")}
+            assert TABLES <= tables
+        finally:
+            cron.uninstall(url)
 
 
 def test_testcontainers_image_has_pg_cron_and_migrates() -> None:
