@@ -6,6 +6,7 @@ import argparse
 import os
 import shutil
 
+from dispatcher.cli.options import port
 from dispatcher.errors import EXIT_NOT_FOUND
 from dispatcher.localpg import LocalCluster, LocalPostgresError, find_bindir
 
@@ -53,7 +54,7 @@ def _where(parser: argparse.ArgumentParser, default: object) -> None:
         "in this directory or a parent, else a new one in ./.nightshift/postgres)",
     )
     parser.add_argument(
-        "--port", type=int, default=default,
+        "--port", type=port, default=default,
         help="TCP port on 127.0.0.1 (default: $NIGHTSHIFT_PG_PORT or 54329)",
     )
 
