@@ -15,6 +15,10 @@ from dispatcher.errors import NightshiftError
 
 URL_ENV = "NIGHTSHIFT_DATABASE_URL"
 
+# URLs this process resolved to the embedded cluster: only for those does an error message suggest
+# `nightshift db start` (for a URL the user gave, that hint would send them the wrong way)
+_embedded_urls: set[str] = set()
+
 
 def resolve_url(explicit: str | None = None) -> str:
     """The database to use: --database-url, else $NIGHTSHIFT_DATABASE_URL, else the embedded cluster."""
@@ -25,6 +29,17 @@ def resolve_url(explicit: str | None = None) -> str:
     from dispatcher.localpg import LocalCluster  # only when the embedded cluster is meant
 
     return LocalCluster.from_env().url()
+
+
+def mark_embedded(url: str) -> str:
+    """Remember that `url` is the embedded cluster's (LocalCluster.url calls this); returns it."""
+    _embedded_urls.add(url)
+    return url
+
+
+def is_embedded_url(url: str) -> bool:
+    """Whether `url` came from the embedded cluster rather than from the user."""
+    return url in _embedded_urls
 
 
 class SecretError(NightshiftError):

@@ -1,36 +1,50 @@
-"""Connections: one place that turns a URL into a connection and database errors into ours."""
+"""Connections: one place that turns a URL into a connection and database errors into ours.
+
+URLs are parsed by SQLAlchemy's `make_url` (it knows driver suffixes, quoting and query options and
+hides passwords); nothing here rewrites a URL by hand.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
-from dispatcher.config import URL_ENV
-from dispatcher.errors import DatabaseUnavailable, NightshiftError, StoreError
+from dispatcher.config import URL_ENV, is_embedded_url
+from dispatcher.errors import DatabaseUnavailable, InvalidInput, StoreError, UsageError
 from dispatcher.redact import redact_url as redact
 
-_DRIVER = re.compile(r"^postgres(?:ql)?(?:\+\w+)?://")
+_POSTGRES_DRIVERS = ("postgresql", "postgres")
+
+
+def parse_url(url: str) -> URL:
+    """The URL as SQLAlchemy's URL object; anything but a PostgreSQL URL is a usage error."""
+    problem = f"not a PostgreSQL URL: {redact(url)} (expected postgresql://user@host/db)"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UsageError(problem) from None
+    if parsed.drivername.split("+")[0] not in _POSTGRES_DRIVERS:
+        raise UsageError(problem)
+    return parsed
 
 
 def libpq_url(url: str) -> str:
     """postgresql+psycopg:// and postgresql+pg8000:// URLs (SQLAlchemy style) as plain libpq URLs."""
-    if not _DRIVER.match(url):
-        raise NightshiftError(f"not a PostgreSQL URL: {redact(url)} (expected postgresql://user@host/db)")
-    return _DRIVER.sub("postgresql://", url, count=1)
+    return parse_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def sqlalchemy_url(url: str) -> str:
     """A URL with a driver for SQLAlchemy: psycopg 3 unless the user named one (pg8000 works too)."""
-    if not _DRIVER.match(url):
-        raise NightshiftError(f"not a PostgreSQL URL: {redact(url)} (expected postgresql://user@host/db)")
-    if re.match(r"^postgres(?:ql)?\+\w+://", url):
-        return url
-    return _DRIVER.sub("postgresql+psycopg://", url, count=1)
+    parsed = parse_url(url)
+    if "+" in parsed.drivername:
+        return parsed.set(drivername=parsed.drivername.replace("postgres+", "postgresql+")) \
+            .render_as_string(hide_password=False)
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
 @contextlib.contextmanager
@@ -49,7 +63,13 @@ def translate_errors(url: str | None = None) -> Iterator[None]:
         where = f" to {redact(url)}" if url else ""
         raise DatabaseUnavailable(f"connection{where} is closed: {exc}") from exc
     except psycopg.Error as exc:
-        raise StoreError(_message(exc)) from exc
+        refused_input = (exc.sqlstate or "").startswith(_INPUT_ERROR_CLASSES)
+        raise (InvalidInput if refused_input else StoreError)(_message(exc)) from exc
+
+
+# SQLSTATE classes of input the server refused: 22 data exception, 23 integrity constraint,
+# P0 a function's RAISE, 55 object not in prerequisite state
+_INPUT_ERROR_CLASSES = ("22", "23", "P0", "55")
 
 
 def _message(exc: psycopg.Error) -> str:
@@ -66,19 +86,27 @@ def connect(url: str, *, autocommit: bool = False, **kwargs: object) -> psycopg.
         return psycopg.connect(libpq_url(url), autocommit=autocommit, **kwargs)  # type: ignore[arg-type]
 
 
+def first_line(exc: BaseException) -> str:
+    """libpq's own first line ("connection to server at ... failed: Connection refused")."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
 def describe_connect_error(url: str, exc: BaseException) -> str:
-    reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-    return (
-        f"cannot connect to {redact(url)}: {reason}\n"
-        "Start the embedded database with `nightshift db start`, or pass --database-url / "
-        f"set {URL_ENV} to a reachable PostgreSQL."
-    )
+    # an error with a SQLSTATE came from a server we were talking to (AdminShutdown when it stops,
+    # pg_terminate_backend...); one without failed to reach it at all
+    verb = "lost the connection to" if getattr(exc, "sqlstate", None) else "cannot connect to"
+    message = f"{verb} {redact(url)}: {first_line(exc)}"
+    if is_embedded_url(url):  # the hint helps only when the embedded cluster was meant
+        message += " (start the embedded database with `nightshift db start`)"
+    else:
+        message += f" (check --database-url / {URL_ENV})"
+    return message
 
 
 def with_database(url: str, database: str) -> str:
     """The same server and credentials, another database."""
-    parts = urlsplit(libpq_url(url))
-    return urlunsplit(parts._replace(path=f"/{database}"))
+    return parse_url(libpq_url(url)).set(database=database).render_as_string(hide_password=False)
 
 
 def recreate_database(url: str, database: str) -> str:

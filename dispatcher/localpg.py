@@ -23,12 +23,13 @@ import secrets
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from dispatcher.errors import NightshiftError
+from dispatcher.errors import NightshiftError, NotFound
 
 DEFAULT_PORT = 54329
+DEFAULT_SUBDIR = ".nightshift/postgres"
 DEFAULT_DATABASE = "nightshift"
 SUPERUSER = "nightshift"
 SERVICE_USER = "nightshift"
@@ -39,6 +40,10 @@ MAX_SOCKET_DIR = 90
 
 class LocalPostgresError(NightshiftError):
     """The embedded cluster could not be created, started or reached."""
+
+
+class ClusterNotCreated(LocalPostgresError, NotFound):
+    """There is no embedded cluster where we looked (exit status 3, like a stopped one)."""
 
 
 def find_bindir() -> Path:
@@ -83,16 +88,26 @@ class LocalCluster:
     root: Path
     port: int = DEFAULT_PORT
     database: str = DEFAULT_DATABASE
+    # how root was chosen, for `db status`: "chosen" (--data-dir or $NIGHTSHIFT_DATA_DIR), "found"
+    # (walking up from the current directory) or "new" (none found: ./.nightshift/postgres)
+    origin: str = field(default="chosen", compare=False)
 
     @classmethod
     def from_env(
         cls, data_dir: str | None = None, port: int | None = None, database: str | None = None
     ) -> LocalCluster:
-        root = Path(data_dir or os.environ.get("NIGHTSHIFT_DATA_DIR") or ".nightshift/postgres")
+        """The cluster to use: --data-dir, else $NIGHTSHIFT_DATA_DIR, else the nearest
+        .nightshift/postgres holding a cluster in this directory or a parent (as git finds its
+        repository), else a new one in ./.nightshift/postgres."""
+        if explicit := data_dir or os.environ.get("NIGHTSHIFT_DATA_DIR"):
+            root, origin = _usable_root(Path(explicit).absolute()), "chosen"
+        else:
+            root, origin = find_root(Path.cwd())
         return cls(
-            root=_usable_root(root.absolute()),
+            root=root,
             port=int(port or os.environ.get("NIGHTSHIFT_PG_PORT") or DEFAULT_PORT),
             database=database or os.environ.get("NIGHTSHIFT_PG_DATABASE") or DEFAULT_DATABASE,
+            origin=origin,
         )
 
     # -- paths -------------------------------------------------------------------------------
@@ -124,16 +139,23 @@ class LocalCluster:
         try:
             return self.password_file.read_text().strip()
         except FileNotFoundError:
-            raise LocalPostgresError(
+            raise ClusterNotCreated(
                 f"the embedded cluster at {self.root} is not initialised: run `nightshift db start` "
                 "(or set NIGHTSHIFT_DATABASE_URL to use an existing PostgreSQL)"
             ) from None
 
     def url(self, database: str | None = None) -> str:
-        return (
+        from dispatcher.config import mark_embedded
+
+        return mark_embedded(
             f"postgresql://{SUPERUSER}:{self.password()}@127.0.0.1:{self.live_port()}/"
             f"{database or self.database}"
         )
+
+    def url_without_password(self, database: str | None = None) -> str:
+        """For child processes: the password goes through their environment (PGPASSWORD), never
+        their argv, which every user of the machine can read with `ps`."""
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.live_port()}/{database or self.database}"
 
     def live_port(self) -> int:
         """The port the server was started on (postmaster.pid says), else the configured one."""
@@ -283,6 +305,16 @@ def _ensure_service_user() -> None:
             check=True,
             capture_output=True,
         )
+
+
+def find_root(start: Path) -> tuple[Path, str]:
+    """The nearest DIR/.nightshift/postgres holding a cluster, from `start` up to '/'; else a new
+    one under `start`. The same rule as git's: a command works from any subdirectory."""
+    for directory in (start, *start.parents):
+        candidate = _usable_root(directory / DEFAULT_SUBDIR)
+        if (candidate / "data" / "PG_VERSION").exists():
+            return candidate, "found"
+    return _usable_root(start / DEFAULT_SUBDIR), "new"
 
 
 def _usable_root(root: Path) -> Path:

@@ -1,18 +1,24 @@
-"""The dispatcher's Prometheus metrics and its small HTTP endpoint (/metrics and /healthz).
+"""The dispatcher's Prometheus metrics and their HTTP endpoint (/metrics and /healthz).
 
 Each Dispatcher has its own CollectorRegistry, so several in one process (tests, the benchmark) do
-not collide. The endpoint is served by asyncio on the daemon's own loop: no thread, no framework.
+not collide. The endpoint is prometheus_client's own WSGI application (content negotiation,
+compression, `name[]` filters) on its threading WSGI server, in a daemon thread: a scrape never waits
+for the event loop, and the loop never parses HTTP.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Callable
+import socket
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
+
+from dispatcher.errors import NightshiftError
 
 RUN_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, float("inf"))
 
@@ -51,6 +57,7 @@ class Metrics:
         self.connected = Gauge("nightshift_database_connected", "1 while connected and listening",
                                registry=r)
         self._kinds: dict[str, KindMetrics] = {}
+        self._queue_kinds: set[str] = set()  # kinds the queue gauges have children for
 
     def kind(self, kind: str) -> KindMetrics:
         """The per-kind children, looked up once: labels() takes a lock and builds a key every call."""
@@ -67,40 +74,58 @@ class Metrics:
             seen.add(kind)
             self.queue_depth.labels(kind).set(queued)
             self.oldest_age.labels(kind).set(oldest)
-        for gauge in (self.queue_depth, self.oldest_age):
-            for labels in list(gauge._metrics):  # prometheus_client has no public list of children
-                if labels[0] not in seen:
-                    gauge.labels(*labels).set(0)
+        for kind in self._queue_kinds - seen:
+            self.queue_depth.labels(kind).set(0)
+            self.oldest_age.labels(kind).set(0)
+        self._queue_kinds |= seen
 
 
-async def serve(metrics: Metrics, host: str, port: int, healthy: Callable[[], bool]) -> asyncio.Server:
-    """GET /metrics (Prometheus text format) and /healthz (200 when connected, else 503)."""
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes every few seconds are not worth a log line each."""
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await asyncio.wait_for(reader.readline(), timeout=5)
-            while (await asyncio.wait_for(reader.readline(), timeout=5)) not in (b"\r\n", b"\n", b""):
-                pass  # headers: not needed
-            parts = request.decode("latin-1").split()
-            path = parts[1].split("?")[0] if len(parts) >= 2 else ""
-            if path == "/metrics":
-                status, body, ctype = "200 OK", generate_latest(metrics.registry), CONTENT_TYPE_LATEST
-            elif path == "/healthz":
-                ok = healthy()
-                status = "200 OK" if ok else "503 Service Unavailable"
-                body, ctype = (b"ok\n" if ok else b"database unavailable\n"), "text/plain"
-            else:
-                status, body, ctype = "404 Not Found", b"not found\n", "text/plain"
-            writer.write(
-                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-                "Connection: close\r\n\r\n".encode() + body
-            )
-            await writer.drain()
-        except (TimeoutError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
 
-    return await asyncio.start_server(handle, host, port)
+class MetricsServer:
+    """The running endpoint; close() stops it and frees the port."""
+
+    def __init__(self, httpd: ThreadingWSGIServer) -> None:
+        self.httpd = httpd
+        self.thread = threading.Thread(target=httpd.serve_forever, name="nightshift-metrics", daemon=True)
+        self.thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def app(metrics: Metrics, healthy: Callable[[], bool]) -> Callable[..., Iterable[bytes]]:
+    """/healthz: 200 while connected, else 503; every other path is prometheus_client's app."""
+    exposition = make_wsgi_app(metrics.registry)
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/healthz":
+            ok = healthy()
+            start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"ok\n" if ok else b"database unavailable\n"]
+        return exposition(environ, start_response)  # type: ignore[no-any-return]
+
+    return application
+
+
+async def serve(metrics: Metrics, host: str, port: int, healthy: Callable[[], bool]) -> MetricsServer:
+    """Serve /metrics (Prometheus text format) and /healthz on host:port, in a thread."""
+
+    class Server(ThreadingWSGIServer):
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+    try:
+        httpd = make_server(host, port, app(metrics, healthy), Server, handler_class=_QuietHandler)
+    except OSError as exc:
+        raise NightshiftError(
+            f"cannot serve metrics on {host}:{port}: {exc.strerror or exc} (another process uses the port? "
+            "choose another with --metrics-port)") from None
+    return MetricsServer(httpd)

@@ -96,10 +96,15 @@ def run_now(conn: psycopg.Connection, target: str) -> int | None:
     return row[0] if row else None
 
 
-def upcoming(conn: psycopg.Connection, within: str, kind: str | None = None) -> list[UpcomingRun]:
+UPCOMING_LIMIT = 10_000  # rows upcoming_runs returns unless told otherwise (its p_limit default)
+UPCOMING_MAX_WINDOW = "366 days"  # the furthest upcoming_runs forecasts
+
+
+def upcoming(conn: psycopg.Connection, within: str, kind: str | None = None,
+             limit: int = UPCOMING_LIMIT) -> list[UpcomingRun]:
     with translate_errors(), conn.cursor(row_factory=class_row(UpcomingRun)) as cur:
         return cur.execute(
-            QUERIES["schedule_upcoming"], {"within": interval_text(within), "kind": kind}
+            QUERIES["schedule_upcoming"], {"within": interval_text(within), "kind": kind, "limit": limit}
         ).fetchall()
 
 

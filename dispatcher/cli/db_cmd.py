@@ -6,6 +6,8 @@ import argparse
 import os
 import shutil
 
+from dispatcher.cli.options import port
+from dispatcher.errors import EXIT_NOT_FOUND
 from dispatcher.localpg import LocalCluster, LocalPostgresError, find_bindir
 
 
@@ -35,18 +37,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions.add_parser(
         "url", parents=[where], help="print the database URL (contains the password)"
     ).set_defaults(func=url)
-    psql = actions.add_parser("psql", parents=[where], help="open psql on the Nightshift database")
-    psql.add_argument("psql_args", nargs=argparse.REMAINDER, help="extra arguments for psql")
-    psql.set_defaults(func=run_psql)
+    psql = actions.add_parser(
+        "psql", help="open psql on the Nightshift database",
+        description="Run psql on the Nightshift database. Every argument after `psql` goes to psql "
+        "unchanged (`nightshift db psql -c 'select 1'`); the password reaches it through its "
+        "environment, never its command line. --data-dir and --port go before `psql`.")
+    psql.add_argument("psql_args", nargs=argparse.REMAINDER, metavar="PSQL_ARG",
+                      help="arguments for psql, e.g. -c 'SELECT 1' or -f file.sql")
+    psql.set_defaults(func=run_psql, passthrough="psql_args")
 
 
 def _where(parser: argparse.ArgumentParser, default: object) -> None:
     parser.add_argument(
         "--data-dir", default=default,
-        help="cluster directory (default: $NIGHTSHIFT_DATA_DIR or .nightshift/postgres)",
+        help="cluster directory (default: $NIGHTSHIFT_DATA_DIR, else the nearest .nightshift/postgres "
+        "in this directory or a parent, else a new one in ./.nightshift/postgres)",
     )
     parser.add_argument(
-        "--port", type=int, default=default,
+        "--port", type=port, default=default,
         help="TCP port on 127.0.0.1 (default: $NIGHTSHIFT_PG_PORT or 54329)",
     )
 
@@ -69,16 +77,24 @@ def stop(args: argparse.Namespace) -> int:
     return 0
 
 
+_ORIGIN = {
+    "chosen": "set by --data-dir or $NIGHTSHIFT_DATA_DIR",
+    "found": "found in this directory or a parent",
+    "new": "no cluster in this directory or its parents",
+}
+
+
 def status(args: argparse.Namespace) -> int:
     cluster = _cluster(args)
     if not cluster.initialized():
-        print(f"not created: {cluster.root} (run `nightshift db start`)")
-        return 3
+        print(f"not created: {cluster.root} ({_ORIGIN[cluster.origin]}; run `nightshift db start` "
+              "to create it there, or set NIGHTSHIFT_DATA_DIR)")
+        return EXIT_NOT_FOUND
     running = cluster.running()
     port = cluster.live_port() if running else cluster.port
     print(f"{'running' if running else 'stopped'}: 127.0.0.1:{port} database {cluster.database}, "
-          f"data in {cluster.data}")
-    return 0 if running else 3  # the LSB status convention: 3 = not running
+          f"data in {cluster.data} ({_ORIGIN[cluster.origin]})")
+    return 0 if running else EXIT_NOT_FOUND  # the LSB status convention: 3 = not running
 
 
 def url(args: argparse.Namespace) -> int:
@@ -91,5 +107,6 @@ def run_psql(args: argparse.Namespace) -> int:
     psql = shutil.which("psql") or str(find_bindir() / "psql")
     if not os.path.exists(psql):
         raise LocalPostgresError("psql not found: apt-get install postgresql-client-15")
-    extra = [a for a in args.psql_args if a != "--"]
-    os.execvp(psql, [psql, cluster.url(), *extra])
+    extra = args.psql_args[1:] if args.psql_args[:1] == ["--"] else args.psql_args
+    env = {**os.environ, "PGPASSWORD": cluster.password()}
+    os.execvpe(psql, [psql, "--dbname", cluster.url_without_password(), *extra], env)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+import sys
+from pathlib import Path
 
 from dispatcher import cron
+from dispatcher.cli.output import print_table
 from dispatcher.db import connect
 from dispatcher.localpg import LocalCluster
 from dispatcher.migrate import migrate
@@ -23,9 +27,11 @@ WITH org AS (
     ON CONFLICT (repository_id, name) DO UPDATE SET working_directory = EXCLUDED.working_directory
     RETURNING id
 )
--- the DBA API: registers the pipeline for DAILY drift scans (idempotent); the first scan runs at its
--- next daily slot, or at once with nightshift.run_now('pipeline/<id>')
+-- the DBA API: registers the pipeline for DAILY drift scans; the first scan runs at its next daily
+-- slot, or at once with nightshift.run_now('pipeline/<id>'). Only when it has no schedule yet: a
+-- second demo never resets a frequency the user changed.
 SELECT nightshift.set_frequency('pipeline/' || id, 'DAILY') FROM pipe
+ WHERE NOT EXISTS (SELECT FROM nightshift.schedules AS s WHERE s.pipeline_id = pipe.id)
 """
 
 SCHEDULED = """
@@ -54,10 +60,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def _command_name() -> str:
+    """How to run nightshift again from where the user is: `nightshift` when it is on PATH, else the
+    path of the script that runs now (`.venv/bin/nightshift` only works from the checkout)."""
+    script = Path(sys.argv[0])
+    if script.name == "nightshift" and shutil.which("nightshift") == str(script.resolve()):
+        return "nightshift"
+    if script.name == "nightshift" and script.exists():
+        return str(script.resolve())
+    return "nightshift" if shutil.which("nightshift") else f"{sys.executable} -m dispatcher"
+
+
 def run(args: argparse.Namespace) -> int:
+    print("starting the embedded PostgreSQL (the first time: initdb, a few seconds)...", flush=True)
     cluster = LocalCluster.from_env()
     cluster.start()
     url = cluster.url()
+    print("migrating...", flush=True)
     result = migrate(url)
     print(f"embedded PostgreSQL on 127.0.0.1:{cluster.live_port()}, schema at revision {result.revision}")
     # the scheduler runs inside Postgres from now on: enqueue_due() every minute, maintenance every 5
@@ -66,15 +85,17 @@ def run(args: argparse.Namespace) -> int:
     with connect(url) as conn:
         conn.execute(SAMPLE, {"repo_url": args.repo_url})
         rows = conn.execute(SCHEDULED).fetchall()
-    print(f"{'kind':<14} {'target':<28} {'frequency':<10} next run (UTC)")
-    for kind, target, frequency, next_run_at in rows:
-        print(f"{kind:<14} {target:<28} {frequency:<10} {next_run_at:%Y-%m-%d %H:%M}")
+    print_table(("kind", "target", "frequency", "next_run_utc"), [
+        {"kind": kind, "target": target, "frequency": frequency, "next_run_utc": next_run_at}
+        for kind, target, frequency, next_run_at in rows])
     if not args.no_drift:
         from dispatcher.demo import drift_demo as demo
 
         demo.run(url, cluster.root / "demo")
+    command = _command_name()
     print("\nThe embedded PostgreSQL keeps running, and pg_cron enqueues due scans every minute:")
-    print("  .venv/bin/nightshift dispatcher run     # work them off")
-    print("  .venv/bin/nightshift db psql            # look around: SELECT * FROM nightshift.findings_report")
-    print("  .venv/bin/nightshift db stop            # stop it")
+    print(f"  {command} dispatcher run     # work them off")
+    print(f"  {command} findings list      # what the scans found")
+    print(f"  {command} db psql            # look around: SELECT * FROM nightshift.findings_report")
+    print(f"  {command} db stop            # stop it")
     return 0

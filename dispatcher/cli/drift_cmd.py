@@ -14,8 +14,9 @@ import sys
 from typing import BinaryIO
 
 from dispatcher.drift.plan import PlanError, parse_plan
-from dispatcher.errors import NightshiftError
+from dispatcher.errors import NightshiftError, UsageError
 
+DRIFT_EXIT = 2  # --detailed-exitcode, as terraform plan: 0 clean, 1 error, 2 changes (here: drift)
 _ZIP_MAGIC = b"PK\x03\x04"  # a binary plan file (terraform plan -out=...) is a zip archive
 
 
@@ -32,33 +33,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Read the JSON of `terraform show -json PLANFILE` (or `tofu show -json`) and print "
         "one finding per line: kind (drift | pending-change), address, module, type, name, provider_id, "
         "change, severity, attributes [{path, before, after}] with sensitive values as \"(sensitive)\", "
-        "and the stable fingerprint. Exit status 2 with a one-line error for unreadable or malformed plans.",
+        "and the stable fingerprint. Exit status 2 with a one-line error for unreadable or malformed plans "
+        "(1 with --detailed-exitcode, where 2 means drift).",
     )
     parse.add_argument("plan", metavar="PLAN.json", help="the plan JSON file, or - for standard input")
     parse.add_argument("--kind", choices=("drift", "pending-change"), help="print only findings of this kind")
+    parse.add_argument("--detailed-exitcode", action="store_true",
+                       help="like `terraform plan -detailed-exitcode`: exit 0 when the plan shows no drift, "
+                       "2 when it shows drift, 1 on an error")
     parse.set_defaults(func=run_parse)
 
 
 def run_parse(args: argparse.Namespace) -> int:
-    data = read_plan(args.plan)
+    # a bad plan is a usage error (2), except with --detailed-exitcode, where 2 means drift
+    error = NightshiftError if args.detailed_exitcode else UsageError
+    data = read_plan(args.plan, error)
     name = "standard input" if args.plan == "-" else args.plan
     if data.startswith(_ZIP_MAGIC):
-        raise NightshiftError(f"{name} is a binary plan file; convert it first: "
-                              "terraform show -json PLANFILE > plan.json")
+        raise error(f"{name} is a binary plan file; convert it first: "
+                    "terraform show -json PLANFILE > plan.json")
     try:
         findings = parse_plan(data)
     except PlanError as exc:
-        raise NightshiftError(f"{name}: {exc}") from None
+        raise error(f"{name}: {exc}") from None
     lines = [json.dumps(f.to_json(), ensure_ascii=False) for f in findings if args.kind in (None, f.kind)]
-    try:
-        sys.stdout.write("".join(line + "\n" for line in lines))
-        sys.stdout.flush()
-    except BrokenPipeError:  # `| head`: the reader left, which is fine
-        sys.stdout = None  # type: ignore[assignment]  # no second error when the interpreter flushes
+    sys.stdout.write("".join(line + "\n" for line in lines))  # main() handles a reader that left
+    if args.detailed_exitcode and any(f.kind == "drift" for f in findings):
+        return DRIFT_EXIT
     return 0
 
 
-def read_plan(name: str) -> bytes:
+def read_plan(name: str, error: type[NightshiftError] = UsageError) -> bytes:
     try:
         if name == "-":
             stream: BinaryIO = sys.stdin.buffer
@@ -66,4 +71,4 @@ def read_plan(name: str) -> bytes:
         with open(name, "rb") as file:
             return file.read()
     except OSError as exc:
-        raise NightshiftError(f"cannot read {name}: {exc.strerror or exc}") from None
+        raise error(f"cannot read {name}: {exc.strerror or exc}") from None

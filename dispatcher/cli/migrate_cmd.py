@@ -23,6 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--reapply-sql", action="store_true", help="apply every sql/ file even if its checksum is unchanged"
     )
+    parser.add_argument(
+        "--install-cron", action="store_true",
+        help="then install (or update) the pg_cron jobs, as `nightshift cron install` does: without them "
+        "nothing is ever scheduled (docker-compose's migrate service uses this)")
     parser.set_defaults(func=run)
 
 
@@ -35,4 +39,9 @@ def run(args: argparse.Namespace) -> int:
     if result.cron_database != result.database:
         print(f"note: pg_cron runs in database {result.cron_database!r}; "
               "`nightshift cron install` schedules the jobs there with cron.schedule_in_database")
+    if args.install_cron:
+        from dispatcher import cron
+
+        for spec, jobid in cron.install(url):
+            print(f"installed {spec.jobname} (job {jobid}): {spec.schedule!r} in {spec.database}")
     return 0

@@ -6,6 +6,8 @@ import argparse
 
 from dispatcher import scheduling
 from dispatcher.cli import add_database_url
+from dispatcher.cli.options import int_between
+from dispatcher.cli.output import print_table
 from dispatcher.config import resolve_url
 from dispatcher.db import connect
 
@@ -39,14 +41,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action.add_argument("target", help=TARGET_HELP)
         action.set_defaults(func=func)
 
-    upcoming = actions.add_parser("upcoming", help="what will be enqueued in the coming hours")
-    upcoming.add_argument("--within", default="24h", help="e.g. 90m, 24h, 7d or '2 days' (default 24h)")
+    upcoming = actions.add_parser(
+        "upcoming", help="what will be enqueued in the coming hours",
+        description="The forecast of enqueue_due (nightshift.upcoming_runs): every run within the window, "
+        f"earliest first. Bounded: the window is at most {scheduling.UPCOMING_MAX_WINDOW} and at most "
+        "--limit runs are listed (the earliest).")
+    upcoming.add_argument("--within", default="24h",
+                          help="more than 0 and at most 366 days: e.g. 90m, 24h, 7d or '2 days' "
+                          "(default 24h)")
+    upcoming.add_argument("--limit", type=int_between(1, scheduling.UPCOMING_LIMIT), default=1000,
+                          help=f"list at most this many runs, 1 to {scheduling.UPCOMING_LIMIT:,} "
+                          "(default 1000)")
     upcoming.add_argument("--kind", help=KIND_HELP)
     upcoming.set_defaults(func=run_upcoming)
 
     due = actions.add_parser("enqueue-due", help="enqueue every due target now (pg_cron does it each minute)")
     due.add_argument("--kind", help=KIND_HELP)
-    due.add_argument("--limit", type=int, help="at most this many tasks per kind")
+    due.add_argument("--limit", type=int_between(1, 2**31 - 1), help="at most this many tasks per kind")
     due.set_defaults(func=run_enqueue_due)
 
     for action in actions.choices.values():
@@ -60,10 +71,10 @@ def _when(value: object) -> str:
 def run_list(args: argparse.Namespace) -> int:
     with connect(resolve_url(args.database_url)) as conn:
         rows = scheduling.list_schedules(conn, args.kind)
-    print(f"{'kind':<16} {'target':<26} {'frequency':<12} {'state':<9} next run")
-    for s in rows:
-        state = "off" if not s.enabled else ("active" if s.is_active else "paused")
-        print(f"{s.kind:<16} {s.subject:<26} {s.frequency:<12} {state:<9} {_when(s.next_run_at)}")
+    print_table(("kind", "target", "frequency", "state", "next_run"), [
+        {"kind": s.kind, "target": s.subject, "frequency": s.frequency,
+         "state": "off" if not s.enabled else ("active" if s.is_active else "paused"),
+         "next_run": _when(s.next_run_at)} for s in rows], empty="no schedules")
     return 0
 
 
@@ -102,11 +113,12 @@ def run_run_now(args: argparse.Namespace) -> int:
 
 def run_upcoming(args: argparse.Namespace) -> int:
     with connect(resolve_url(args.database_url)) as conn:
-        runs = scheduling.upcoming(conn, args.within, args.kind)
+        runs = scheduling.upcoming(conn, args.within, args.kind, args.limit)
     for run in runs:
         late = "  (overdue: runs at the next enqueue)" if run.overdue else ""
         print(f"{_when(run.run_at)}  {run.kind:<16} {run.subject:<26} {run.frequency}{late}")
-    print(f"{len(runs)} run(s) within {scheduling.interval_text(args.within)}")
+    more = f" (the first {args.limit}; --limit shows more)" if len(runs) == args.limit else ""
+    print(f"{len(runs)} run(s) within {scheduling.interval_text(args.within)}{more}")
     return 0
 
 

@@ -62,6 +62,8 @@ def run(url: str, workdir: Path) -> None:
     with moto_server(workdir) as endpoint:
         env = terraform_env(workdir, endpoint)
         started = time.monotonic()
+        # the long steps say what they do before they start: the demo must not look hung
+        print("  terraform init + apply to the local AWS (about 20-60 s)...", flush=True)
         terraform(infra, env, "init")
         terraform(infra, env, "apply", "-auto-approve")
         print(f"  applied {EXAMPLE.relative_to(ROOT)} (working copy {infra}) to {endpoint} "
@@ -77,7 +79,8 @@ def run(url: str, workdir: Path) -> None:
             aws.revert()
             print("  reverted both changes with boto3")
             show(conn, scan(conn, url, subject, env, log), subject)
-    print("  the findings' history: nightshift db psql, then\n"
+    print("  the findings: nightshift findings list --target demo/infra/network; their history: "
+          "nightshift db psql, then\n"
           "    SELECT target, resource_address, status, occurrences, reopened_count, resolved_at\n"
           "      FROM nightshift.findings_report;")
 
@@ -106,12 +109,17 @@ def scan(conn: psycopg.Connection, url: str, subject: str, env: dict[str, str], 
     if row is None or row[0] is None:
         raise RuntimeError(f"a drift scan of {subject} is already queued or running")
     task_id = row[0]
+    print(f"  drift scan of {subject}: task {task_id}, running `nightshift dispatcher run` until its "
+          "scan is recorded (terraform plan, about 10-30 s)...", flush=True)
     started = time.monotonic()
     with log.open("ab") as out:
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "dispatcher", "dispatcher", "run", "--database-url", url,
+            # the URL (with its password) goes through the environment: argv is visible to every
+            # user of the machine in `ps`
+            [sys.executable, "-m", "dispatcher", "dispatcher", "run",
              "--kinds", "drift-scan", "--poll-interval", "0.5"],
-            env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, **env, "NIGHTSHIFT_DATABASE_URL": url}, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         while time.monotonic() - started < SCAN_TIMEOUT:

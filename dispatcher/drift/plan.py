@@ -212,7 +212,8 @@ def _load(data: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
         at_end = exc.pos >= len(data.rstrip()) or exc.msg.startswith("Unterminated string")
         hint = " (unexpected end of input - truncated?)" if at_end else ""
         where = f"line {exc.lineno} column {exc.colno}"
-        raise PlanError(f"plan is not valid JSON: {exc.msg} at {where}{hint}") from None
+        # some of json's messages end in "at" ("Unterminated string starting at"): no "at at"
+        raise PlanError(f"plan is not valid JSON: {exc.msg.removesuffix(' at')} at {where}{hint}") from None
     except RecursionError:
         raise PlanError("plan JSON is nested too deeply to be a Terraform plan") from None
     if not isinstance(loaded, dict):

@@ -28,11 +28,11 @@ DECLARE
     v_kind text;
     v_window interval;
     v_due integer;
-    v_lookback_days integer := coalesce((SELECT st.value FROM nightshift.settings AS st
-                                          WHERE st.key = 'cost.lookback_days')::integer, 30);
-    v_cost_actions jsonb := coalesce((SELECT st.value FROM nightshift.settings AS st
-                                       WHERE st.key = 'cost.actions')::jsonb,
-                                     '["identify-unused", "rightsizing-recs", "commitment-coverage"]');
+    -- settings through the readers that fall back to a default (with a WARNING naming the key) on a
+    -- malformed value: one bad row must not stop scheduling for every kind
+    v_lookback_days integer := nightshift.setting_integer('cost.lookback_days', 30);
+    v_cost_actions jsonb := nightshift.setting_jsonb(
+        'cost.actions', '["identify-unused", "rightsizing-recs", "commitment-coverage"]');
 BEGIN
     /* Turn every due schedule row into a task (at most p_limit per kind) and advance its next run. */
     PERFORM nightshift.require_scheduled_kind(p_kind);
@@ -43,8 +43,7 @@ BEGIN
 
     FOREACH v_kind IN ARRAY v_kinds LOOP
         CONTINUE WHEN p_kind IS NOT NULL AND v_kind <> p_kind;
-        v_window := coalesce((SELECT st.value FROM nightshift.settings AS st
-                               WHERE st.key = 'schedule.stagger.' || v_kind)::interval, interval '0');
+        v_window := nightshift.setting_interval('schedule.stagger.' || v_kind, interval '0');
 
         -- Each kind's due rows come from its own CTE, joined straight to its target tables and locked there;
         -- the CTEs of the other kinds are switched off by their v_kind test. (Reading the UNION ALL view

@@ -29,7 +29,7 @@ SELECT nightshift.run_now(%(target)s) AS task_id
 -- name: schedule_upcoming --
 -- the forecast of enqueue_due for the next interval
 SELECT u.run_at, u.kind, u.subject, u.frequency::text AS frequency, u.overdue
-  FROM nightshift.upcoming_runs(%(within)s::interval, %(kind)s::text) AS u
+  FROM nightshift.upcoming_runs(%(within)s::interval, %(kind)s::text, %(limit)s::integer) AS u
 
 -- name: schedule_enqueue_due --
 -- what the pg_cron job does every minute, on demand

@@ -375,7 +375,7 @@ def test_tasks_cli(db_url: str) -> None:
     assert out.returncode == 0, out.stderr
     task_id = int(out.stdout)
     again = cli("enqueue", "sleep", "--subject", "cli/1")
-    assert again.returncode == 2 and "already queued or running" in again.stderr
+    assert again.returncode == 1 and "already queued or running" in again.stderr
     listed = cli("tasks", "list", "--status", "queued")
     assert f"{task_id}" in listed.stdout and "cli/1" in listed.stdout
     assert cli("tasks", "cancel", str(task_id)).returncode == 0

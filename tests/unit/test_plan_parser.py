@@ -496,3 +496,10 @@ def test_broken_json_in_the_middle_names_line_and_column() -> None:
 )
 def test_not_a_plan_raises_plan_error_naming_the_problem(data: Any, expected: str) -> None:
     assert expected in plan_error(data)
+
+
+def test_json_errors_never_say_at_at() -> None:
+    for broken in (b'{"a": "unterminated', b'{"a": "\x00"}'):
+        with pytest.raises(PlanError) as error:
+            parse_plan(broken)
+        assert " at at " not in str(error.value) and " at line 1 column " in str(error.value)
