@@ -26,7 +26,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_scan nightshift.scans;
-    v_ref record;
     v_channel text;
     v_limit integer;
     v_payload jsonb;
@@ -34,19 +33,11 @@ DECLARE
 BEGIN
     /* insert one pending notification describing the transitions; return its id */
     SELECT * INTO STRICT v_scan FROM nightshift.scans WHERE id = p_scan_id;
-    v_ref := nightshift.parse_subject(v_scan.subject);
 
     v_channel := coalesce(
         nullif((SELECT t.payload ->> 'notification_channel' FROM nightshift.tasks AS t
                  WHERE t.id = v_scan.task_id), ''),
-        nullif((SELECT s.notification_channel
-                  FROM nightshift.schedules AS s
-                 WHERE s.kind = v_scan.kind
-                   AND CASE v_ref.target_type
-                           WHEN 'pipeline' THEN s.pipeline_id
-                           WHEN 'cloud_integration' THEN s.cloud_integration_id
-                           WHEN 'organization' THEN s.organization_id
-                       END = v_ref.target_id), ''),
+        nullif((nightshift.subject_schedule(v_scan.subject, v_scan.kind)).notification_channel, ''),
         (SELECT value FROM nightshift.settings WHERE key = 'notifications.default_channel'),
         'default');
     v_limit := coalesce((SELECT value::integer FROM nightshift.settings

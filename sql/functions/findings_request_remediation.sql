@@ -31,12 +31,7 @@ BEGIN
     SELECT sc.auto_create_pr AND o.auto_remediate AND coalesce(r.auto_remediate, true) INTO v_allowed
       FROM nightshift.subjects AS t
       JOIN nightshift.organizations AS o ON o.id = t.organization_id
-      JOIN nightshift.schedules AS sc ON sc.kind = v_scan_kind
-       AND CASE v_ref.target_type
-               WHEN 'pipeline' THEN sc.pipeline_id
-               WHEN 'cloud_integration' THEN sc.cloud_integration_id
-               WHEN 'organization' THEN sc.organization_id
-           END = v_ref.target_id
+      CROSS JOIN nightshift.subject_schedule(p_subject, v_scan_kind) AS sc
       LEFT JOIN nightshift.pipelines AS p ON v_ref.target_type = 'pipeline' AND p.id = v_ref.target_id
       LEFT JOIN nightshift.repositories AS r ON r.id = p.repository_id
      WHERE t.subject = p_subject;

@@ -19,11 +19,10 @@ DECLARE
 BEGIN
     /* The id of the target's schedule row; an error naming the problem when there is none. */
     v_ref := nightshift.parse_subject(p_target);
-    v_kind := CASE v_ref.target_type
-                  WHEN 'pipeline' THEN 'drift-scan'
-                  WHEN 'cloud_integration' THEN 'compliance-scan'
-                  WHEN 'organization' THEN 'cost-analysis'
-              END;
+    -- the kind scheduled on this type of target (nightshift.task_kinds)
+    v_kind := (SELECT k.kind FROM nightshift.task_kinds AS k
+                WHERE k.scheduled AND k.target_type = v_ref.target_type
+                ORDER BY k.kind LIMIT 1);
     IF v_kind IS NULL THEN
         RAISE EXCEPTION 'unknown target %', quote_nullable(p_target)
             USING ERRCODE = 'invalid_parameter_value',
