@@ -1,0 +1,81 @@
+-- receive_github_delivery: what the HTTP intake does with a GitHub webhook delivery once its signature
+-- is verified — record the delivery id (replay protection) and, for a pull request opened,
+-- synchronized or reopened on a known repository with PR review on, enqueue its review — all in one
+-- transaction. A DBA can replay a delivery by hand the same way:
+--   SELECT * FROM nightshift.receive_github_delivery('72d3162e-cc78-11e3-81ab-4c9367dc0958',
+--                                                    'pull_request', pg_read_file('opened.json')::jsonb);
+--
+-- Outcomes: 'duplicate' (this delivery id was received before: nothing happens, also when the same id
+-- arrives twice at the same moment — the second insert waits for the first and then conflicts),
+-- 'ignored' (another event or action), 'unknown-repository', or enqueue_pr_review's outcome
+-- ('enqueued', 'replaced', 'superseded', 'in-flight', 'stale', 'review-disabled').
+CREATE OR REPLACE FUNCTION nightshift.receive_github_delivery(
+    p_delivery_id text,
+    p_event text,
+    p_payload jsonb
+) RETURNS TABLE (outcome text, task_id bigint, repository_id bigint)
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_pr jsonb := p_payload -> 'pull_request';
+BEGIN
+    /* record the delivery once; enqueue a pr-review when it asks for one */
+    IF coalesce(p_delivery_id, '') = '' OR coalesce(p_event, '') = '' THEN
+        RAISE EXCEPTION 'a delivery needs its id and event name' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO nightshift.webhook_deliveries (delivery_id, source, event)
+    VALUES (p_delivery_id, 'github', p_event)
+    ON CONFLICT (delivery_id) DO NOTHING;
+    IF NOT FOUND THEN
+        outcome := 'duplicate';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+
+    SELECT m.id INTO repository_id FROM nightshift.match_github_repository(p_payload -> 'repository') AS m;
+    IF p_event <> 'pull_request'
+       OR NOT coalesce(p_payload ->> 'action' = ANY (ARRAY['opened', 'synchronize', 'reopened']), false) THEN
+        outcome := 'ignored';
+    ELSIF repository_id IS NULL THEN
+        outcome := 'unknown-repository';
+    ELSIF jsonb_typeof(p_payload -> 'number') IS DISTINCT FROM 'number'
+          OR jsonb_typeof(v_pr -> 'head' -> 'sha') IS DISTINCT FROM 'string' THEN
+        RAISE EXCEPTION 'a pull_request delivery without number or head sha'
+            USING ERRCODE = 'invalid_parameter_value';
+    ELSE
+        SELECT e.task_id, e.outcome INTO task_id, outcome
+          FROM nightshift.enqueue_pr_review(
+                   repository_id, (p_payload ->> 'number')::integer,
+                   jsonb_strip_nulls(jsonb_build_object(
+                       'action', p_payload ->> 'action',
+                       'delivery_id', p_delivery_id,
+                       'full_name', p_payload -> 'repository' ->> 'full_name',
+                       'clone_url', p_payload -> 'repository' ->> 'clone_url',
+                       'base_ref', v_pr -> 'base' ->> 'ref',
+                       'base_sha', v_pr -> 'base' ->> 'sha',
+                       'head_ref', v_pr -> 'head' ->> 'ref',
+                       'head_sha', v_pr -> 'head' ->> 'sha',
+                       -- a fork's head lives in another repository
+                       'head_clone_url', v_pr -> 'head' -> 'repo' ->> 'clone_url',
+                       'html_url', v_pr ->> 'html_url',
+                       'draft', v_pr -> 'draft',
+                       'updated_at', v_pr ->> 'updated_at'))) AS e;
+        UPDATE nightshift.webhook_deliveries AS d SET task_id = receive_github_delivery.task_id
+         WHERE d.delivery_id = p_delivery_id AND receive_github_delivery.task_id IS NOT NULL;
+    END IF;
+    RETURN NEXT;
+END
+$$;
+
+REVOKE ALL ON FUNCTION nightshift.receive_github_delivery(text, text, jsonb) FROM PUBLIC;
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'nightshift_dispatcher') THEN
+        GRANT EXECUTE ON FUNCTION nightshift.receive_github_delivery(text, text, jsonb) TO nightshift_dispatcher;
+    END IF;
+END
+$$;
