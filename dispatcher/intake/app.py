@@ -154,7 +154,8 @@ def create_app(config: IntakeConfig) -> AccessLayer:
     app = Starlette(
         routes=[
             Route("/webhooks/github", GithubWebhooks(intake).handle, methods=["POST"]),
-            Route("/api/v1/internal/scheduled-tasks/{kind}", ScheduledTasksTrigger(intake).handle, methods=["POST"]),
+            Route("/api/v1/internal/scheduled-tasks/{kind}", ScheduledTasksTrigger(intake).handle,
+                  methods=["POST"]),
             Route("/healthz", intake.healthz, methods=["GET"]),
             Route("/readyz", intake.readyz, methods=["GET"]),
             Route("/metrics", intake.metrics_text, methods=["GET"]),
