@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from dispatcher.db import libpq_url
 from dispatcher.intake.access import AccessLayer, route_of
+from dispatcher.intake.batcher import DeliveryBatcher
 from dispatcher.intake.errors import Refusal
 from dispatcher.intake.github import GithubWebhooks
 from dispatcher.intake.metrics import IntakeMetrics
@@ -63,6 +64,7 @@ class Intake:
             kwargs={"autocommit": True, "application_name": "nightshift serve",
                     "options": f"-c statement_timeout={config.statement_timeout_ms}"},
         )
+        self.batcher = DeliveryBatcher(self.pool, writers=max(1, config.pool_max // 2))
         self.expected_revisions = expected_revisions()
 
     async def read_body(self, request: Request) -> bytes:
@@ -144,10 +146,12 @@ def create_app(config: IntakeConfig) -> AccessLayer:
         # wait=False: serve starts (and /healthz answers) while the database is still coming up;
         # /readyz says when it can take traffic
         await intake.pool.open(wait=False)
+        intake.batcher.start()
         log.info("intake started", extra={"event": "start", "global_secret": config.webhook_secret_ref})
         try:
             yield
         finally:
+            await intake.batcher.stop()
             await intake.pool.close(timeout=5)
             log.info("intake stopped", extra={"event": "stop"})
 

@@ -21,7 +21,6 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import psycopg
 from psycopg.types.json import Jsonb
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -119,7 +118,7 @@ class GithubWebhooks:
             return JSONResponse({"status": "pong", "delivery": delivery})
         if event == "pull_request" and payload.get("action") in ("opened", "synchronize", "reopened"):
             check_pull_request(payload)
-        return await self.receive(delivery, event, payload)
+        return await self.receive(request, delivery, event, payload)
 
     async def find_repository(self, named: dict[str, Any]) -> KnownRepository | None:
         fields = {key: named[key] for key in REPOSITORY_FIELDS if isinstance(named.get(key), str)}
@@ -145,19 +144,17 @@ class GithubWebhooks:
             self.metrics.signature_failures.labels("mismatch").inc()
             raise bad_signature()
 
-    async def receive(self, delivery: str, event: str, payload: dict[str, Any]) -> JSONResponse:
-        try:
-            async with self.intake.pool.connection() as conn:
-                cur = await conn.execute(
-                    "SELECT outcome, task_id, repository_id"
-                    " FROM nightshift.receive_github_delivery(%s, %s, %s)",
-                    (delivery, event, Jsonb(trim(payload))))
-                row = await cur.fetchone()
-        except psycopg.errors.InvalidParameterValue as exc:
-            raise Refusal(400, "invalid-payload", exc.diag.message_primary or "invalid payload") from None
-        assert row is not None
-        outcome, task_id, repository_id = row
+    async def receive(self, request: Request, delivery: str, event: str,
+                      payload: dict[str, Any]) -> JSONResponse:
+        received = await self.intake.batcher.receive(delivery, event, trim(payload))
+        outcome, task_id = received.outcome, received.task_id
+        request.state.log_fields.update(outcome=outcome, task_id=task_id,
+                                        repository_id=received.repository_id)
         self.metrics.deliveries.labels(event, outcome).inc()
+        if outcome == "invalid":
+            raise Refusal(400, "invalid-payload", received.error or "invalid payload")
+        if outcome == "unknown-repository":  # unregistered between the lookup and the transaction
+            raise Refusal(404, "unknown-repository", "unknown repository")
         if outcome == "duplicate":
             self.metrics.duplicates.inc()
             return JSONResponse({"status": "duplicate", "delivery": delivery})
@@ -169,9 +166,6 @@ class GithubWebhooks:
         if outcome == "ignored":
             action = f" action {payload['action']}" if "action" in payload else ""
             answer["reason"] = f"event {event}{action} starts nothing"
-        log.info("delivery %s", outcome, extra={"event": "webhook", "delivery": delivery, "gh_event": event,
-                                                "outcome": outcome, "task_id": task_id,
-                                                "repository_id": repository_id})
         return JSONResponse(answer, status_code=202 if outcome in ACCEPTED_OUTCOMES else 200)
 
 

@@ -5,9 +5,10 @@
 --   SELECT * FROM nightshift.receive_github_delivery('72d3162e-cc78-11e3-81ab-4c9367dc0958',
 --                                                    'pull_request', pg_read_file('opened.json')::jsonb);
 --
--- Outcomes: 'duplicate' (this delivery id was received before: nothing happens, also when the same id
+-- Outcomes: 'unknown-repository' (the payload names a repository Nightshift does not know: nothing is
+-- recorded), 'duplicate' (this delivery id was received before: nothing happens, also when the same id
 -- arrives twice at the same moment — the second insert waits for the first and then conflicts),
--- 'ignored' (another event or action), 'unknown-repository', or enqueue_pr_review's outcome
+-- 'ignored' (another event or action, or no repository), or enqueue_pr_review's outcome
 -- ('enqueued', 'replaced', 'superseded', 'in-flight', 'stale', 'review-disabled').
 CREATE OR REPLACE FUNCTION nightshift.receive_github_delivery(
     p_delivery_id text,
@@ -27,6 +28,13 @@ BEGIN
     IF coalesce(p_delivery_id, '') = '' OR coalesce(p_event, '') = '' THEN
         RAISE EXCEPTION 'a delivery needs its id and event name' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    SELECT m.id INTO repository_id FROM nightshift.match_github_repository(p_payload -> 'repository') AS m;
+    IF repository_id IS NULL AND p_payload ? 'repository' THEN
+        -- not recorded: once the repository is registered, GitHub's redelivery goes through
+        outcome := 'unknown-repository';
+        RETURN NEXT;
+        RETURN;
+    END IF;
     INSERT INTO nightshift.webhook_deliveries (delivery_id, source, event)
     VALUES (p_delivery_id, 'github', p_event)
     ON CONFLICT (delivery_id) DO NOTHING;
@@ -36,12 +44,9 @@ BEGIN
         RETURN;
     END IF;
 
-    SELECT m.id INTO repository_id FROM nightshift.match_github_repository(p_payload -> 'repository') AS m;
     IF p_event <> 'pull_request'
        OR NOT coalesce(p_payload ->> 'action' = ANY (ARRAY['opened', 'synchronize', 'reopened']), false) THEN
         outcome := 'ignored';
-    ELSIF repository_id IS NULL THEN
-        outcome := 'unknown-repository';
     ELSIF jsonb_typeof(p_payload -> 'number') IS DISTINCT FROM 'number'
           OR jsonb_typeof(v_pr -> 'head' -> 'sha') IS DISTINCT FROM 'string' THEN
         RAISE EXCEPTION 'a pull_request delivery without number or head sha'
@@ -76,6 +81,54 @@ DO $$
 BEGIN
     IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'nightshift_dispatcher') THEN
         GRANT EXECUTE ON FUNCTION nightshift.receive_github_delivery(text, text, jsonb) TO nightshift_dispatcher;
+    END IF;
+END
+$$;
+
+-- receive_github_deliveries: receive_github_delivery for many deliveries in one transaction — one
+-- commit (one WAL flush) for a whole batch. The intake sends what arrived while its previous batch was
+-- committing. Each element is {"delivery_id": ..., "event": ..., "payload": {...}}; each runs in its own
+-- subtransaction, so one refused delivery (outcome 'invalid', with the error) leaves the others alone.
+-- Rows come back in the order of the array (ordinal is 1-based).
+CREATE OR REPLACE FUNCTION nightshift.receive_github_deliveries(p_deliveries jsonb)
+RETURNS TABLE (ordinal integer, outcome text, task_id bigint, repository_id bigint, error text)
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_delivery jsonb;
+    v_position bigint;
+BEGIN
+    /* one row per delivery, in order */
+    FOR v_delivery, v_position IN
+        SELECT d.value, d.ordinality FROM jsonb_array_elements(p_deliveries) WITH ORDINALITY AS d
+    LOOP
+        ordinal := v_position;
+        error := NULL;
+        BEGIN
+            SELECT r.outcome, r.task_id, r.repository_id INTO outcome, task_id, repository_id
+              FROM nightshift.receive_github_delivery(v_delivery ->> 'delivery_id', v_delivery ->> 'event',
+                                                      v_delivery -> 'payload') AS r;
+        EXCEPTION WHEN invalid_parameter_value OR invalid_text_representation
+                       OR numeric_value_out_of_range THEN
+            outcome := 'invalid';
+            task_id := NULL;
+            repository_id := NULL;
+            error := SQLERRM;
+        END;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+REVOKE ALL ON FUNCTION nightshift.receive_github_deliveries(jsonb) FROM PUBLIC;
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'nightshift_dispatcher') THEN
+        GRANT EXECUTE ON FUNCTION nightshift.receive_github_deliveries(jsonb) TO nightshift_dispatcher;
     END IF;
 END
 $$;
