@@ -56,9 +56,13 @@ def run(args: argparse.Namespace) -> int:
     logs.configure(args.log_json, logging.getLogger().level)
     if args.webhook_secret:
         try:  # fail at start, not at the first delivery; the value is not kept (resolved when used)
-            resolve_secret(args.webhook_secret)
+            empty = not resolve_secret(args.webhook_secret)
         except SecretError as exc:
             raise NightshiftError(f"--webhook-secret: {exc}") from None
+        if empty:
+            logging.getLogger("nightshift.intake").warning(
+                "the global webhook secret %s is empty: deliveries are refused unless their repository "
+                "has its own webhook_secret_ref", args.webhook_secret)
     for name in ("max_body_bytes", "pool_size"):
         if getattr(args, name) < 1:
             raise NightshiftError(f"--{name.replace('_', '-')} must be at least 1")

@@ -3,7 +3,10 @@ HTTP, GitHub's real payloads (../shared/corpora/github-webhooks) and its documen
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +17,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import yaml
 
 from tests.support.intake import IntakeServer, corpus, manifest, run_server, sign
 from tests.support.pgserver import ROOT, PgServer
@@ -498,3 +502,45 @@ def test_sigterm_lets_the_request_in_progress_finish(intake_db: str, db: psycopg
     assert (response.status_code, response.json()["status"]) == (202, "enqueued")
     assert len(tasks(db)) == 1
     assert any("intake stopped" in line for line in running.lines)
+
+
+# -- the deployment examples, run against the real server --------------------------------------------
+
+def test_the_kubernetes_cronjob_script_triggers_every_kind(server: IntakeServer,
+                                                          db: psycopg.Connection) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed: the CronJob's script (curlimages/curl) cannot run here")
+    due_pipelines(db, 2)
+    token = create_token(server, db, "k8s-cronjob")
+    manifest_text = (ROOT / "deploy" / "kubernetes" / "cronjob-trigger.yaml").read_text()
+    [cronjob] = [d for d in yaml.safe_load_all(manifest_text) if d]
+    [spec] = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value", "") for e in spec["env"]}
+    env.update(PATH=os.environ["PATH"], NIGHTSHIFT_URL=server.url, NIGHTSHIFT_TRIGGER_TOKEN=token)
+    proc = subprocess.run([*spec["command"], *spec["args"]], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    answers = {a["kind"]: a for a in map(json.loads, proc.stdout.split())}
+    assert answers.keys() == set(env["NIGHTSHIFT_KINDS"].split())
+    assert answers["drift-scan"]["enqueued"] == 2
+    # a revoked token makes the Job fail, visibly
+    cli(server_db_url(db), "tokens", "revoke", "k8s-cronjob")
+    failed = subprocess.run([*spec["command"], *spec["args"]], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert failed.returncode == 1 and "token revoked" in failed.stdout + failed.stderr
+
+
+def test_the_azure_timer_helper_triggers_every_kind(server: IntakeServer, db: psycopg.Connection) -> None:
+    due_pipelines(db, 1)
+    token = create_token(server, db, "azure-timer")
+    spec = importlib.util.spec_from_file_location(
+        "nightshift_trigger", ROOT / "deploy" / "azure-functions" / "nightshift_trigger.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    answers = module.trigger_all({"NIGHTSHIFT_URL": server.url, "NIGHTSHIFT_TRIGGER_TOKEN": token})
+    assert {a["kind"] for a in answers} == {"drift-scan", "compliance-scan", "cost-analysis"}
+    assert sum(a["enqueued"] for a in answers) == 1
+    with pytest.raises(RuntimeError, match="no-such-kind: HTTP 404"):
+        module.trigger_all({"NIGHTSHIFT_URL": server.url, "NIGHTSHIFT_TRIGGER_TOKEN": token,
+                            "NIGHTSHIFT_KINDS": "drift-scan no-such-kind"})
