@@ -60,10 +60,17 @@ class DeliveryBatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def receive(self, delivery_id: str, event: str, payload: dict[str, Any]) -> Received:
-        """Record one delivery (and enqueue what it asks for); returns once it is committed."""
+    async def receive(self, delivery_id: str, event: str, payload: dict[str, Any],
+                      secret_ref: str | bool | None = False) -> Received:
+        """Record one delivery (and enqueue what it asks for); returns once it is committed.
+
+        secret_ref: the secret reference the delivery was verified with (None: the global one), which
+        the transaction checks is still the repository's; False: no check (no repository named).
+        """
         answer: asyncio.Future[Received] = asyncio.get_running_loop().create_future()
-        element = {"delivery_id": delivery_id, "event": event, "payload": payload}
+        element: dict[str, Any] = {"delivery_id": delivery_id, "event": event, "payload": payload}
+        if secret_ref is not False:
+            element["secret_ref"] = secret_ref
         self._queue.put_nowait(_Pending(element, answer))
         # shield: a request that times out still leaves its delivery to be committed exactly once
         return await asyncio.shield(answer)

@@ -7,8 +7,12 @@
    has one, else the server's global one. HMAC-SHA256 of the body is compared in constant time.
    Every signature refusal is the same 401 body, whatever the reason (the reason is only a metric).
 4. Only then is the payload trusted: an unknown repository is 404, a ping is answered, every other
-   delivery goes to nightshift.receive_github_delivery(), which records its id (a replay is answered
-   "duplicate") and enqueues the pr-review task in the same transaction.
+   delivery goes to nightshift.receive_github_deliveries() (batched, see batcher.py), which records its
+   id (a replay is answered "duplicate") and enqueues the pr-review task in the same transaction.
+
+The repository lookup of step 3 is remembered (RepositoryCache) and checked again inside that
+transaction: when the secret reference used is no longer the repository's, nothing is recorded, and the
+delivery is verified again against a fresh lookup ("recheck").
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import hmac
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +30,7 @@ from psycopg.types.json import Jsonb
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from dispatcher.intake.batcher import Received
 from dispatcher.intake.errors import Refusal
 
 if TYPE_CHECKING:
@@ -80,10 +86,34 @@ class KnownRepository:
     webhook_secret_ref: str | None
 
 
+class RepositoryCache:
+    """Repositories found by what a payload names: the lookup costs a database round trip per delivery,
+    and deliveries name the same few repositories. Only found ones are kept (made-up names grow
+    nothing); a stale entry is caught in the delivery's own transaction (module docstring)."""
+
+    def __init__(self, ttl: float = 60.0, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._found: dict[str, tuple[float, KnownRepository]] = {}
+
+    def get(self, key: str) -> KnownRepository | None:
+        hit = self._found.get(key)
+        return hit[1] if hit and time.monotonic() - hit[0] < self.ttl else None
+
+    def put(self, key: str, repository: KnownRepository) -> None:
+        if len(self._found) >= self.size:
+            self._found.clear()
+        self._found[key] = (time.monotonic(), repository)
+
+    def drop(self, key: str) -> None:
+        self._found.pop(key, None)
+
+
 class GithubWebhooks:
     def __init__(self, intake: Intake) -> None:
         self.intake = intake
         self.metrics = intake.metrics
+        self.repositories = RepositoryCache()
 
     async def handle(self, request: Request) -> JSONResponse:
         if media_type(request.headers.get("content-type", "")) != "application/json":
@@ -110,24 +140,44 @@ class GithubWebhooks:
         if not isinstance(payload, dict):
             raise Refusal(400, "invalid-json", "the body is not a JSON object")
         if isinstance(named, dict) and repository is None:
-            self.metrics.deliveries.labels(event, "unknown-repository").inc()
-            raise Refusal(404, "unknown-repository", "unknown repository: register it in Nightshift "
-                          "(repositories.full_name or url)", repository=str(named.get("full_name", "")))
+            raise self.unknown_repository(event, named)
         if event == "ping":
             self.metrics.deliveries.labels(event, "pong").inc()
             return JSONResponse({"status": "pong", "delivery": delivery})
         if event == "pull_request" and payload.get("action") in ("opened", "synchronize", "reopened"):
             check_pull_request(payload)
-        return await self.receive(request, delivery, event, payload)
+        received = await self.intake.batcher.receive(delivery, event, trim(payload), secret_ref(repository))
+        if received.outcome == "recheck" and isinstance(named, dict):
+            # the repository changed since it was looked up: verify again with what it is now
+            repository = await self.find_repository(named, fresh=True)
+            if repository is None:
+                raise self.unknown_repository(event, named)
+            self.verify(body, signature, repository)
+            received = await self.intake.batcher.receive(delivery, event, trim(payload),
+                                                         secret_ref(repository))
+        return self.answer(request, delivery, event, payload, received)
 
-    async def find_repository(self, named: dict[str, Any]) -> KnownRepository | None:
+    def unknown_repository(self, event: str, named: dict[str, Any]) -> Refusal:
+        self.metrics.deliveries.labels(event, "unknown-repository").inc()
+        return Refusal(404, "unknown-repository", "unknown repository: register it in Nightshift "
+                       "(repositories.full_name or url)", repository=str(named.get("full_name", ""))[:200])
+
+    async def find_repository(self, named: dict[str, Any], fresh: bool = False) -> KnownRepository | None:
         fields = {key: named[key] for key in REPOSITORY_FIELDS if isinstance(named.get(key), str)}
+        key = json.dumps(fields, sort_keys=True)
+        if not fresh and (cached := self.repositories.get(key)) is not None:
+            return cached
+        self.repositories.drop(key)
         async with self.intake.pool.connection() as conn:
             cur = await conn.execute(
                 "SELECT id, pr_review_enabled, webhook_secret_ref"
                 " FROM nightshift.match_github_repository(%s)", (Jsonb(fields),))
             row = await cur.fetchone()
-        return KnownRepository(*row) if row else None
+        if row is None:
+            return None
+        found = KnownRepository(*row)
+        self.repositories.put(key, found)
+        return found
 
     def verify(self, body: bytes, signature: str, repository: KnownRepository | None) -> None:
         own = repository.webhook_secret_ref if repository else None
@@ -144,17 +194,18 @@ class GithubWebhooks:
             self.metrics.signature_failures.labels("mismatch").inc()
             raise bad_signature()
 
-    async def receive(self, request: Request, delivery: str, event: str,
-                      payload: dict[str, Any]) -> JSONResponse:
-        received = await self.intake.batcher.receive(delivery, event, trim(payload))
+    def answer(self, request: Request, delivery: str, event: str, payload: dict[str, Any],
+               received: Received) -> JSONResponse:
         outcome, task_id = received.outcome, received.task_id
         request.state.log_fields.update(outcome=outcome, task_id=task_id,
                                         repository_id=received.repository_id)
         self.metrics.deliveries.labels(event, outcome).inc()
         if outcome == "invalid":
             raise Refusal(400, "invalid-payload", received.error or "invalid payload")
-        if outcome == "unknown-repository":  # unregistered between the lookup and the transaction
-            raise Refusal(404, "unknown-repository", "unknown repository")
+        if outcome in ("unknown-repository", "recheck"):  # it changed again between lookup and commit
+            raise Refusal(404 if outcome == "unknown-repository" else 503, outcome,
+                          "unknown repository" if outcome == "unknown-repository"
+                          else "the repository changed during the delivery, retry")
         if outcome == "duplicate":
             self.metrics.duplicates.inc()
             return JSONResponse({"status": "duplicate", "delivery": delivery})
@@ -167,6 +218,12 @@ class GithubWebhooks:
             action = f" action {payload['action']}" if "action" in payload else ""
             answer["reason"] = f"event {event}{action} starts nothing"
         return JSONResponse(answer, status_code=202 if outcome in ACCEPTED_OUTCOMES else 200)
+
+
+def secret_ref(repository: KnownRepository | None) -> str | bool | None:
+    """What the transaction checks the repository against: its own secret reference, None for the
+    global secret, False when the payload names no repository (nothing to check)."""
+    return False if repository is None else repository.webhook_secret_ref
 
 
 def media_type(content_type: str) -> str:

@@ -90,6 +90,10 @@ $$;
 -- committing. Each element is {"delivery_id": ..., "event": ..., "payload": {...}}; each runs in its own
 -- subtransaction, so one refused delivery (outcome 'invalid', with the error) leaves the others alone.
 -- Rows come back in the order of the array (ordinal is 1-based).
+-- An element may carry "secret_ref": the secret reference its signature was verified with (null: the
+-- global secret). When that is no longer the repository's (its secret was changed, or it is gone
+-- since the caller looked it up), the outcome is 'recheck' and nothing is recorded: the caller must
+-- look the repository up again and verify anew.
 CREATE OR REPLACE FUNCTION nightshift.receive_github_deliveries(p_deliveries jsonb)
 RETURNS TABLE (ordinal integer, outcome text, task_id bigint, repository_id bigint, error text)
 LANGUAGE plpgsql
@@ -108,6 +112,15 @@ BEGIN
     LOOP
         ordinal := v_position;
         error := NULL;
+        IF v_delivery ? 'secret_ref' AND NOT EXISTS (
+               SELECT FROM nightshift.match_github_repository(v_delivery -> 'payload' -> 'repository') AS m
+                WHERE m.webhook_secret_ref IS NOT DISTINCT FROM v_delivery ->> 'secret_ref') THEN
+            outcome := 'recheck';
+            task_id := NULL;
+            repository_id := NULL;
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
         BEGIN
             SELECT r.outcome, r.task_id, r.repository_id INTO outcome, task_id, repository_id
               FROM nightshift.receive_github_delivery(v_delivery ->> 'delivery_id', v_delivery ->> 'event',

@@ -250,6 +250,27 @@ def test_a_repository_with_its_own_secret_refuses_the_global_one(intake_db: str,
     assert len(tasks(db)) == 1
 
 
+def test_a_changed_repository_secret_applies_at_once(intake_db: str, db: psycopg.Connection) -> None:
+    """The server remembers repositories it looked up; a secret changed since is still enforced."""
+    repository = add_repository(db)
+    with run_server(intake_db, env={"HELLO_WORLD_HOOK_SECRET": "only-for-hello-world"}) as running:
+        opened, synchronized = body("pull_request.opened.json"), body("pull_request.synchronize.json")
+        assert running.deliver(opened, "pull_request", "d-before").status_code == 202  # global secret
+        db.execute("UPDATE nightshift.repositories SET webhook_secret_ref = 'env:HELLO_WORLD_HOOK_SECRET'"
+                   " WHERE id = %s", (repository,))
+        assert running.deliver(synchronized, "pull_request", "d-old-secret").status_code == 401
+        accepted = running.deliver(synchronized, "pull_request", "d-new-secret",
+                                   signature=sign(synchronized, "only-for-hello-world"))
+        assert accepted.status_code == 202, accepted.text
+        db.execute("DELETE FROM nightshift.repositories WHERE id = %s", (repository,))
+        gone = running.deliver(synchronized, "pull_request", "d-gone",
+                               signature=sign(synchronized, "only-for-hello-world"))
+        assert gone.status_code == 404
+    recorded = db.execute("SELECT array_agg(delivery_id ORDER BY delivery_id)"
+                          " FROM nightshift.webhook_deliveries").fetchone()
+    assert recorded == (["d-before", "d-new-secret"],)
+
+
 # -- bad input: a clear status and JSON error, a counted metric, nothing enqueued, still serving -------
 
 BAD_DELIVERIES = ("invalid JSON", "wrong content type", "unknown event", "no event header", "oversized body",
