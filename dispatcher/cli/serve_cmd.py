@@ -42,8 +42,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--forwarded-allow-ips", metavar="IPS",
                         help="comma-separated proxy addresses whose X-Forwarded-For/-Proto are trusted "
                         "(default: none, the headers are ignored)")
-    parser.add_argument("--root-path", default="", metavar="PATH",
-                        help="path prefix a reverse proxy mounts the intake under, e.g. /nightshift")
     parser.add_argument("--log-json", action="store_true", help="log one JSON object per line")
     parser.set_defaults(func=run)
 
@@ -74,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         pool_min=min(2, args.pool_size), pool_max=args.pool_size,
     )
     options = ServerOptions(host=args.host, port=args.port, shutdown_timeout=args.shutdown_timeout,
-                            forwarded_allow_ips=args.forwarded_allow_ips, root_path=args.root_path)
+                            forwarded_allow_ips=args.forwarded_allow_ips)
     try:
         serve(config, options)
     except OSError as exc:

@@ -27,7 +27,6 @@ class ServerOptions:
     shutdown_timeout: int = 15
     keepalive_timeout: int = 5  # below the idle timeout of the usual load balancers (60 s): they close first
     forwarded_allow_ips: str | None = None  # proxies whose X-Forwarded-For/-Proto are believed
-    root_path: str = ""  # behind a proxy that mounts the intake under a path prefix
     limit_concurrency: int | None = 1000  # past this many connections+requests, 503 instead of queueing
 
 
@@ -61,7 +60,6 @@ def serve(config: IntakeConfig, options: ServerOptions) -> None:
         server_header=False,
         proxy_headers=options.forwarded_allow_ips is not None,
         forwarded_allow_ips=options.forwarded_allow_ips,
-        root_path=options.root_path,
         timeout_keep_alive=options.keepalive_timeout,
         timeout_graceful_shutdown=options.shutdown_timeout,
         limit_concurrency=options.limit_concurrency,
