@@ -200,7 +200,8 @@ def test_reopened_enqueues_a_review_again(server: IntakeServer, db: psycopg.Conn
 
 
 @pytest.mark.parametrize(("name", "event"), [("pull_request.closed.json", "pull_request"),
-                                            ("push.branch-created.json", "push")])
+                                            ("push.branch-created.json", "push"),
+                                            ("pull_request.opened.json", "issues")])
 def test_other_events_are_acknowledged_ignored_and_counted(server: IntakeServer, db: psycopg.Connection,
                                                           name: str, event: str) -> None:
     add_repository(db)
@@ -320,10 +321,15 @@ def test_bad_deliveries_are_refused_clearly(server: IntakeServer, db: psycopg.Co
 def test_an_unknown_repository_is_404_and_enqueues_nothing(server: IntakeServer,
                                                            db: psycopg.Connection) -> None:
     add_repository(db, full_name="someone/else", url="https://github.com/someone/else.git")
+    labels = {"route": "/webhooks/github", "reason": "unknown-repository"}
+    before = server.metric("nightshift_intake_rejected_total", **labels)
     response = server.deliver(body("pull_request.opened.json"), "pull_request", "d-unknown")
     assert response.status_code == 404
     assert response.json()["repository"] == HELLO_WORLD
     assert tasks(db) == []
+    assert server.metric("nightshift_intake_rejected_total", **labels) == before + 1
+    with server.client() as client:
+        assert client.get("/healthz").status_code == 200
     # not recorded either: once the repository is registered, GitHub's redelivery works
     assert db.execute("SELECT count(*) FROM nightshift.webhook_deliveries").fetchone() == (0,)
 
