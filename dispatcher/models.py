@@ -84,8 +84,16 @@ repositories = Table(
     Column("auto_remediate", Boolean, nullable=False, server_default=text("false")),
     _created(),
     _updated(),
+    # what a forge's webhook names the repository by (the intake also matches its clone URLs)
+    Column("full_name", Text,
+           comment="owner/name on the forge, as webhooks name it (e.g. Codertocat/Hello-World)"),
+    Column("webhook_secret_ref", Text,
+           comment="secret reference (env:NAME or file:/path) of its own webhook secret; "
+                   "NULL: the global one"),
     UniqueConstraint("organization_id", "name"),
     CheckConstraint("iac_tool IN ('terraform', 'tofu')", name="repositories_iac_tool_check"),
+    CheckConstraint("webhook_secret_ref ~ '^(env|file):.'", name="repositories_webhook_secret_ref_check"),
+    Index("repositories_full_name_key", text("lower(full_name)"), unique=True),
 )
 
 pipelines = Table(
@@ -338,6 +346,25 @@ webhook_deliveries = Table(
     Column("event", Text, nullable=False),
     Column("task_id", BigInteger, ForeignKey("tasks.id", ondelete="SET NULL")),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+)
+
+# Bearer tokens of external schedulers (`nightshift tokens create`). The token itself is shown once and
+# never stored: a public prefix finds the row, and the sha256 of the whole token is compared in
+# constant time (dispatcher/intake/tokens.py).
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    _id(),
+    Column("name", Text, nullable=False, unique=True),
+    Column("prefix", Text, nullable=False, unique=True,
+           comment="the public part of the token, which finds its row"),
+    Column("token_hash", Text, nullable=False, comment="sha256 of the whole token, hex"),
+    Column("scopes", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    _created(),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    CheckConstraint("token_hash ~ '^[0-9a-f]{64}$'", name="api_tokens_token_hash_check"),
 )
 
 # Operator-tunable settings as data (stagger windows, retention, ...): seeded by sql/data/.

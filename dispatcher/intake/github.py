@@ -1,0 +1,248 @@
+"""POST /webhooks/github: verify, record, enqueue — nothing slower, to answer inside GitHub's 10 s.
+
+1. The body (application/json, at most max_body_bytes) is read as raw bytes: the signature covers
+   exactly those bytes, never re-serialised JSON.
+2. X-Hub-Signature-256 ("sha256=" + 64 hex) must be present and well-formed.
+3. The payload's "repository" picks the secret: the repository's own (webhook_secret_ref) when it
+   has one, else the server's global one. HMAC-SHA256 of the body is compared in constant time.
+   Every signature refusal is the same 401 body, whatever the reason (the reason is only a metric).
+4. Only then is the payload trusted: an unknown repository is 404, a ping is answered, every other
+   delivery goes to nightshift.receive_github_deliveries() (batched, see batcher.py), which records its
+   id (a replay is answered "duplicate") and enqueues the pr-review task in the same transaction.
+
+The repository lookup of step 3 is remembered (RepositoryCache) and checked again inside that
+transaction: when the secret reference used is no longer the repository's, nothing is recorded, and the
+delivery is verified again against a fresh lookup ("recheck").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from psycopg.types.json import Jsonb
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from dispatcher.intake.batcher import Received
+from dispatcher.intake.errors import Refusal
+
+if TYPE_CHECKING:
+    from dispatcher.intake.app import Intake
+
+log = logging.getLogger("nightshift.intake.github")
+
+SIGNATURE = re.compile(r"^sha256=[0-9a-fA-F]{64}$")
+EVENT = re.compile(r"^[a-z_]{1,64}$")
+DELIVERY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# what receive_github_delivery and match_github_repository read from a payload; the rest of GitHub's
+# 25-30 kB is not sent to the database
+REPOSITORY_FIELDS = ("full_name", "clone_url", "ssh_url", "git_url", "html_url", "svn_url")
+PULL_REQUEST_FIELDS = ("html_url", "updated_at", "draft")
+SIDE_FIELDS = ("ref", "sha")
+ACCEPTED_OUTCOMES = frozenset({"enqueued", "replaced", "superseded"})
+
+
+def bad_signature() -> Refusal:
+    return Refusal(401, "signature", "signature verification failed")
+
+
+def signature_valid(secret: bytes, body: bytes, header: str) -> bool:
+    """GitHub's scheme: header = "sha256=" + hex(HMAC-SHA256(secret, body)), compared in constant time."""
+    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), header.lower().encode())
+
+
+def trim(payload: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a delivery that the SQL side reads (see the module docstring)."""
+    out: dict[str, Any] = {key: payload[key] for key in ("action", "number") if key in payload}
+    repository = payload.get("repository")
+    if isinstance(repository, dict):
+        out["repository"] = {key: repository[key] for key in REPOSITORY_FIELDS if key in repository}
+    pr = payload.get("pull_request")
+    if isinstance(pr, dict):
+        trimmed: dict[str, Any] = {key: pr[key] for key in PULL_REQUEST_FIELDS if key in pr}
+        for side in ("head", "base"):
+            part = pr.get(side)
+            if isinstance(part, dict):
+                trimmed[side] = {key: part[key] for key in SIDE_FIELDS if key in part}
+                repo = part.get("repo")
+                if isinstance(repo, dict) and "clone_url" in repo:
+                    trimmed[side]["repo"] = {"clone_url": repo["clone_url"]}
+        out["pull_request"] = trimmed
+    return out
+
+
+@dataclass(frozen=True)
+class KnownRepository:
+    id: int
+    pr_review_enabled: bool
+    webhook_secret_ref: str | None
+
+
+class RepositoryCache:
+    """Repositories found by what a payload names: the lookup costs a database round trip per delivery,
+    and deliveries name the same few repositories. Only found ones are kept (made-up names grow
+    nothing); a stale entry is caught in the delivery's own transaction (module docstring)."""
+
+    def __init__(self, ttl: float = 60.0, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._found: dict[str, tuple[float, KnownRepository]] = {}
+
+    def get(self, key: str) -> KnownRepository | None:
+        hit = self._found.get(key)
+        return hit[1] if hit and time.monotonic() - hit[0] < self.ttl else None
+
+    def put(self, key: str, repository: KnownRepository) -> None:
+        if len(self._found) >= self.size:
+            self._found.clear()
+        self._found[key] = (time.monotonic(), repository)
+
+    def drop(self, key: str) -> None:
+        self._found.pop(key, None)
+
+
+class GithubWebhooks:
+    def __init__(self, intake: Intake) -> None:
+        self.intake = intake
+        self.metrics = intake.metrics
+        self.repositories = RepositoryCache()
+
+    async def handle(self, request: Request) -> JSONResponse:
+        if media_type(request.headers.get("content-type", "")) != "application/json":
+            raise Refusal(415, "content-type", "content type must be application/json "
+                          "(set the webhook's content type to application/json)")
+        body = await self.intake.read_body(request)
+        signature = request.headers.get("x-hub-signature-256")
+        if signature is None or not SIGNATURE.match(signature):
+            self.metrics.signature_failures.labels("missing" if signature is None else "malformed").inc()
+            raise bad_signature()
+        event = request.headers.get("x-github-event", "")
+        delivery = request.headers.get("x-github-delivery", "")
+        if not EVENT.match(event):
+            raise Refusal(400, "event", "missing or malformed X-GitHub-Event header")
+        if not DELIVERY.match(delivery):
+            raise Refusal(400, "delivery", "missing or malformed X-GitHub-Delivery header")
+        request.state.log_fields = {"delivery": delivery, "gh_event": event}
+
+        payload = parse_json(body)
+        named = payload.get("repository") if isinstance(payload, dict) else None
+        repository = await self.find_repository(named) if isinstance(named, dict) else None
+        self.verify(body, signature, repository)
+
+        if not isinstance(payload, dict):
+            raise Refusal(400, "invalid-json", "the body is not a JSON object")
+        if isinstance(named, dict) and repository is None:
+            raise self.unknown_repository(event, named)
+        if event == "ping":
+            self.metrics.deliveries.labels(event, "pong").inc()
+            return JSONResponse({"status": "pong", "delivery": delivery})
+        if event == "pull_request" and payload.get("action") in ("opened", "synchronize", "reopened"):
+            check_pull_request(payload)
+        received = await self.intake.batcher.receive(delivery, event, trim(payload), secret_ref(repository))
+        if received.outcome == "recheck" and isinstance(named, dict):
+            # the repository changed since it was looked up: verify again with what it is now
+            repository = await self.find_repository(named, fresh=True)
+            if repository is None:
+                raise self.unknown_repository(event, named)
+            self.verify(body, signature, repository)
+            received = await self.intake.batcher.receive(delivery, event, trim(payload),
+                                                         secret_ref(repository))
+        return self.answer(request, delivery, event, payload, received)
+
+    def unknown_repository(self, event: str, named: dict[str, Any]) -> Refusal:
+        self.metrics.deliveries.labels(event, "unknown-repository").inc()
+        return Refusal(404, "unknown-repository", "unknown repository: register it in Nightshift "
+                       "(repositories.full_name or url)", repository=str(named.get("full_name", ""))[:200])
+
+    async def find_repository(self, named: dict[str, Any], fresh: bool = False) -> KnownRepository | None:
+        fields = {key: named[key] for key in REPOSITORY_FIELDS if isinstance(named.get(key), str)}
+        key = json.dumps(fields, sort_keys=True)
+        if not fresh and (cached := self.repositories.get(key)) is not None:
+            return cached
+        self.repositories.drop(key)
+        async with self.intake.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT id, pr_review_enabled, webhook_secret_ref"
+                " FROM nightshift.match_github_repository(%s)", (Jsonb(fields),))
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        found = KnownRepository(*row)
+        self.repositories.put(key, found)
+        return found
+
+    def verify(self, body: bytes, signature: str, repository: KnownRepository | None) -> None:
+        own = repository.webhook_secret_ref if repository else None
+        reference = own or self.intake.config.webhook_secret_ref
+        secret = self.intake.secrets.get(reference) if reference else None
+        if secret is None:
+            # said in the log (without any value) because the sender only sees the generic 401
+            log.warning("no usable webhook secret for this delivery", extra={
+                "event": "webhook-secret-missing", "secret_ref": reference,
+                "repository_id": repository.id if repository else None})
+            self.metrics.signature_failures.labels("no-secret").inc()
+            raise bad_signature()
+        if not signature_valid(secret, body, signature):
+            self.metrics.signature_failures.labels("mismatch").inc()
+            raise bad_signature()
+
+    def answer(self, request: Request, delivery: str, event: str, payload: dict[str, Any],
+               received: Received) -> JSONResponse:
+        outcome, task_id = received.outcome, received.task_id
+        request.state.log_fields.update(outcome=outcome, task_id=task_id,
+                                        repository_id=received.repository_id)
+        self.metrics.deliveries.labels(event, outcome).inc()
+        if outcome == "invalid":
+            raise Refusal(400, "invalid-payload", received.error or "invalid payload")
+        if outcome in ("unknown-repository", "recheck"):  # it changed again between lookup and commit
+            raise Refusal(404 if outcome == "unknown-repository" else 503, outcome,
+                          "unknown repository" if outcome == "unknown-repository"
+                          else "the repository changed during the delivery, retry")
+        if outcome == "duplicate":
+            self.metrics.duplicates.inc()
+            return JSONResponse({"status": "duplicate", "delivery": delivery})
+        if outcome in ("enqueued", "superseded"):
+            self.metrics.enqueued.labels("pr-review", "github").inc()
+        answer: dict[str, Any] = {"status": outcome, "delivery": delivery}
+        if task_id is not None:
+            answer["task_id"] = task_id
+        if outcome == "ignored":
+            action = f" action {payload['action']}" if "action" in payload else ""
+            answer["reason"] = f"event {event}{action} starts nothing"
+        return JSONResponse(answer, status_code=202 if outcome in ACCEPTED_OUTCOMES else 200)
+
+
+def secret_ref(repository: KnownRepository | None) -> str | bool | None:
+    """What the transaction checks the repository against: its own secret reference, None for the
+    global secret, False when the payload names no repository (nothing to check)."""
+    return False if repository is None else repository.webhook_secret_ref
+
+
+def media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def parse_json(body: bytes) -> Any:
+    """The decoded body, or None when it is not JSON (refused once the signature is checked)."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+
+
+def check_pull_request(payload: dict[str, Any]) -> None:
+    pr = payload.get("pull_request")
+    head = pr.get("head") if isinstance(pr, dict) else None
+    number = payload.get("number")
+    if (not isinstance(number, int) or isinstance(number, bool) or not 0 < number < 2**31
+            or not isinstance(head, dict) or not isinstance(head.get("sha"), str)):
+        raise Refusal(400, "invalid-payload",
+                      "a pull_request delivery needs number and pull_request.head.sha")
