@@ -11,7 +11,7 @@ import psycopg
 from dispatcher.cli import add_database_url
 from dispatcher.config import resolve_url
 from dispatcher.db import connect
-from dispatcher.errors import NightshiftError
+from dispatcher.errors import NotFound, UsageError
 from dispatcher.intake import tokens
 
 
@@ -48,10 +48,10 @@ def run_create(args: argparse.Namespace) -> int:
     scopes = args.scope or [tokens.TRIGGER_SCOPE]
     for scope in scopes:
         if not tokens.SCOPE_PATTERN.match(scope):
-            raise NightshiftError(f"unknown scope {scope!r}: use {tokens.TRIGGER_SCOPE} or "
+            raise UsageError(f"unknown scope {scope!r}: use {tokens.TRIGGER_SCOPE} or "
                                   f"{tokens.TRIGGER_SCOPE}:KIND")
     if args.expires_in_days is not None and args.expires_in_days < 1:
-        raise NightshiftError("--expires-in-days must be at least 1")
+        raise UsageError("--expires-in-days must be at least 1")
     expires = datetime.now(UTC) + timedelta(days=args.expires_in_days) if args.expires_in_days else None
     new = tokens.generate()
     with connect(resolve_url(args.database_url), autocommit=True) as conn:
@@ -59,7 +59,7 @@ def run_create(args: argparse.Namespace) -> int:
             conn.execute("SELECT nightshift.create_api_token(%s, %s, %s, %s, %s)",
                          (args.name, new.prefix, new.token_hash, scopes, expires))
         except psycopg.errors.UniqueViolation:
-            raise NightshiftError(f"a token named {args.name!r} exists already (names are never reused; "
+            raise UsageError(f"a token named {args.name!r} exists already (names are never reused; "
                                   "pick another)") from None
     print(new.token)
     return 0
@@ -88,7 +88,7 @@ def run_revoke(args: argparse.Namespace) -> int:
     with connect(resolve_url(args.database_url), autocommit=True) as conn:
         row = conn.execute("SELECT nightshift.revoke_api_token(%s)", (args.name,)).fetchone()
     if not row or not row[0]:
-        raise NightshiftError(f"no live token named {args.name!r} (see `nightshift tokens list`)")
+        raise NotFound(f"no live token named {args.name!r} (see `nightshift tokens list`)")
     print(f"token {args.name} revoked")
     return 0
 

@@ -461,7 +461,7 @@ def test_tokens_cli_errors_are_one_line(server: IntakeServer, db: psycopg.Connec
     assert again.returncode == 2 and again.stderr.strip().count("\n") == 0
     assert "exists already" in again.stderr
     missing = cli(server_db_url(db), "tokens", "revoke", "nobody")
-    assert missing.returncode == 2 and "no live token named 'nobody'" in missing.stderr
+    assert missing.returncode == 3 and "no live token named 'nobody'" in missing.stderr  # not found
     bad_scope = cli(server_db_url(db), "tokens", "create", "x", "--scope", "admin")
     assert bad_scope.returncode == 2 and "unknown scope" in bad_scope.stderr
 
