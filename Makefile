@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := postgresql-15 postgresql-15-cron
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint typecheck system-deps venv clean db-stop bench-schedule bench-dispatch bench-drift
+.PHONY: demo test lint typecheck system-deps venv clean db-stop bench-schedule bench-dispatch bench-drift bench-process
 
 demo: venv
 	$(BIN)/nightshift demo
@@ -31,6 +31,10 @@ bench-dispatch: venv
 # A plan of 10,000 drifted resources: parse, record (inserts), rescan (updates), clean rescan (bench/bench_drift.py)
 bench-drift: venv
 	$(BIN)/python bench/bench_drift.py
+
+# What the reaper (kill every descendant of an agent run) adds per run (bench/bench_process.py)
+bench-process: venv
+	$(BIN)/python bench/bench_process.py
 
 # PostgreSQL 15 server binaries and pg_cron, from Debian, only when missing.
 system-deps:
