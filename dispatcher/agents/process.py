@@ -35,8 +35,10 @@ DEFAULT_MAX_OUTPUT = 1024 * 1024  # bytes kept per stream
 KILL_GRACE_SECONDS = 2.0
 # The reaper's own grace is KILL_GRACE_SECONDS; we wait this much longer before the last resort.
 REAPER_MARGIN_SECONDS = 1.0
-# None where the kernel has no child subreapers: run the command directly, as before.
-REAPER: Path | None = Path(__file__).with_name("reaper.py") if sys.platform.startswith("linux") else None
+# None where the kernel has no child subreapers (or no interpreter path is known, as in an embedded
+# Python): run the command directly, in its own process group, as before.
+REAPER: Path | None = (Path(__file__).with_name("reaper.py")
+                       if sys.platform.startswith("linux") and sys.executable else None)
 # Always passed through: what a well-behaved tool needs to find itself and speak UTF-8.
 BASE_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR")
 # Never passed through, even when allow-listed: the dispatcher's own credentials.
