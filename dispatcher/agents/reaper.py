@@ -94,12 +94,16 @@ def descendants(me: int) -> set[int]:
     return (found | grouped) - {me}
 
 
-def signal_all(pids: set[int], sig: int) -> None:
+def signal_all(pids: set[int], sig: int) -> int:
+    """Send `sig` to each; return how many it reached."""
+    reached = 0
     for pid in pids:
         try:
             os.kill(pid, sig)
+            reached += 1
         except (ProcessLookupError, PermissionError):
             pass
+    return reached
 
 
 def reap_exited(command: int) -> int | None:
@@ -119,7 +123,11 @@ def reap_exited(command: int) -> int | None:
 def kill_everything(me: int, command: int, status: int | None) -> int | None:
     """SIGKILL every descendant until none is left; reap them. Returns the command's wait status."""
     while True:
-        signal_all(descendants(me), signal.SIGKILL)
+        left = descendants(me)
+        if left and not signal_all(left, signal.SIGKILL):
+            # only processes we may not signal remain (a setuid program): waiting could be forever
+            os.write(2, f"nightshift: processes {sorted(left)} could not be killed\n".encode())
+            return status
         try:
             pid, wait_status = os.waitpid(-1, 0)
         except ChildProcessError:
