@@ -22,13 +22,14 @@ BEGIN
             USING HINT = 'create it (CREATE ROLE nightshift_owner NOLOGIN) and migrate again';
         RETURN;
     END IF;
-    -- a role of that name made by hand as a login or a superuser would give the functions its powers
+    -- a role of that name made by hand as a login, a superuser or BYPASSRLS would give the functions its powers
     IF EXISTS (SELECT FROM pg_catalog.pg_roles AS r
                 WHERE r.oid = v_owner_id AND (r.rolsuper OR r.rolcanlogin OR r.rolbypassrls)) THEN
         BEGIN
             ALTER ROLE nightshift_owner NOSUPERUSER NOLOGIN NOBYPASSRLS;
         EXCEPTION WHEN insufficient_privilege THEN
-            RAISE WARNING 'role % is a superuser or can log in: SECURITY DEFINER functions get its powers', v_owner
+            RAISE WARNING 'role % has SUPERUSER, LOGIN or BYPASSRLS: SECURITY DEFINER functions get its powers',
+                          v_owner
                 USING HINT = 'as a superuser: ALTER ROLE nightshift_owner NOSUPERUSER NOLOGIN NOBYPASSRLS';
         END;
     END IF;
