@@ -134,8 +134,7 @@ def test_a_timeout_kills_a_child_that_ignores_sigterm(tmp_path: Path) -> None:
     body = "trap '' TERM\necho $$\nwhile :; do sleep 0.2; done\n"
     result = run([str(script(tmp_path / "stubborn.sh", "#!/bin/sh\n" + body))], tmp_path, timeout=0.5)
     assert result.timed_out
-    assert not alive(int(result.stdout.decode().split()[0]))
-    assert result.seconds < 30  # ended by the kill, not by the loop (which never ends)
+    assert not alive(int(result.stdout.decode().split()[0]))  # the loop never ends by itself
 
 
 @needs_reaper
