@@ -8,7 +8,7 @@ APT_PACKAGES := postgresql-15 postgresql-15-cron
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: demo test lint typecheck system-deps venv clean db-stop bench-schedule bench-dispatch bench-drift \
-	bench-intake
+	bench-intake bench-process
 
 demo: venv
 	$(BIN)/nightshift demo
@@ -36,6 +36,10 @@ bench-drift: venv
 # nightshift serve: signed GitHub deliveries (20% replays) against its own bare /healthz (bench/bench_intake.py)
 bench-intake: venv
 	$(BIN)/python bench/bench_intake.py
+
+# What the reaper (kill every descendant of an agent run) adds per run (bench/bench_process.py)
+bench-process: venv
+	$(BIN)/python bench/bench_process.py
 
 # PostgreSQL 15 server binaries and pg_cron, from Debian, only when missing.
 system-deps:

@@ -3,7 +3,8 @@
 sql/ holds the current definition of every function, view, trigger and role, one concern per file,
 each idempotent (CREATE OR REPLACE). Migrations apply them after the table DDL, in the same
 transaction. A file whose checksum is already recorded in nightshift.applied_sql is skipped, so a
-second `nightshift migrate` changes nothing.
+second `nightshift migrate` changes nothing. Last, every time, sql/ownership.sql gives
+nightshift_owner whatever is not yet its own (tables a migration just created included).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ _PACKAGE = Path(__file__).resolve().parent
 # Applied in this order; files inside a folder alphabetically. Functions come before the views and
 # triggers that use them; grants last, once every object exists.
 SQL_FOLDERS = ("roles", "types", "functions", "views", "triggers", "data", "grants")
+# Not a checksummed file: it runs at the end of every migration (a migration may add tables).
+OWNERSHIP_FILE = "ownership.sql"
 
 
 def _bundled_or_checkout(name: str) -> Path:
@@ -48,6 +51,7 @@ def sql_files() -> Iterator[tuple[str, str]]:
 
 def apply_sql_objects(dbapi_connection: Any, force: bool = False) -> list[str]:
     """Apply changed sql/ files through a DB-API connection (psycopg or pg8000); return their paths.
+    Then hand every object of the schema to nightshift_owner (sql/ownership.sql).
 
     Runs inside the caller's transaction. Function bodies are checked when first called, not when
     created, so files need not be ordered by the functions they call.
@@ -66,6 +70,7 @@ def apply_sql_objects(dbapi_connection: Any, force: bool = False) -> list[str]:
         cur.execute(text)
         done.append(path)
         _record(cur, path, digest)
+    cur.execute((sql_dir() / OWNERSHIP_FILE).read_text())
     return done
 
 

@@ -1,20 +1,30 @@
 """Running an agent's child process safely (DESIGN.md rule 8).
 
-- its own process group (start_new_session), so a timeout kills the children it forked too;
-- a timeout: SIGTERM to the group, a short grace, then SIGKILL; a cancelled run (dispatcher
-  shutdown) kills the group the same way before the cancellation goes on;
+- every descendant dies with the run: on Linux the command runs under the reaper
+  (dispatcher/agents/reaper.py), a child subreaper that inherits the orphans of the whole tree,
+  so even a grandchild that called setsid() (a daemonising double fork) is found and killed when
+  the command exits, times out or is cancelled. Elsewhere (no prctl) the command runs directly in
+  its own process group and the group is killed: a grandchild that leaves the group survives there;
+- its own process group (start_new_session): the last resort if the reaper itself does not stop;
+- a timeout: SIGTERM (to the reaper, which passes it once to every descendant), a short grace,
+  then SIGKILL; a cancelled run (dispatcher shutdown) is stopped the same way before the
+  cancellation goes on;
 - stdout and stderr read concurrently and capped: a child that floods its output cannot exhaust
   our memory or block on a full pipe (the excess is read and dropped, and the result says so);
 - an environment built from an allow-list, never the dispatcher's own (no database URL, no secrets);
 - whatever is left in the group after the child exits is killed as well.
+
+The reaper costs one extra short-lived Python start per run (`make bench-process`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import signal
+import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,6 +34,12 @@ from dispatcher.redact import mask  # noqa: F401 (its home is dispatcher/redact.
 
 DEFAULT_MAX_OUTPUT = 1024 * 1024  # bytes kept per stream
 KILL_GRACE_SECONDS = 2.0
+# The reaper's own grace is KILL_GRACE_SECONDS; we wait this much longer before the last resort.
+REAPER_MARGIN_SECONDS = 1.0
+# None where the kernel has no child subreapers (or no interpreter path is known, as in an embedded
+# Python): run the command directly, in its own process group, as before.
+REAPER: Path | None = (Path(__file__).with_name("reaper.py")
+                       if sys.platform.startswith("linux") and sys.executable else None)
 # Always passed through: what a well-behaved tool needs to find itself and speak UTF-8.
 BASE_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR")
 # Never passed through, even when allow-listed: the dispatcher's own credentials.
@@ -68,7 +84,7 @@ async def run_process(
 ) -> ProcessResult:
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
-        *argv, cwd=str(cwd), env=dict(env), start_new_session=True,
+        *_supervised(argv, cwd, env), cwd=str(cwd), env=dict(env), start_new_session=True,
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
@@ -82,9 +98,9 @@ async def run_process(
             await asyncio.wait_for(proc.wait(), timeout=max(timeout, 0.001))
         except TimeoutError:
             timed_out = True
-            await _kill_group(proc)
+            await _stop(proc)
     except BaseException:  # cancelled (dispatcher shutdown) or anything else: leave nothing behind
-        await _kill_group(proc)
+        await _stop(proc)
         readers.cancel()
         with contextlib.suppress(BaseException):
             await readers
@@ -96,6 +112,32 @@ async def run_process(
         returncode=None if timed_out else proc.returncode, stdout=out, stderr=err, timed_out=timed_out,
         stdout_truncated=out_cut, stderr_truncated=err_cut, seconds=time.monotonic() - started,
     )
+
+
+def _supervised(argv: list[str], cwd: Path, env: Mapping[str, str]) -> list[str]:
+    """argv under the reaper, when there is one.
+
+    The reaper starts even when the command cannot, so the errors that starting the command
+    directly would raise (no such program, not executable) are raised here, before it.
+    """
+    if REAPER is None:
+        return argv
+    _check_executable(argv[0], cwd, env.get("PATH", os.defpath))
+    # -I -S: no site-packages, no environment variables read, nothing but the standard library
+    return [sys.executable, "-I", "-S", str(REAPER), "--grace", str(KILL_GRACE_SECONDS), "--", *argv]
+
+
+def _check_executable(program: str, cwd: Path, path: str) -> None:
+    """Raise what exec would: FileNotFoundError, or PermissionError for a file we may not run."""
+    if os.sep in program:
+        candidates = [cwd / program]
+    else:  # searched like execvp does: the child's PATH, an empty entry meaning its directory
+        candidates = [cwd / entry / program for entry in path.split(os.pathsep)]
+    files = [c for c in candidates if c.is_file()]
+    if any(os.access(f, os.X_OK) for f in files):
+        return
+    code = errno.EACCES if files else errno.ENOENT
+    raise (PermissionError if files else FileNotFoundError)(code, os.strerror(code), program)
 
 
 async def _feed(proc: asyncio.subprocess.Process, data: bytes) -> None:
@@ -121,10 +163,19 @@ async def _read_capped(stream: asyncio.StreamReader, limit: int) -> tuple[bytes,
     return bytes(kept), truncated
 
 
-async def _kill_group(proc: asyncio.subprocess.Process) -> None:
-    _signal_group(proc.pid, signal.SIGTERM)
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM, a grace, then SIGKILL of the whole group; returns once the child is reaped."""
+    if REAPER is None:
+        _signal_group(proc.pid, signal.SIGTERM)
+        grace = KILL_GRACE_SECONDS
+    else:
+        # the reaper alone: it passes one SIGTERM to every descendant (a second one would make
+        # terraform abort instead of releasing its lock), waits its grace, then kills the tree
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        grace = KILL_GRACE_SECONDS + REAPER_MARGIN_SECONDS
     try:
-        await asyncio.wait_for(asyncio.shield(proc.wait()), timeout=KILL_GRACE_SECONDS)
+        await asyncio.wait_for(asyncio.shield(proc.wait()), timeout=grace)
     except TimeoutError:
         pass
     _signal_group(proc.pid, signal.SIGKILL)

@@ -7,7 +7,12 @@
 --     lives in another one, `nightshift cron install` adds a purge job there (see cron_job_specs).
 -- Each delete takes at most 'retention.batch_size' rows per run, so a backlog drains over a few runs
 -- instead of holding locks for minutes. Returns what it did as jsonb.
-CREATE OR REPLACE FUNCTION nightshift.run_maintenance()
+--
+-- run_maintenance itself runs as its caller (the user the pg_cron job runs as): pg_cron's row-level
+-- security lets a user see and delete only the run history of the jobs it scheduled, and the owner of
+-- the SECURITY DEFINER functions (nightshift_owner) scheduled none. The queue's deletes run as that owner,
+-- in prune_history(), so the caller needs no rights on the tables.
+CREATE OR REPLACE FUNCTION nightshift.prune_history()
 RETURNS jsonb
 LANGUAGE plpgsql
 VOLATILE
@@ -21,19 +26,10 @@ DECLARE
                                         WHERE st.key = 'retention.tasks')::interval, '14 days');
     v_keep_scans interval := coalesce((SELECT st.value FROM nightshift.settings AS st
                                         WHERE st.key = 'retention.scans')::interval, '90 days');
-    v_keep_runs interval := coalesce((SELECT st.value FROM nightshift.settings AS st
-                                       WHERE st.key = 'retention.cron_run_details')::interval, '7 days');
-    v_requeued integer;
     v_tasks integer;
     v_scans integer;
-    v_runs integer;
 BEGIN
-    /* Requeue expired leases and prune old tasks, scans and pg_cron run history; report the counts. */
-    -- the queue's function may not exist on a partially migrated database: maintenance must not fail then
-    IF to_regprocedure('nightshift.requeue_expired()') IS NOT NULL THEN
-        EXECUTE 'SELECT nightshift.requeue_expired()' INTO v_requeued;
-    END IF;
-
+    /* Delete old finished tasks and old scans, at most retention.batch_size of each; report the counts. */
     DELETE FROM nightshift.tasks AS t
      WHERE t.id IN (SELECT o.id
                       FROM nightshift.tasks AS o
@@ -53,6 +49,32 @@ BEGIN
                        FOR UPDATE SKIP LOCKED);
     GET DIAGNOSTICS v_scans = ROW_COUNT;
 
+    RETURN jsonb_build_object('tasks_deleted', v_tasks, 'scans_deleted', v_scans);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION nightshift.run_maintenance()
+RETURNS jsonb
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_batch integer := coalesce((SELECT st.value FROM nightshift.settings AS st
+                                  WHERE st.key = 'retention.batch_size')::integer, 10000);
+    v_keep_runs interval := coalesce((SELECT st.value FROM nightshift.settings AS st
+                                       WHERE st.key = 'retention.cron_run_details')::interval, '7 days');
+    v_requeued integer;
+    v_pruned jsonb;
+    v_runs integer;
+BEGIN
+    /* Requeue expired leases and prune old tasks, scans and pg_cron run history; report the counts. */
+    -- the queue's function may not exist on a partially migrated database: maintenance must not fail then
+    IF to_regprocedure('nightshift.requeue_expired()') IS NOT NULL THEN
+        EXECUTE 'SELECT nightshift.requeue_expired()' INTO v_requeued;
+    END IF;
+    v_pruned := nightshift.prune_history();
+
     -- dynamic: the cron schema exists only in pg_cron's database, and this function is created everywhere
     IF to_regclass('cron.job_run_details') IS NOT NULL THEN
         EXECUTE $sql$
@@ -67,16 +89,20 @@ BEGIN
         GET DIAGNOSTICS v_runs = ROW_COUNT;
     END IF;
 
-    RETURN jsonb_build_object('requeued', v_requeued, 'tasks_deleted', v_tasks, 'scans_deleted', v_scans,
-                              'cron_run_details_deleted', v_runs);
+    RETURN jsonb_build_object('requeued', v_requeued, 'tasks_deleted', v_pruned -> 'tasks_deleted',
+                              'scans_deleted', v_pruned -> 'scans_deleted', 'cron_run_details_deleted', v_runs);
 END
 $$;
 
+-- nightshift_scheduler may run it: it reads the retention settings and calls the two functions
 REVOKE EXECUTE ON FUNCTION nightshift.run_maintenance() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION nightshift.prune_history() FROM PUBLIC;
 DO $$
 BEGIN
     IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'nightshift_scheduler') THEN
         GRANT EXECUTE ON FUNCTION nightshift.run_maintenance() TO nightshift_scheduler;
+        GRANT EXECUTE ON FUNCTION nightshift.prune_history() TO nightshift_scheduler;
+        GRANT SELECT ON nightshift.settings TO nightshift_scheduler;
     END IF;
 END
 $$;

@@ -258,6 +258,15 @@ def test_agent_past_its_timeout_is_stopped_and_the_attempt_fails(
     assert not marker.exists(), "the command's process group outlived its timeout"
 
 
+def process_group(pid: int) -> int | None:
+    """The process group of a live (not zombie) process, None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else int(fields[2])
+
+
 def live_members(pgid: int) -> list[int]:
     """Processes of a process group that are not zombies (PID 1 here may never reap orphans)."""
     members = []
@@ -291,6 +300,7 @@ def test_sigterm_finishes_short_tasks_kills_and_releases_long_ones(
     wait_for(lambda: running_in(db_url, long_id, "a") and running_in(db_url, short_id, "a")
              and pid_file.exists() and pid_file.read_text().strip(), 15, "both tasks to run")
     child = int(pid_file.read_text())
+    group = process_group(child)  # the run's group (its leader is the reaper, not the script)
     a.signal(signal.SIGTERM)
     sent = time.monotonic()
     time.sleep(0.3)
@@ -302,7 +312,8 @@ def test_sigterm_finishes_short_tasks_kills_and_releases_long_ones(
     assert (released["status"], released["attempt"], released["max_attempts"]) == ("queued", 1, 4)
     assert "released by a" in released["errors"][-1]["error"]
     assert task(db_url, late)["status"] == "queued"
-    assert live_members(child) == []  # the agent's whole process group is gone
+    assert live_members(group) == []  # the agent's whole process group is gone, the script with it
+    assert process_group(child) is None
     # a second signal exits at once
     b = dispatchers("b", "--shutdown-timeout", "30", "--allow-command", f"{tmp_path}/*")
     wait_for(lambda: running_in(db_url, long_id, "b"), 15, "b to claim the long task")

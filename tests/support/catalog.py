@@ -52,6 +52,19 @@ SCHEMA_QUERIES = {
         LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid AND d.objsubid > 0
         WHERE c.relnamespace = 'nightshift'::regnamespace
     """,
+    # who owns what: SECURITY DEFINER functions run with their owner's rights
+    "owners": """
+        SELECT 'schema nightshift', pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'nightshift'
+        UNION ALL
+        SELECT 'relation ' || relname, pg_get_userbyid(relowner)
+        FROM pg_class WHERE relnamespace = 'nightshift'::regnamespace
+        UNION ALL
+        SELECT 'function ' || oid::regprocedure::text, pg_get_userbyid(proowner)
+        FROM pg_proc WHERE pronamespace = 'nightshift'::regnamespace
+        UNION ALL
+        SELECT 'type ' || typname, pg_get_userbyid(typowner)
+        FROM pg_type WHERE typnamespace = 'nightshift'::regnamespace
+    """,
 }
 
 # Alembic's bookkeeping exists only in a migrated database.
