@@ -10,6 +10,7 @@ Each test gets its own database, copied from a migrated template (CREATE DATABAS
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -95,12 +96,27 @@ def docker_answers() -> bool:
             return False
 
 
+def port_taken(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def start_server() -> PgServer:
     if url := os.environ.get("NIGHTSHIFT_TEST_DATABASE_URL"):
         return PgServer(admin_url=url, source="NIGHTSHIFT_TEST_DATABASE_URL")
     if os.environ.get("NIGHTSHIFT_TEST_DOCKER", "auto") != "off" and docker_answers():
         return _start_container()
     cluster = LocalCluster.from_env(data_dir=str(ROOT / ".nightshift" / "test-postgres"), port=TEST_PORT)
+    if "NIGHTSHIFT_TEST_PG_PORT" not in os.environ and not cluster.running() and port_taken(TEST_PORT):
+        # another server (another checkout's tests, a forgotten cluster) holds the default port:
+        # the suite needs its own server, not that port
+        cluster = LocalCluster.from_env(data_dir=str(cluster.root), port=free_port())
     # durability is irrelevant for a throwaway test cluster; speed is not
     started = cluster.start(
         extra_settings={"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
