@@ -274,7 +274,8 @@ class Sender:
             else:
                 self.stats.failed += len(ids)
             event = "notify_retry" if status == "pending" else f"notify_{status}"
-            log.warning("%s to %s: %s", "will retry" if status == "pending" else status, name, delivery.error,
+            outcome = {"pending": "will be retried", "failed": "failed", "dead": "is dead"}[status]
+            log.warning("delivery to %s %s: %s", name, outcome, delivery.error,
                         extra={"event": event, **fields, "notifications": ids})
         self.stats.stale += len(rows) - len(statuses)
 

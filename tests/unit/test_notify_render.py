@@ -59,8 +59,9 @@ def test_truncated_payload_says_how_many_more() -> None:
 def test_scan_health_templates() -> None:
     renderer = Renderer()
     failing = renderer.render(1, "scan-failing", {
-        "subject": "pipeline/7", "target": None, "task_kind": "drift-scan", "scan_id": 3, "scan_status": "ERROR",
-        "previous_status": "CLEAN", "error": "terraform init: 403", "failing_since": "2026-11-28T20:00:00+00:00",
+        "subject": "pipeline/7", "target": None, "task_kind": "drift-scan", "scan_id": 3,
+        "scan_status": "ERROR", "previous_status": "CLEAN", "error": "terraform init: 403",
+        "failing_since": "2026-11-28T20:00:00+00:00",
         "failed_scans": 1})
     assert failing.title == "drift-scan failing on pipeline/7"
     assert "terraform init: 403" in failing.intro
@@ -82,13 +83,14 @@ def test_remediation_ready_links_the_pull_request() -> None:
 
 
 def test_scan_link_from_setting() -> None:
-    message = Renderer(scan_url="https://ns.example.com/scans/{scan_id}").render(1, "drift-changed", drift_payload())
+    renderer = Renderer(scan_url="https://ns.example.com/scans/{scan_id}")
+    message = renderer.render(1, "drift-changed", drift_payload())
     assert message.link == "https://ns.example.com/scans/42"
 
 
 def test_strict_undefined_fails_clearly(tmp_path: Path) -> None:
     (tmp_path / "drift-changed.j2").write_text("{% block title %}{{ no_such_field }}{% endblock %}")
-    with pytest.raises(RenderError, match="drift-changed does not render.*no_such_field"):
+    with pytest.raises(RenderError, match=r"drift-changed does not render.*no_such_field"):
         Renderer(tmp_path).render(1, "drift-changed", drift_payload())
     with pytest.raises(RenderError, match="no template 'nope'"):
         Renderer().render(1, "nope", {})

@@ -9,6 +9,7 @@ error for the operator to see, and following one would send the body somewhere u
 from __future__ import annotations
 
 import email.utils
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,6 +51,10 @@ def check_url(url: str) -> str | None:
 
 
 def client(timeout: float) -> httpx.AsyncClient:
+    # httpx logs every request's full URL at INFO (httpcore its connections at DEBUG), and a Slack
+    # webhook URL is a credential: those loggers only speak of warnings here.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
         follow_redirects=False,
