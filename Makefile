@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := postgresql-15 postgresql-15-cron
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint typecheck system-deps venv clean db-stop bench-schedule bench-dispatch bench-drift
+.PHONY: demo test lint typecheck system-deps venv clean db-stop bench-schedule bench-dispatch bench-drift bench-notify
 
 demo: venv
 	$(BIN)/nightshift demo
@@ -31,6 +31,10 @@ bench-dispatch: venv
 # A plan of 10,000 drifted resources: parse, record (inserts), rescan (updates), clean rescan (bench/bench_drift.py)
 bench-drift: venv
 	$(BIN)/python bench/bench_drift.py
+
+# 10,000 pending transitions across 100 Slack channels to a loopback receiver, against a bare httpx loop
+bench-notify: venv
+	$(BIN)/python bench/bench_notify.py
 
 # PostgreSQL 15 server binaries and pg_cron, from Debian, only when missing.
 system-deps:

@@ -20,6 +20,7 @@ from typing import Any
 
 import jinja2
 import jinja2.nodes
+import jinja2.runtime
 
 from dispatcher.errors import NightshiftError
 
@@ -87,6 +88,7 @@ class Renderer:
             keep_trailing_newline=False,
         )
         self.scan_url = scan_url
+        self._block_cache: dict[str, tuple[jinja2.Template, dict[str, BlockFunction]]] = {}
 
     def render(self, notification_id: int, template: str, payload: Mapping[str, Any]) -> Message:
         """The Message of one outbox row; RenderError when its template is missing or fails."""
@@ -101,9 +103,10 @@ class Renderer:
             blocks = self._blocks(tmpl)
             if "title" not in blocks:
                 raise RenderError(f"template {template} has no title block")
-            title = _block(tmpl, blocks["title"], context)
-            intro = _block(tmpl, blocks["intro"], context) if "intro" in blocks else ""
-            sections = self._sections(tmpl, blocks, context, payload)
+            jinja_context = tmpl.new_context(context)
+            title = _block(blocks["title"], jinja_context)
+            intro = _block(blocks["intro"], jinja_context) if "intro" in blocks else ""
+            sections = self._sections(blocks, jinja_context, payload)
         except (jinja2.TemplateError, TypeError, KeyError, ValueError) as exc:
             raise RenderError(f"template {template} does not render: {type(exc).__name__}: {exc}") from None
         return Message(
@@ -120,16 +123,25 @@ class Renderer:
 
     def _blocks(self, tmpl: jinja2.Template) -> dict[str, BlockFunction]:
         """The template's blocks, with those it inherits (`{% extends %}`) from its parents."""
+        assert tmpl.name is not None
+        cached = self._block_cache.get(tmpl.name)
+        if cached is not None and cached[0] is tmpl:  # the environment reloads a changed file
+            return cached[1]
+        blocks = self._find_blocks(tmpl)
+        self._block_cache[tmpl.name] = (tmpl, blocks)
+        return blocks
+
+    def _find_blocks(self, tmpl: jinja2.Template) -> dict[str, BlockFunction]:
         assert self.env.loader is not None and tmpl.name is not None
         source = self.env.loader.get_source(self.env, tmpl.name)[0]
         parent = self.env.parse(source).find(jinja2.nodes.Extends)
         blocks: dict[str, BlockFunction] = {}
         if parent is not None and isinstance(parent.template, jinja2.nodes.Const):
-            blocks.update(self._blocks(self.env.get_template(parent.template.value)))
+            blocks.update(self._find_blocks(self.env.get_template(parent.template.value)))
         blocks.update(tmpl.blocks)
         return blocks
 
-    def _sections(self, tmpl: jinja2.Template, blocks: dict[str, BlockFunction], context: dict[str, Any],
+    def _sections(self, blocks: dict[str, BlockFunction], context: jinja2.runtime.Context,
                   payload: Mapping[str, Any]) -> tuple[Section, ...]:
         if "item" not in blocks or "heading" not in blocks:
             return ()
@@ -140,8 +152,8 @@ class Renderer:
             count = max(int(counts.get(name) or 0), len(items))
             if not count:
                 continue
-            heading = _block(tmpl, blocks["heading"], {**context, "section": name, "count": count})
-            lines = tuple(_one_line(_block(tmpl, blocks["item"], {**context, "f": f})) for f in items)
+            heading = _block(blocks["heading"], context.derived({"section": name, "count": count}))
+            lines = tuple(_one_line(_block(blocks["item"], context.derived({"f": f}))) for f in items)
             sections.append(Section(heading=_one_line(heading), lines=lines, more=count - len(lines)))
         return tuple(sections)
 
@@ -179,8 +191,8 @@ def _finding(summary: Any) -> dict[str, Any]:
     return finding
 
 
-def _block(tmpl: jinja2.Template, block: BlockFunction, context: dict[str, Any]) -> str:
-    return "".join(block(tmpl.new_context(context)))
+def _block(block: BlockFunction, context: jinja2.runtime.Context) -> str:
+    return "".join(block(context))
 
 
 def _one_line(text: str) -> str:

@@ -92,6 +92,9 @@ class Sender:
         self.in_flight: dict[str, asyncio.Task[None]] = {}
         self.slots = asyncio.Semaphore(config.concurrency)
         self.channels: dict[str, tuple[str, Channel]] = {}  # name -> (its row's fingerprint, channel)
+        # delivered messages waiting to be marked sent: one statement (one commit) marks all of them
+        self.delivered: list[tuple[list[Claimed], str, str]] = []
+        self.marks_due = asyncio.Event()
 
     async def run(self) -> SenderStats:
         backoff = 0.5
@@ -115,15 +118,19 @@ class Sender:
             raise DatabaseUnavailable(describe_connect_error(self.url, exc)) from exc
         store: NotifyStore | None = None
         listener: asyncio.Task[None] | None = None
+        marker: asyncio.Task[None] | None = None
         try:
             await listen.execute(f"LISTEN {LISTEN_CHANNEL}")
             store = await NotifyStore.open(self.url, f"nightshift notify {self.config.worker}")
             renderer = Renderer(self.config.templates_dir,
                                 scan_url=await store.setting("notifications.scan_url") or "")
             listener = asyncio.create_task(self._listen(listen))
+            marker = asyncio.create_task(self._marker(store))
             log.info("notification sender %s started", self.config.worker, extra={"event": "start"})
             while not self.stop.is_set():
                 self.wake.clear()
+                if marker.done():
+                    marker.result()  # its DatabaseUnavailable ends the session
                 if await self._claim(store, renderer):
                     continue
                 await self._wait(listener)
@@ -132,6 +139,13 @@ class Sender:
         finally:
             if self.in_flight:  # let started sends finish and be marked; waiting ones give their rows back
                 await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
+            if store is not None:
+                with contextlib.suppress(DatabaseUnavailable):
+                    await self._mark(store)
+            if marker is not None:
+                marker.cancel()
+                with contextlib.suppress(asyncio.CancelledError, DatabaseUnavailable):
+                    await marker
             if listener is not None:
                 listener.cancel()
                 with contextlib.suppress(asyncio.CancelledError, psycopg.Error):
@@ -139,6 +153,33 @@ class Sender:
             if store is not None:
                 await store.close()
             await listen.close()
+
+    async def _marker(self, store: NotifyStore) -> None:
+        while True:
+            await self.marks_due.wait()
+            await self._mark(store)
+
+    async def _mark(self, store: NotifyStore) -> None:
+        """Mark every delivered message sent, in one statement."""
+        self.marks_due.clear()
+        delivered, self.delivered = self.delivered, []
+        if not delivered:
+            return
+        try:
+            marked = await store.mark_sent([(rows, response) for rows, response, _ in delivered])
+        except DatabaseUnavailable as exc:
+            # the rows stay 'sending' until their lease expires, then go again (at-least-once)
+            log.warning("could not record %d delivered message(s): %s", len(delivered), exc,
+                        extra={"event": "mark_lost"})
+            raise
+        rows = sum(len(r) for r, _, _ in delivered)
+        self.stats.messages += len(delivered)
+        self.stats.sent += marked
+        self.stats.stale += rows - marked
+        for group, response, name in delivered:
+            log.info("sent %d notification(s) to %s as one message", len(group), name,
+                     extra={"event": "notify_sent", "channel": name, "notifications": _ids(group),
+                            "response": response})
 
     async def _listen(self, conn: psycopg.AsyncConnection[Any]) -> None:
         with contextlib.suppress(psycopg.OperationalError):
@@ -168,8 +209,10 @@ class Sender:
 
     async def _claim(self, store: NotifyStore, renderer: Renderer) -> bool:
         """Claim due rows of the channels that are free and start sending them; False when none."""
-        if len(self.in_flight) >= self.config.concurrency * 4:
-            return False  # enough waiting for a slot; claim again when one finishes
+        if len(self.in_flight) >= self.config.concurrency:
+            # every slot is busy: claiming now would only find the few channels that just finished
+            # (a claim scans all due rows), and their rows are better sent grouped a moment later
+            return False
         now = self.loop_time()
         skip = sorted({*self.in_flight, *(name for name, until in self.held.items() if until > now)})
         rows = await store.claim(self.config.worker, self.config.batch, self.config.lease, skip)
@@ -250,14 +293,10 @@ class Sender:
         now = self.loop_time()
         fields: dict[str, Any] = {"channel": name, "notifications": _ids(rows)}
         if delivery.ok:
-            marked = await store.mark_sent(rows, delivery.response)
-            self.stats.messages += 1
-            self.stats.sent += marked
-            self.stats.stale += len(rows) - marked
+            self.delivered.append((list(rows), delivery.response, name))
+            self.marks_due.set()
             if row is not None and row.min_interval > 0:
                 self.held[name] = now + row.min_interval
-            log.info("sent %d notification(s) to %s as one message", len(rows), name,
-                     extra={"event": "notify_sent", **fields, "response": delivery.response})
             return
         statuses = await store.fail(rows, delivery.error or "failed", retry=delivery.retry,
                                     retry_after=delivery.retry_after, response=delivery.response)

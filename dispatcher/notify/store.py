@@ -106,9 +106,13 @@ class NotifyStore:
             "worker": worker, "limit": limit, "lease": timedelta(seconds=lease), "skip": list(skip)})
         return [Claimed(**row) for row in rows]
 
-    async def mark_sent(self, rows: Sequence[Claimed], response: str) -> int:
+    async def mark_sent(self, messages: Sequence[tuple[Sequence[Claimed], str]]) -> int:
+        """Mark the rows of several delivered messages, each (its rows, the endpoint's answer), at once."""
+        rows = [(row, response, group[0].id) for group, response in messages for row in group]
         result = await self._rows("notification_mark_sent", {
-            "ids": [r.id for r in rows], "attempts": [r.attempts for r in rows], "response": response})
+            "ids": [r.id for r, _, _ in rows], "attempts": [r.attempts for r, _, _ in rows],
+            "responses": [response for _, response, _ in rows],
+            "message_ids": [message_id for _, _, message_id in rows]})
         return int(result[0]["marked"])
 
     async def fail(self, rows: Sequence[Claimed], error: str, *, retry: bool,

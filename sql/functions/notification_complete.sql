@@ -1,12 +1,16 @@
 -- The sender's writes after a delivery attempt, each fenced by the claim's `attempts` (rows that were
 -- re-claimed meanwhile are left alone) and batched with arrays: one grouped message is many rows.
 --
--- mark_notifications_sent(ids, attempts, response): delivered. `message_id` (the smallest id) ties the
--- rows that went out as one message; `response` keeps what the endpoint answered (capped).
+-- mark_notifications_sent(ids, attempts, responses, message_ids): delivered. One element per row, so
+-- one call (one commit) marks the rows of many messages: the sender batches the sends that finished
+-- while its previous mark was running. `message_id` ties the rows that went out as one message (the
+-- sender passes the smallest id of each; NULL: the smallest of p_ids); `responses` keeps what the
+-- endpoint answered (capped).
 CREATE OR REPLACE FUNCTION nightshift.mark_notifications_sent(
     p_ids bigint[],
     p_attempts integer[],
-    p_response text
+    p_responses text[],
+    p_message_ids bigint[] DEFAULT NULL
 ) RETURNS integer
 LANGUAGE plpgsql
 VOLATILE
@@ -22,9 +26,9 @@ BEGIN
            sent_at = now(),
            locked_until = NULL,
            last_error = NULL,
-           response = left(p_response, 500),
-           message_id = (SELECT min(i) FROM unnest(p_ids) AS i)
-      FROM unnest(p_ids, p_attempts) AS u(id, attempt)
+           response = left(u.response, 500),
+           message_id = coalesce(u.message_id, (SELECT min(i) FROM unnest(p_ids) AS i))
+      FROM unnest(p_ids, p_attempts, p_responses, p_message_ids) AS u(id, attempt, response, message_id)
      WHERE n.id = u.id AND n.attempts = u.attempt AND n.status = 'sending';
     GET DIAGNOSTICS v_count = ROW_COUNT;
     RETURN v_count;
@@ -95,7 +99,7 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION nightshift.mark_notifications_sent(bigint[], integer[], text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION nightshift.mark_notifications_sent(bigint[], integer[], text[], bigint[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION nightshift.fail_notifications(bigint[], integer[], text, boolean, interval, text)
     FROM PUBLIC;
 REVOKE ALL ON FUNCTION nightshift.release_notifications(bigint[], integer[]) FROM PUBLIC;
@@ -103,7 +107,7 @@ REVOKE ALL ON FUNCTION nightshift.release_notifications(bigint[], integer[]) FRO
 DO $$
 BEGIN
     IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'nightshift_dispatcher') THEN
-        GRANT EXECUTE ON FUNCTION nightshift.mark_notifications_sent(bigint[], integer[], text)
+        GRANT EXECUTE ON FUNCTION nightshift.mark_notifications_sent(bigint[], integer[], text[], bigint[])
             TO nightshift_dispatcher;
         GRANT EXECUTE ON FUNCTION
             nightshift.fail_notifications(bigint[], integer[], text, boolean, interval, text)

@@ -10,8 +10,9 @@ SELECT id, channel, template, payload, attempts, scan_id, created_at
  ORDER BY id
 
 -- name: notification_mark_sent --
--- The rows went out as one message; returns how many this holder still held.
-SELECT nightshift.mark_notifications_sent(%(ids)s::bigint[], %(attempts)s::int[], %(response)s::text) AS marked
+-- The rows went out (one element per row, many messages at once); returns how many this holder still held.
+SELECT nightshift.mark_notifications_sent(%(ids)s::bigint[], %(attempts)s::int[], %(responses)s::text[],
+                                          %(message_ids)s::bigint[]) AS marked
 
 -- name: notification_fail --
 -- A delivery that did not succeed: retry later (after retry_after, else the backoff), failed or dead.

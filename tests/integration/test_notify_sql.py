@@ -44,11 +44,11 @@ def test_claim_is_exclusive_and_fenced(conn: psycopg.Connection) -> None:
     assert [i for i, _ in first] == ids[:2] and [i for i, _ in second] == ids[2:]
     assert claim(conn, "w3") == []
     # a write naming another attempt (a stale holder) changes nothing
-    stale = conn.execute("SELECT nightshift.mark_notifications_sent(%s, %s, 'ok')",
-                         ([ids[0]], [first[0][1] + 1])).fetchone()
+    stale = conn.execute("SELECT nightshift.mark_notifications_sent(%s, %s, %s)",
+                         ([ids[0]], [first[0][1] + 1], ["ok"])).fetchone()
     assert stale == (0,)
-    marked = conn.execute("SELECT nightshift.mark_notifications_sent(%s, %s, 'ok')",
-                          ([i for i, _ in first], [a for _, a in first])).fetchone()
+    marked = conn.execute("SELECT nightshift.mark_notifications_sent(%s, %s, %s)",
+                          ([i for i, _ in first], [a for _, a in first], ["ok", "ok"])).fetchone()
     assert marked == (2,)
     assert status(conn, ids[0])["status"] == "sent"
     assert status(conn, ids[1])["message_id"] == ids[0]  # sent together as one message
