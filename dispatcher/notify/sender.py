@@ -117,6 +117,7 @@ class Sender:
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailable(describe_connect_error(self.url, exc)) from exc
         store: NotifyStore | None = None
+        marks: NotifyStore | None = None
         listener: asyncio.Task[None] | None = None
         marker: asyncio.Task[None] | None = None
         try:
@@ -124,8 +125,10 @@ class Sender:
             store = await NotifyStore.open(self.url, f"nightshift notify {self.config.worker}")
             renderer = Renderer(self.config.templates_dir,
                                 scan_url=await store.setting("notifications.scan_url") or "")
+            # marks on a connection of their own: a claim never waits behind them, nor they behind it
+            marks = await NotifyStore.open(self.url, f"nightshift notify {self.config.worker} marks")
             listener = asyncio.create_task(self._listen(listen))
-            marker = asyncio.create_task(self._marker(store))
+            marker = asyncio.create_task(self._marker(marks))
             log.info("notification sender %s started", self.config.worker, extra={"event": "start"})
             while not self.stop.is_set():
                 self.wake.clear()
@@ -139,13 +142,14 @@ class Sender:
         finally:
             if self.in_flight:  # let started sends finish and be marked; waiting ones give their rows back
                 await asyncio.gather(*self.in_flight.values(), return_exceptions=True)
-            if store is not None:
-                with contextlib.suppress(DatabaseUnavailable):
-                    await self._mark(store)
             if marker is not None:
                 marker.cancel()
                 with contextlib.suppress(asyncio.CancelledError, DatabaseUnavailable):
                     await marker
+            if marks is not None:
+                with contextlib.suppress(DatabaseUnavailable):
+                    await self._mark(marks)
+                await marks.close()
             if listener is not None:
                 listener.cancel()
                 with contextlib.suppress(asyncio.CancelledError, psycopg.Error):
@@ -209,9 +213,9 @@ class Sender:
 
     async def _claim(self, store: NotifyStore, renderer: Renderer) -> bool:
         """Claim due rows of the channels that are free and start sending them; False when none."""
-        if len(self.in_flight) >= self.config.concurrency:
-            # every slot is busy: claiming now would only find the few channels that just finished
-            # (a claim scans all due rows), and their rows are better sent grouped a moment later
+        if len(self.in_flight) >= 2 * self.config.concurrency:
+            # the slots have work queued: claiming now would only find the few channels that just
+            # finished (a claim reads all due rows), and their rows are better sent grouped later
             return False
         now = self.loop_time()
         skip = sorted({*self.in_flight, *(name for name, until in self.held.items() if until > now)})
@@ -266,19 +270,21 @@ class Sender:
             await self._record(store, name, rows, Delivery.failed(str(exc), retry=False), row)
             return
 
-        messages: list[Message] = []
-        rendered: list[Claimed] = []
-        for claimed in rows:
-            try:
-                messages.append(renderer.render(claimed.id, claimed.template, claimed.payload))
-                rendered.append(claimed)
-            except RenderError as exc:
-                await self._record(store, name, [claimed], Delivery.failed(str(exc), retry=False), row)
-        if not rendered:
-            return
+        # rendered in the slot, not before: a claim starts a hundred groups at once, and rendering them
+        # all in one go would keep the event loop from the answers of the sends in flight
         async with self.slots:
             if self.stop.is_set():
-                await store.release(rendered)
+                await store.release(rows)
+                return
+            messages: list[Message] = []
+            rendered: list[Claimed] = []
+            for claimed in rows:
+                try:
+                    messages.append(renderer.render(claimed.id, claimed.template, claimed.payload))
+                    rendered.append(claimed)
+                except RenderError as exc:
+                    await self._record(store, name, [claimed], Delivery.failed(str(exc), retry=False), row)
+            if not rendered:
                 return
             outgoing = Outgoing(channel=name, messages=messages, digest=row.digest,
                                 delivery_id=f"{rendered[0].id}-{rendered[0].attempts}")

@@ -1,6 +1,11 @@
 -- The sender's writes after a delivery attempt, each fenced by the claim's `attempts` (rows that were
 -- re-claimed meanwhile are left alone) and batched with arrays: one grouped message is many rows.
 --
+-- enable_nestloop = off: the statistics of notifications never see 'sending' rows (they are sending
+-- for a moment), so the cached plan of these updates walks the lease index expecting one row and
+-- rescans the unnest of the arrays for each: 2,000 sending rows and a batch of 400 took seconds
+-- (bench/bench_notify.py). A hash join of the arrays with the rows found by id is linear.
+--
 -- mark_notifications_sent(ids, attempts, responses, message_ids): delivered. One element per row, so
 -- one call (one commit) marks the rows of many messages: the sender batches the sends that finished
 -- while its previous mark was running. `message_id` ties the rows that went out as one message (the
@@ -16,6 +21,7 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET enable_nestloop = off  -- see below
 AS $$
 DECLARE
     v_count integer;
@@ -29,7 +35,9 @@ BEGIN
            response = left(u.response, 500),
            message_id = coalesce(u.message_id, (SELECT min(i) FROM unnest(p_ids) AS i))
       FROM unnest(p_ids, p_attempts, p_responses, p_message_ids) AS u(id, attempt, response, message_id)
-     WHERE n.id = u.id AND n.attempts = u.attempt AND n.status = 'sending';
+     WHERE n.id = ANY (p_ids)
+       AND n.id = u.id
+       AND n.attempts = u.attempt AND n.status = 'sending';
     GET DIAGNOSTICS v_count = ROW_COUNT;
     RETURN v_count;
 END
@@ -53,6 +61,7 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET enable_nestloop = off  -- see below
 AS $$
 DECLARE
     v_max integer := coalesce((SELECT value::integer FROM nightshift.settings
@@ -72,7 +81,9 @@ BEGIN
            response = left(p_response, 500),
            locked_until = NULL
       FROM unnest(p_ids, p_attempts) AS u(id, attempt)
-     WHERE n.id = u.id AND n.attempts = u.attempt AND n.status = 'sending'
+     WHERE n.id = ANY (p_ids)
+       AND n.id = u.id
+       AND n.attempts = u.attempt AND n.status = 'sending'
     RETURNING n.id, n.status;
 END
 $$;
@@ -85,6 +96,7 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET enable_nestloop = off  -- see below
 AS $$
 DECLARE
     v_count integer;
@@ -93,7 +105,9 @@ BEGIN
     UPDATE nightshift.notifications AS n
        SET status = 'pending', attempts = n.attempts - 1, locked_until = NULL
       FROM unnest(p_ids, p_attempts) AS u(id, attempt)
-     WHERE n.id = u.id AND n.attempts = u.attempt AND n.status = 'sending';
+     WHERE n.id = ANY (p_ids)
+       AND n.id = u.id
+       AND n.attempts = u.attempt AND n.status = 'sending';
     GET DIAGNOSTICS v_count = ROW_COUNT;
     RETURN v_count;
 END
