@@ -136,7 +136,7 @@ def test_a_burst_of_scans_becomes_a_handful_of_messages(db_url: str, conn: psyco
                                                         slack: SlackLike,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """200 transitions from 200 scans while the channel is held back by its rate limit."""
-    slack_channel(conn, monkeypatch, slack, "ops", "/ok/ops", min_interval=2.0)
+    slack_channel(conn, monkeypatch, slack, "ops", "/ok/ops", min_interval=3.0)
     payload = {"subject": "pipeline/1", "target": "acme/infra/net", "task_kind": "drift-scan", "scan_id": 1,
                "scan_status": "DRIFTED", "counts": {"new": 1, "open": 1},
                "new": [{"id": 1, "kind": "drift", "address": "aws_s3_bucket.a", "change": "update"}]}
