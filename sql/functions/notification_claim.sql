@@ -6,7 +6,7 @@
 -- Due: pending with next_attempt_at passed (digest rows wait for the end of their period, see the
 -- notifications_schedule trigger). p_skip_channels: channels the sender is holding back (rate limit,
 -- a 429's Retry-After); their rows stay pending and are sent grouped once the channel is free.
--- Oldest first, so one channel's burst is sent together and in order.
+-- Longest due first, so one channel's burst is sent together and in order.
 CREATE OR REPLACE FUNCTION nightshift.claim_notifications(
     p_worker text,
     p_limit integer,
@@ -32,7 +32,9 @@ BEGIN
              WHERE q.status = 'pending'
                AND q.next_attempt_at <= now()
                AND q.channel <> ALL (coalesce(p_skip_channels, '{}'))
-             ORDER BY q.id
+             -- notifications_pending_idx order: the claim reads pending rows only, never the sent
+             -- ones that pile up below them in id order
+             ORDER BY q.next_attempt_at, q.id
              LIMIT p_limit
                FOR UPDATE SKIP LOCKED) AS picked
      WHERE n.id = picked.id
