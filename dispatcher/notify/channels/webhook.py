@@ -25,10 +25,8 @@ import json
 import time
 from typing import Any
 
-import httpx
-
 from dispatcher.notify.channels import Channel, ChannelError, Delivery, Outgoing, register
-from dispatcher.notify.channels.http import client, deliver
+from dispatcher.notify.channels.http import deliver
 
 SIGNATURE_HEADER = "X-Nightshift-Signature"
 TIMESTAMP_HEADER = "X-Nightshift-Timestamp"
@@ -56,7 +54,6 @@ def build_body(outgoing: Outgoing, text_of: Any) -> dict[str, Any]:
 @register("webhook")
 class WebhookChannel(Channel):
     secret_settings = ("secret",)
-    _http: httpx.AsyncClient | None = None
 
     def check(self) -> None:
         super().check()
@@ -76,11 +73,4 @@ class WebhookChannel(Channel):
             timestamp = str(int(time.time()))
             headers[TIMESTAMP_HEADER] = timestamp
             headers[SIGNATURE_HEADER] = sign(self.secret("secret").encode(), timestamp, body)
-        if self._http is None:
-            self._http = client(float(self.settings.get("timeout", 10)))
-        return self.scrubbed(await deliver(self._http, url, body, headers))
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        return self.scrubbed(await deliver(url, body, headers, float(self.settings.get("timeout", 10))))
