@@ -11,7 +11,6 @@ from dispatcher.cli import add_database_url
 from dispatcher.cli.notify_cmd import with_store
 from dispatcher.errors import NightshiftError
 from dispatcher.notify.channels import Outgoing, build
-from dispatcher.notify.channels.http import close_shared_client
 from dispatcher.notify.render import Renderer
 from dispatcher.notify.sender import DEFAULT_CHANNEL
 from dispatcher.notify.store import NotifyStore
@@ -146,7 +145,6 @@ def run_test(args: argparse.Namespace) -> int:
             return row.kind, await channel.send(Outgoing(channel=row.name, messages=[message]))
         finally:
             await channel.close()
-            await close_shared_client()
 
     kind, delivery = with_store(args.database_url, go)
     if delivery.ok:

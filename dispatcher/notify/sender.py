@@ -41,7 +41,6 @@ import psycopg
 from dispatcher.db import describe_connect_error, libpq_url
 from dispatcher.errors import DatabaseUnavailable
 from dispatcher.notify.channels import Channel, ChannelError, Delivery, Outgoing, build
-from dispatcher.notify.channels.http import close_shared_client
 from dispatcher.notify.render import Message, Renderer, RenderError
 from dispatcher.notify.store import LISTEN_CHANNEL, ChannelRow, Claimed, NotifyStore
 
@@ -342,7 +341,6 @@ class Sender:
             with contextlib.suppress(Exception):
                 await channel.close()
         self.channels.clear()
-        await close_shared_client()
 
 
 def _ids(rows: Sequence[Claimed]) -> list[int]:

@@ -18,7 +18,6 @@ from psycopg.types.json import Jsonb
 
 from dispatcher.drift.plan import parse_plan
 from dispatcher.notify.channels import Outgoing, build
-from dispatcher.notify.channels.http import close_shared_client
 from dispatcher.notify.render import Renderer
 from dispatcher.notify.sender import SenderConfig
 from dispatcher.notify.store import NotifyStore
@@ -289,7 +288,6 @@ def test_crash_between_send_and_mark_sends_at_most_one_duplicate(db_url: str, co
             message = renderer.render(claimed.id, claimed.template, claimed.payload)
             assert (await channel.send(Outgoing("ops", [message]))).ok
             await channel.close()
-            await close_shared_client()
         finally:
             await store.close()  # ... and never marks it sent
 

@@ -92,8 +92,7 @@ class Channel:
         raise NotImplementedError
 
     async def close(self) -> None:
-        """Release what the channel keeps between sends (HTTP connections are pooled in http.py and
-        closed by close_shared_client)."""
+        """Release connections the channel keeps between sends."""
 
     def secret(self, key: str) -> str:
         """The value the reference in setting `key` points to; remembered for scrub()."""

@@ -8,13 +8,11 @@ error for the operator to see, and following one would send the body somewhere u
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import functools
 import logging
 import ssl
 import time
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -62,33 +60,13 @@ def tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
-# One pooled client per event loop, shared by every channel: the webhooks of one service (all of
-# hooks.slack.com) reuse its connections instead of a TLS handshake per channel.
-_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-    weakref.WeakKeyDictionary())
-
-
-def shared_client() -> httpx.AsyncClient:
-    loop = asyncio.get_running_loop()
-    client = _CLIENTS.get(loop)
-    if client is None or client.is_closed:
-        client = _CLIENTS[loop] = _new_client()
-    return client
-
-
-async def close_shared_client() -> None:
-    """Close this event loop's client (the sender when it stops, a command when it is done)."""
-    client = _CLIENTS.pop(asyncio.get_running_loop(), None)
-    if client is not None:
-        await client.aclose()
-
-
-def _new_client() -> httpx.AsyncClient:
+def client(timeout: float) -> httpx.AsyncClient:
     # httpx logs every request's full URL at INFO (httpcore its connections at DEBUG), and a Slack
     # webhook URL is a credential: those loggers only speak of warnings here.
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
     return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
         verify=tls_context(),
         follow_redirects=False,
         headers={"User-Agent": USER_AGENT},
@@ -96,12 +74,9 @@ def _new_client() -> httpx.AsyncClient:
     )
 
 
-async def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> Answer:
+async def post(http: httpx.AsyncClient, url: str, body: bytes, headers: Mapping[str, str]) -> Answer:
     """POST body; read at most MAX_RESPONSE_BYTES of the answer. httpx errors propagate."""
-    async with shared_client().stream(
-        "POST", url.strip(), content=body, headers=dict(headers),
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-    ) as response:
+    async with http.stream("POST", url.strip(), content=body, headers=dict(headers)) as response:
         chunks: list[bytes] = []
         size = 0
         truncated = False
@@ -121,13 +96,13 @@ async def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float
         )
 
 
-async def deliver(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> Delivery:
+async def deliver(http: httpx.AsyncClient, url: str, body: bytes, headers: Mapping[str, str]) -> Delivery:
     """post() with every outcome, errors included, as a Delivery (messages never hold the URL)."""
     problem = check_url(url)
     if problem:
         return Delivery.failed(problem, retry=False)
     try:
-        answer = await post(url, body, headers, timeout)
+        answer = await post(http, url, body, headers)
     except httpx.TimeoutException as exc:
         return Delivery.failed(f"no answer within the timeout ({type(exc).__name__})", retry=True)
     except (httpx.InvalidURL, httpx.UnsupportedProtocol):

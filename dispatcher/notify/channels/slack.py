@@ -16,8 +16,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import httpx
+
 from dispatcher.notify.channels import Channel, ChannelError, Delivery, Outgoing, register
-from dispatcher.notify.channels.http import check_url, deliver
+from dispatcher.notify.channels.http import check_url, client, deliver
 from dispatcher.notify.render import Message, Section
 
 MAX_BLOCKS = 50
@@ -157,6 +159,7 @@ def _button(message: Message) -> dict[str, Any] | None:
 @register("slack")
 class SlackChannel(Channel):
     secret_settings = ("webhook_url",)
+    _http: httpx.AsyncClient | None = None
 
     def check(self) -> None:
         super().check()
@@ -167,13 +170,19 @@ class SlackChannel(Channel):
     async def send(self, outgoing: Outgoing) -> Delivery:
         url = self.secret("webhook_url")
         body = json.dumps(build_payload(outgoing), ensure_ascii=False).encode()
-        delivery = await deliver(url, body, {"Content-Type": "application/json; charset=utf-8"},
-                                 float(self.settings.get("timeout", 10)))
+        if self._http is None:
+            self._http = client(float(self.settings.get("timeout", 10)))
+        delivery = await deliver(self._http, url, body, {"Content-Type": "application/json; charset=utf-8"})
         if delivery.ok and delivery.response.startswith("an HTML page"):
             # a captive portal or a wrong URL answers 200 with a page; Slack answers "ok"
             delivery = Delivery.failed(f"answered 200 with {delivery.response}: is the URL a Slack "
                                        "incoming webhook?", retry=False, response=delivery.response)
         return self.scrubbed(delivery)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
 
 __all__ = ["Section", "SlackChannel", "build_payload", "escape"]

@@ -25,8 +25,10 @@ import json
 import time
 from typing import Any
 
+import httpx
+
 from dispatcher.notify.channels import Channel, ChannelError, Delivery, Outgoing, register
-from dispatcher.notify.channels.http import deliver
+from dispatcher.notify.channels.http import client, deliver
 
 SIGNATURE_HEADER = "X-Nightshift-Signature"
 TIMESTAMP_HEADER = "X-Nightshift-Timestamp"
@@ -54,6 +56,7 @@ def build_body(outgoing: Outgoing, text_of: Any) -> dict[str, Any]:
 @register("webhook")
 class WebhookChannel(Channel):
     secret_settings = ("secret",)
+    _http: httpx.AsyncClient | None = None
 
     def check(self) -> None:
         super().check()
@@ -73,4 +76,11 @@ class WebhookChannel(Channel):
             timestamp = str(int(time.time()))
             headers[TIMESTAMP_HEADER] = timestamp
             headers[SIGNATURE_HEADER] = sign(self.secret("secret").encode(), timestamp, body)
-        return self.scrubbed(await deliver(url, body, headers, float(self.settings.get("timeout", 10))))
+        if self._http is None:
+            self._http = client(float(self.settings.get("timeout", 10)))
+        return self.scrubbed(await deliver(self._http, url, body, headers))
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
