@@ -8,7 +8,7 @@ APT_PACKAGES := postgresql-15 postgresql-15-cron
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: demo test lint typecheck system-deps venv clean db-stop bench-schedule bench-dispatch bench-drift \
-	bench-intake bench-process
+	bench-intake bench-process bench-notify
 
 demo: venv
 	$(BIN)/nightshift demo
@@ -40,6 +40,10 @@ bench-intake: venv
 # What the reaper (kill every descendant of an agent run) adds per run (bench/bench_process.py)
 bench-process: venv
 	$(BIN)/python bench/bench_process.py
+
+# 10,000 pending transitions across 100 Slack channels to a loopback receiver, against a bare httpx loop
+bench-notify: venv
+	$(BIN)/python bench/bench_notify.py
 
 # PostgreSQL 15 server binaries and pg_cron, from Debian, only when missing.
 system-deps:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    Interval,
     MetaData,
     SmallInteger,
     Table,
@@ -316,7 +317,37 @@ notifications = Table(
     Column("scan_id", BigInteger, ForeignKey("scans.id", ondelete="SET NULL")),
     Column("sent_at", DateTime(timezone=True)),
     _created(),
+    # the sender's lease (dispatcher/notify/sender.py), like a task's: an expired one is claimed again
+    Column("locked_by", Text),
+    Column("locked_until", DateTime(timezone=True)),
+    Column("response", Text, comment="what the endpoint answered last (capped)"),
+    Column("message_id", BigInteger, comment="rows sent in one grouped message share it"),
     Index("notifications_pending_idx", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+    Index("notifications_lease_idx", "locked_until", postgresql_where=text("status = 'sending'")),
+)
+
+# Where notifications go: a schedule's notification_channel names a row here. Settings hold secret
+# references (env:NAME, file:/path) resolved by the sender, never a webhook URL, key or password.
+notification_channels = Table(
+    "notification_channels",
+    metadata,
+    _id(),
+    Column("organization_id", BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"),
+           comment="the tenant it belongs to; NULL: shared by all"),
+    Column("name", Text, nullable=False, comment="what schedules.notification_channel names"),
+    Column("kind", Text, nullable=False),
+    Column("settings", JSONB, nullable=False, server_default=text("'{}'::jsonb"),
+           comment="per kind; secrets only as references env:NAME or file:/path"),
+    Column("digest", Text, comment="hourly or daily: collect transitions and send one message per period"),
+    Column("min_interval", Interval, nullable=False, server_default=text("'1 second'::interval"),
+           comment="at most one message per this interval; more are grouped"),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    _created(),
+    _updated(),
+    CheckConstraint("kind IN ('slack', 'webhook', 'email', 'log')", name="notification_channels_kind_check"),
+    CheckConstraint("digest IN ('hourly', 'daily')", name="notification_channels_digest_check"),
+    CheckConstraint("min_interval >= interval '0'", name="notification_channels_min_interval_check"),
+    UniqueConstraint("name", name="notification_channels_name_key"),
 )
 
 remediations = Table(

@@ -66,6 +66,9 @@ SETTINGS = (
     Setting("worker", non_empty, None, "worker name recorded in locked_by (default host:pid)", "NAME"),
     Setting("metrics_port", port, None, "serve Prometheus /metrics and /healthz on this port (1-65535)",
             "PORT"),
+    Setting("notify", _bool, True,
+            "also deliver the notification outbox to its channels (default true; false when a separate "
+            "`nightshift notify run` does it)", "true|false"),
     Setting("metrics_host", non_empty, "127.0.0.1",
             "address of the metrics endpoint (default 127.0.0.1; 0.0.0.0 in a container)", "ADDR"),
 )
@@ -183,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         url=resolve_url(values["database_url"]), worker=values["worker"] or default_worker_name(),
         concurrency=values["concurrency"], kinds=values["kinds"], poll_interval=values["poll_interval"],
         lease=values["lease"], shutdown_timeout=values["shutdown_timeout"],
-        metrics_port=values["metrics_port"], metrics_host=values["metrics_host"],
+        metrics_port=values["metrics_port"], metrics_host=values["metrics_host"], notify=values["notify"],
     )
     eventloop.run(Dispatcher(config).run())
     return 0

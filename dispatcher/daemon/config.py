@@ -26,3 +26,4 @@ class DispatcherConfig:
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     stats_interval: float = 10.0  # seconds between queue depth queries (with metrics only)
+    notify: bool = False  # also deliver the notification outbox (dispatcher/notify/); the CLI's default is on

@@ -29,6 +29,7 @@ from dispatcher.daemon.state import DaemonState, Stats
 from dispatcher.daemon.tally import Tally
 from dispatcher.errors import DatabaseUnavailable
 from dispatcher.metrics import Metrics, serve
+from dispatcher.notify import SenderConfig, run_sender
 from dispatcher.store import Store, StoreError, connect, translate_errors
 
 log = logging.getLogger("nightshift.dispatcher")
@@ -75,6 +76,11 @@ class Dispatcher:
             "event": "start", "worker": self.config.worker, "concurrency": self.config.concurrency,
             "kinds": list(self.config.kinds or []) or "all", "lease_seconds": self.config.lease,
             "poll_seconds": self.config.poll_interval})
+        sender = notify_stop = None
+        if self.config.notify:  # the outbox has its own connections, reconnects and lifetime
+            notify_stop = asyncio.Event()
+            sender = asyncio.create_task(run_sender(
+                self.config.url, SenderConfig(worker=f"{self.config.worker}:notify"), notify_stop))
         delay = 0.1
         try:
             while not state.finished():
@@ -102,6 +108,10 @@ class Dispatcher:
                         await asyncio.wait_for(state.stopped.wait(), wait)
                     delay = min(self.config.reconnect_max, delay * 2)
         finally:
+            if sender is not None and notify_stop is not None:
+                notify_stop.set()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(sender, 10)
             if server is not None:
                 server.close()
             self.runs.cancel_all()  # only when abandoning: leave nothing running

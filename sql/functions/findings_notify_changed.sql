@@ -34,12 +34,7 @@ BEGIN
     /* insert one pending notification describing the transitions; return its id */
     SELECT * INTO STRICT v_scan FROM nightshift.scans WHERE id = p_scan_id;
 
-    v_channel := coalesce(
-        nullif((SELECT t.payload ->> 'notification_channel' FROM nightshift.tasks AS t
-                 WHERE t.id = v_scan.task_id), ''),
-        nullif((nightshift.subject_schedule(v_scan.subject, v_scan.kind)).notification_channel, ''),
-        (SELECT value FROM nightshift.settings WHERE key = 'notifications.default_channel'),
-        'default');
+    v_channel := nightshift.notification_channel_of(v_scan.kind, v_scan.subject, v_scan.task_id);
     v_limit := coalesce((SELECT value::integer FROM nightshift.settings
                           WHERE key = 'notifications.max_findings'), 50);
 

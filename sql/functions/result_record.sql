@@ -20,7 +20,8 @@
 --      payload says no (auto_create_pr, the schedule's switch copied when it was enqueued), a
 --      remediation task (nightshift.request_remediation, which checks the live opt-in switches too).
 --   4. an outbox row, only when the set of open findings changed, with the kind's template, to the
---      channel the payload names (its schedule's, when enqueued) or else the subject's schedule's.
+--      channel the payload names (its schedule's, when enqueued) or else the subject's schedule's;
+--      and one when the subject's scans start failing (ERROR) or recover (nightshift.notify_scan_health).
 CREATE OR REPLACE FUNCTION nightshift.record_result(
     p_task_id bigint,
     p_attempt integer,
@@ -90,6 +91,9 @@ BEGIN
         SELECT s.id INTO scan_id FROM nightshift.scans AS s
          WHERE s.task_id = p_task_id AND s.attempt = p_attempt;
         RETURN;
+    END IF;
+    IF v_kind.kind IS NULL OR v_kind.notification_template IS NOT NULL THEN
+        PERFORM nightshift.notify_scan_health(scan_id);  -- a target whose scans start failing, or recover
     END IF;
 
     SELECT count(*),
