@@ -9,8 +9,8 @@ from typing import Any
 
 from dispatcher.cli import add_database_url
 from dispatcher.cli.notify_cmd import with_store
-from dispatcher.errors import NightshiftError
-from dispatcher.notify.channels import Outgoing, build
+from dispatcher.errors import NotFound, UsageError
+from dispatcher.notify.channels import ChannelError, Outgoing, build
 from dispatcher.notify.render import Renderer
 from dispatcher.notify.sender import DEFAULT_CHANNEL
 from dispatcher.notify.store import NotifyStore
@@ -100,13 +100,16 @@ def settings_of(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_add(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    build(args.kind, args.name, settings, Renderer())  # ChannelError: a missing setting, a plain secret
+    try:
+        build(args.kind, args.name, settings, Renderer())
+    except ChannelError as exc:  # a missing setting, a plain secret: the command's input
+        raise UsageError(str(exc)) from None
     if args.min_interval < 0:
-        raise NightshiftError("--min-interval must not be negative")
+        raise UsageError("--min-interval must not be negative")
     channel_id = with_store(args.database_url, lambda s: s.add_channel(
         args.name, args.kind, settings, args.digest, args.min_interval, args.organization))
     if channel_id is None:
-        raise NightshiftError(f"no organization named {args.organization!r}")
+        raise NotFound(f"no organization named {args.organization!r}")
     print(f"channel {args.name} ({args.kind}) added: id {channel_id}")
     return 0
 
@@ -135,7 +138,7 @@ def run_test(args: argparse.Namespace) -> int:
         if row is None and args.name == DEFAULT_CHANNEL.name:
             row = DEFAULT_CHANNEL
         if row is None:
-            raise NightshiftError(f"no channel named {args.name!r} (see `nightshift channels list`)")
+            raise NotFound(f"no channel named {args.name!r} (see `nightshift channels list`)")
         renderer = Renderer()
         channel = build(row.kind, row.name, row.settings, renderer)
         message = renderer.render(0, "test", {
@@ -158,6 +161,6 @@ def run_test(args: argparse.Namespace) -> int:
 
 def run_disable(args: argparse.Namespace) -> int:
     if not with_store(args.database_url, lambda s: s.set_active(args.name, args.enable)):
-        raise NightshiftError(f"no channel named {args.name!r}")
+        raise NotFound(f"no channel named {args.name!r}")
     print(f"channel {args.name} {'enabled' if args.enable else 'disabled'}")
     return 0

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from dispatcher.cli import add_database_url
 from dispatcher.config import resolve_url
-from dispatcher.errors import NightshiftError
+from dispatcher.errors import NightshiftError, UsageError
 from dispatcher.models import NOTIFICATION_STATUSES
 from dispatcher.notify.store import NotifyStore
 
@@ -82,7 +82,7 @@ def run_sender_command(args: argparse.Namespace) -> int:
     from dispatcher.notify.sender import SenderConfig, default_worker_name, run_sender
 
     if args.concurrency < 1 or args.batch < 1:
-        raise NightshiftError("--concurrency and --batch must be at least 1")
+        raise UsageError("--concurrency and --batch must be at least 1")
     if args.templates is not None:
         Renderer(args.templates)  # a missing directory is an error now, not at the first message
     logs.configure(args.log_json, logging.getLogger().level)

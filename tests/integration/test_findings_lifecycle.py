@@ -182,7 +182,9 @@ def test_an_error_scan_resolves_nothing(conn: psycopg.Connection) -> None:
     row = conn.execute("SELECT status, error FROM nightshift.scans WHERE id = %s", (scan_id,)).fetchone()
     assert row == ("ERROR", "Error: Invalid provider configuration")
     assert one(conn, "SELECT status FROM nightshift.tasks WHERE id = %s", task_id) == "done"
-    assert len(notifications(conn)) == 1
+    # no findings transition from an ERROR scan; since the notifications issue, it says the target's
+    # scans started failing (an ERROR used to be silent, which hid a broken pipeline)
+    assert [n["template"] for n in notifications(conn)] == ["drift-changed", "scan-failing"]
 
 
 def test_a_scan_resolves_only_the_kinds_it_owns(conn: psycopg.Connection) -> None:

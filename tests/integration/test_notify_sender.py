@@ -421,7 +421,7 @@ def test_channels_commands(db_url: str, conn: psycopg.Connection, slack: SlackLi
     assert main(["channels", "add", "ops", "--kind", "slack", "--url", "env:NS_TEST_SLACK", *url]) == 0
     assert main(["channels", "add", "mail", "--kind", "email", "--smtp-host", "127.0.0.1", *url]) == 2
     assert "needs from, to" in capsys.readouterr().err
-    assert main(["channels", "add", "x", "--kind", "log", "--organization", "nope", *url]) == 2
+    assert main(["channels", "add", "x", "--kind", "log", "--organization", "nope", *url]) == 3  # not found
     assert "no organization named 'nope'" in capsys.readouterr().err
     assert main(["channels", "list", *url]) == 0
     listing = capsys.readouterr().out
@@ -438,5 +438,5 @@ def test_channels_commands(db_url: str, conn: psycopg.Connection, slack: SlackLi
     assert main(["notify", "retry", str(nid), *url]) == 0
     send(db_url)
     assert rows(conn)[nid]["status"] == "sent"
-    assert main(["notify", "retry", str(nid), *url]) == 2
+    assert main(["notify", "retry", str(nid), *url]) == 1
     assert "is not failed or dead" in capsys.readouterr().err
