@@ -4,6 +4,8 @@ Anyone can check the parser on their own plans without a database:
 
     terraform plan -out=plan.bin && terraform show -json plan.bin > plan.json
     nightshift drift parse plan.json | jq -c '{kind, address, change, attributes: [.attributes[].path]}'
+    terraform providers schema -json > schema.json
+    nightshift drift parse --schema schema.json --evidence plan.json
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import json
 import sys
 from typing import BinaryIO
 
-from dispatcher.drift.plan import PlanError, parse_plan
+from dispatcher.drift.plan import PlanError
+from dispatcher.drift.plan import read_plan as parse_plan_reading
+from dispatcher.drift.schema import ProviderSchemas, SchemaError
 from dispatcher.errors import NightshiftError
 
 _ZIP_MAGIC = b"PK\x03\x04"  # a binary plan file (terraform plan -out=...) is a zip archive
@@ -36,6 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parse.add_argument("plan", metavar="PLAN.json", help="the plan JSON file, or - for standard input")
     parse.add_argument("--kind", choices=("drift", "pending-change"), help="print only findings of this kind")
+    parse.add_argument("--schema", metavar="SCHEMA.json",
+                       help="the output of `terraform providers schema -json` in the same working directory: "
+                       "sets are compared by value and computed attributes told apart in refresh-only plans")
+    parse.add_argument("--evidence", action="store_true",
+                       help="also print the differences that are not findings (lines with \"evidence\": "
+                       "reason not-managed-here or json-formatting)")
     parse.set_defaults(func=run_parse)
 
 
@@ -45,11 +55,21 @@ def run_parse(args: argparse.Namespace) -> int:
     if data.startswith(_ZIP_MAGIC):
         raise NightshiftError(f"{name} is a binary plan file; convert it first: "
                               "terraform show -json PLANFILE > plan.json")
+    schemas = None
+    if args.schema:
+        try:
+            schemas = ProviderSchemas.from_json(read_plan(args.schema))
+        except SchemaError as exc:
+            raise NightshiftError(f"{args.schema}: {exc}") from None
     try:
-        findings = parse_plan(data)
+        reading = parse_plan_reading(data, schemas)
     except PlanError as exc:
         raise NightshiftError(f"{name}: {exc}") from None
-    lines = [json.dumps(f.to_json(), ensure_ascii=False) for f in findings if args.kind in (None, f.kind)]
+    lines = [json.dumps(f.to_json(), ensure_ascii=False) for f in reading.findings
+             if args.kind in (None, f.kind)]
+    if args.evidence:
+        lines += [json.dumps({"evidence": e.to_json()}, ensure_ascii=False) for e in reading.evidence
+                  if args.kind in (None, e.kind)]
     try:
         sys.stdout.write("".join(line + "\n" for line in lines))
         sys.stdout.flush()
