@@ -13,24 +13,25 @@ nested block, along a path such as ``ingress.0.cidr_blocks``:
 The document is large (hashicorp/aws: tens of megabytes) and depends only on the provider version, so it
 is fetched once per provider version and kept in a :class:`SchemaCache` directory, one file per provider
 and version; parsed schemas stay in memory for the life of the process. How the drift-scan agent uses it,
-after `init` in the pipeline's working directory::
+after `init` in the pipeline's working directory, with `run_tool(argv) -> stdout bytes` running a
+command there the way the agent runs every step::
 
-    cache = SchemaCache(directory)
-    selections = provider_selections((await step(... [tool, "version", "-json"] ...)).stdout)
-    if cache.missing(selections):
-        cache.store(selections, (await step(... [tool, "providers", "schema", "-json"] ...)).stdout)
-    schemas = cache.load(selections)
+    schemas = await schemas_for(SchemaCache(directory), tool, run_tool)   # SchemaError: go without
     findings = parse_plan(plan_json, schemas=schemas)
+
+`schemas_for` runs `<tool> version -json` (which provider versions the lock file selected) and, only
+for a provider version not cached yet, `<tool> providers schema -json`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -247,6 +248,22 @@ class SchemaCache:
                     _MEMORY[key] = schema
             providers[key[0]] = schema
         return ProviderSchemas(providers)
+
+
+async def schemas_for(
+    cache: SchemaCache, tool: str, run_tool: Callable[[list[str]], Awaitable[bytes]],
+) -> ProviderSchemas:
+    """The provider schemas of an initialised working directory, fetched at most once per version.
+
+    `run_tool(argv)` runs `argv` in that directory and returns its standard output (the agent's step
+    runner: process group, deadline, capped output). The schema of hashicorp/aws is tens of megabytes,
+    so allow it a large output cap; parsing it happens in a thread.
+    """
+    selections = provider_selections(await run_tool([tool, "version", "-json"]))
+    if cache.missing(selections):
+        document = await run_tool([tool, "providers", "schema", "-json"])
+        await asyncio.to_thread(cache.store, selections, document)
+    return await asyncio.to_thread(cache.load, selections)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -686,3 +686,28 @@ def test_a_reverted_out_of_band_write_settles() -> None:
     # refresh-only (no planned changes): the schema says `version` is computed, so still no finding
     refresh_only = {k: v for k, v in plan.items() if k != "resource_changes"}
     assert parse_plan(refresh_only, SCHEMAS) == []
+
+
+def test_a_computed_attribute_other_resources_refer_to_is_drift_of_its_own() -> None:
+    plan = load("estate_clean")
+    assert {"resource": "aws_sqs_queue.dlq", "attribute": ["arn"]} in plan["relevant_attributes"]
+    dlq = entry(plan, "resource_drift", "aws_sqs_queue.dlq")
+    dlq["change"]["after"]["arn"] = "arn:aws:sqs:us-east-1:123456789012:nightshift-jobs-dlq-recreated"
+    refresh_only = {k: plan[k] for k in ("format_version", "configuration", "relevant_attributes")}
+    [finding] = parse_plan(refresh_only | {"resource_drift": [dlq]}, SCHEMAS)
+    assert [a.path for a in finding.attributes] == ["arn"]
+    del refresh_only["relevant_attributes"]  # nobody refers to it: a computed value, evidence only
+    assert parse_plan(refresh_only | {"resource_drift": [dlq]}, SCHEMAS) == []
+
+
+def test_a_value_the_schema_calls_sensitive_is_masked_even_unmarked() -> None:
+    plan = load("estate_parameter_reverted")
+    parameter = entry(plan, "resource_drift", "aws_ssm_parameter.feature")
+    change = parameter["change"]
+    change["before"]["value"], change["after"]["value"] = "value-before-1234", "value-after-5678"
+    change["after"]["tags"] = {"copy": "value-after-5678"}
+    change["before_sensitive"], change["after_sensitive"] = {}, {}  # e.g. a plan written by another tool
+    drift_only = {"format_version": "1.2", "resource_drift": [parameter]}
+    output = json.dumps([f.to_json() for f in parse_plan(drift_only, SCHEMAS)])
+    assert "value-after-5678" not in output and "value-before-1234" not in output
+    assert "value-after-5678" in json.dumps([f.to_json() for f in parse_plan(drift_only)])  # can fail

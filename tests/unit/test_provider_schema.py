@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
 from dispatcher.drift import schema as schema_module
-from dispatcher.drift.schema import ProviderSchemas, SchemaCache, SchemaError, provider_selections
+from dispatcher.drift.schema import (
+    ProviderSchemas,
+    SchemaCache,
+    SchemaError,
+    provider_selections,
+    schemas_for,
+)
 
 SCHEMA = Path(__file__).resolve().parents[1] / "fixtures" / "schemas" / "aws.json"
 AWS = "registry.terraform.io/hashicorp/aws"
@@ -88,3 +95,21 @@ def test_not_a_schema_is_refused() -> None:
         ProviderSchemas.from_json(b'{"format_version": "1.0"}')
     with pytest.raises(SchemaError, match="no provider_schemas"):
         SchemaCache(Path("/nonexistent")).store({AWS: "1"}, "{}")
+
+
+def test_schemas_for_runs_the_schema_command_once_per_provider_version(
+    recorded: dict, tmp_path: Path,
+) -> None:
+    calls: list[list[str]] = []
+    version = {"provider_selections": recorded["provider_selections"]}
+
+    async def run_tool(argv: list[str]) -> bytes:
+        calls.append(argv)
+        return json.dumps(version if argv[1] == "version" else recorded).encode()
+
+    cache = SchemaCache(tmp_path)
+    for _ in range(2):  # two scans of pipelines on the same provider version
+        schemas = asyncio.run(schemas_for(cache, "tofu", run_tool))
+        assert schemas.resource(AWS, "aws_security_group") is not None
+    assert calls == [["tofu", "version", "-json"], ["tofu", "providers", "schema", "-json"],
+                     ["tofu", "version", "-json"]]
