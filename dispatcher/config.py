@@ -42,6 +42,15 @@ def is_embedded_url(url: str) -> bool:
     return url in _embedded_urls
 
 
+def cache_dir() -> Path:
+    """Where a dispatcher keeps what it may fetch again (provider schemas): $NIGHTSHIFT_CACHE_DIR, else
+    $XDG_CACHE_HOME/nightshift, else ~/.cache/nightshift."""
+    if explicit := os.environ.get("NIGHTSHIFT_CACHE_DIR"):
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "nightshift"
+
+
 class SecretError(NightshiftError):
     """A secret reference that is malformed or cannot be resolved (the message never holds the value)."""
 

@@ -52,7 +52,9 @@ from dispatcher.agents.workspace import (
     inside,
     step,
 )
-from dispatcher.drift.plan import Finding, PlanError, parse_plan
+from dispatcher.config import cache_dir
+from dispatcher.drift.plan import Finding, PlanError, read_plan
+from dispatcher.drift.schema import ProviderSchemas, SchemaCache, SchemaError, schemas_for
 from dispatcher.redact import mask
 
 # Passed through when present, whatever the pipeline allows: they tune Terraform, they hold no secret.
@@ -68,6 +70,7 @@ NOT_SECRET_ENV = frozenset({
 _WORKSPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,89}$")
 _TF_VERSION = re.compile(rb'"terraform_version"\s*:\s*"([^"]{1,40})"')
 PLAN_FILE = "nightshift.tfplan"
+SCHEMA_MAX_BYTES = 256 * 1024 * 1024  # `providers schema -json` of hashicorp/aws is tens of megabytes
 
 
 @dataclass(frozen=True)
@@ -110,16 +113,18 @@ class DriftScanAgent(Agent):
     async def run(self, ctx: AgentContext) -> AgentResult:
         started = datetime.now(UTC)
         run = Steps()
+        fetch = Steps()  # the provider schema fetch: cached infrastructure, not a step of the scan itself
         try:
-            report = await self._scan(ctx, run)
+            report = await self._scan(ctx, run, fetch)
         except StepFailed as exc:
             report = ScanReport(status="ERROR", error=cap(mask(str(exc), run.secrets)),
                                 summary={"steps": len(run.steps)})
         report = replace(report, started_at=started,
-                         artifacts={**report.artifacts, "steps": run.steps})
+                         artifacts={**report.artifacts, "steps": run.steps,
+                                    **({"schema_steps": fetch.steps} if fetch.steps else {})})
         return AgentResult(ok=True, summary=report.summary, scan=report)
 
-    async def _scan(self, ctx: AgentContext, run: Steps) -> ScanReport:
+    async def _scan(self, ctx: AgentContext, run: Steps, fetch: Steps) -> ScanReport:
         spec = Pipeline.from_targets(ctx.targets)
         tool = shutil.which(spec.tool)
         if tool is None:
@@ -129,7 +134,7 @@ class DriftScanAgent(Agent):
         home.mkdir(parents=True, exist_ok=True)
         tmp.mkdir(exist_ok=True)
         env = pipeline_env(spec, home=home, tmp=tmp)
-        run.secrets = [value for name, value in env.items() if name not in NOT_SECRET_ENV]
+        run.secrets = fetch.secrets = [value for name, value in env.items() if name not in NOT_SECRET_ENV]
 
         source = ctx.workdir / "src"
         await checkout(spec.source, spec.branch, source, env, ctx, run)
@@ -143,6 +148,7 @@ class DriftScanAgent(Agent):
         await step(run, ctx, "init", [tool, "init", "-input=false", "-no-color"], cwd, init_env)
         if spec.workspace != "default":
             await check_workspace(run, ctx, tool, spec.workspace, cwd, init_env)
+        schemas = await provider_schemas(fetch, ctx, tool, cwd, init_env)
         plan_argv = [tool, "plan", "-input=false", "-detailed-exitcode", "-lock=false", "-no-color",
                      f"-out={plan_file}", *var_files]
         plan = await step(run, ctx, "plan", plan_argv, cwd, env, ok=(0, 2))
@@ -152,10 +158,32 @@ class DriftScanAgent(Agent):
             raise StepFailed(f"`{spec.tool} show -json` wrote more than {self.max_plan_bytes} bytes; "
                              "raise DriftScanAgent.max_plan_bytes")
         try:
-            findings = await asyncio.to_thread(parse_plan, shown.stdout)
+            reading = await asyncio.to_thread(read_plan, shown.stdout, schemas)
         except PlanError as exc:
             raise StepFailed(f"`{spec.tool} show -json` gave an unusable plan: {exc}") from None
-        return report(findings, spec, plan_exit=plan.returncode, plan_json=shown.stdout)
+        scan = report(reading.findings, spec, plan_exit=plan.returncode, plan_json=shown.stdout)
+        # what was seen and deliberately not made a finding (a mirror of another resource, JSON
+        # whitespace), counted so an operator can tell "nothing changed" from "nothing reported"
+        scan.summary["evidence"] = _count(f"{e.kind}:{e.reason}" for e in reading.evidence)
+        scan.summary["provider_schemas"] = schemas is not None
+        return scan
+
+
+async def provider_schemas(
+    fetch: Steps, ctx: AgentContext, tool: str, cwd: Path, env: Mapping[str, str],
+) -> ProviderSchemas | None:
+    """The providers' schemas (sets compared by value, schema-sensitive values masked), fetched once
+    per provider version into the cache directory and read once per process; None when they cannot
+    be had: the scan goes on, aware of the configuration but not of the schema."""
+
+    async def run_tool(argv: list[str]) -> bytes:
+        name = "schema" if "schema" in argv else "version"
+        return (await step(fetch, ctx, name, argv, cwd, env, max_output=SCHEMA_MAX_BYTES)).stdout
+
+    try:
+        return await schemas_for(SchemaCache(cache_dir() / "provider-schemas"), tool, run_tool)
+    except (SchemaError, StepFailed, OSError):
+        return None
 
 
 def report(findings: list[Finding], spec: Pipeline, *, plan_exit: int | None, plan_json: bytes) -> ScanReport:

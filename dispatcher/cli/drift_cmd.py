@@ -4,6 +4,8 @@ Anyone can check the parser on their own plans without a database:
 
     terraform plan -out=plan.bin && terraform show -json plan.bin > plan.json
     nightshift drift parse plan.json | jq -c '{kind, address, change, attributes: [.attributes[].path]}'
+    terraform providers schema -json > schema.json
+    nightshift drift parse --schema schema.json --evidence plan.json
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import json
 import sys
 from typing import BinaryIO
 
-from dispatcher.drift.plan import PlanError, parse_plan
+from dispatcher.drift.plan import PlanError
+from dispatcher.drift.plan import read_plan as parse_plan_reading
+from dispatcher.drift.schema import ProviderSchemas, SchemaError
 from dispatcher.errors import NightshiftError, UsageError
 
 DRIFT_EXIT = 2  # --detailed-exitcode, as terraform plan: 0 clean, 1 error, 2 changes (here: drift)
@@ -41,6 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parse.add_argument("--detailed-exitcode", action="store_true",
                        help="like `terraform plan -detailed-exitcode`: exit 0 when the plan shows no drift, "
                        "2 when it shows drift, 1 on an error")
+    parse.add_argument("--schema", metavar="SCHEMA.json",
+                       help="the output of `terraform providers schema -json` in the same working directory: "
+                       "sets are compared by value and computed attributes told apart in refresh-only plans")
+    parse.add_argument("--evidence", action="store_true",
+                       help="also print the differences that are not findings (lines with \"evidence\": "
+                       "reason not-managed-here or json-formatting)")
     parse.set_defaults(func=run_parse)
 
 
@@ -52,13 +62,23 @@ def run_parse(args: argparse.Namespace) -> int:
     if data.startswith(_ZIP_MAGIC):
         raise error(f"{name} is a binary plan file; convert it first: "
                     "terraform show -json PLANFILE > plan.json")
+    schemas = None
+    if args.schema:
+        try:
+            schemas = ProviderSchemas.from_json(read_plan(args.schema, error))
+        except SchemaError as exc:
+            raise error(f"{args.schema}: {exc}") from None
     try:
-        findings = parse_plan(data)
+        reading = parse_plan_reading(data, schemas)
     except PlanError as exc:
         raise error(f"{name}: {exc}") from None
-    lines = [json.dumps(f.to_json(), ensure_ascii=False) for f in findings if args.kind in (None, f.kind)]
+    lines = [json.dumps(f.to_json(), ensure_ascii=False) for f in reading.findings
+             if args.kind in (None, f.kind)]
+    if args.evidence:
+        lines += [json.dumps({"evidence": e.to_json()}, ensure_ascii=False) for e in reading.evidence
+                  if args.kind in (None, e.kind)]
     sys.stdout.write("".join(line + "\n" for line in lines))  # main() handles a reader that left
-    if args.detailed_exitcode and any(f.kind == "drift" for f in findings):
+    if args.detailed_exitcode and any(f.kind == "drift" for f in reading.findings):
         return DRIFT_EXIT
     return 0
 

@@ -13,8 +13,10 @@ import pytest
 from dispatcher.cli import main
 
 PLANS = Path(__file__).resolve().parents[1] / "fixtures" / "plans"
+SCHEMA = PLANS.parent / "schemas" / "aws.json"
 FIELDS = {"kind", "address", "module", "type", "name", "provider_id", "change", "severity", "attributes",
           "fingerprint"}
+OPTIONAL_FIELDS = {"consequences"}  # only on a drift finding that applying the code would undo elsewhere
 
 
 def parse(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[dict], str]:
@@ -28,7 +30,7 @@ def test_every_recorded_plan_parses(capsys: pytest.CaptureFixture[str], plan: st
     code, findings, err = parse(capsys, str(PLANS / plan))
     assert (code, err) == (0, "")
     for finding in findings:
-        assert set(finding) == FIELDS
+        assert set(finding) - OPTIONAL_FIELDS == FIELDS
         assert finding["kind"] in ("drift", "pending-change") and len(finding["fingerprint"]) == 64
         assert all(set(a) == {"path", "before", "after"} for a in finding["attributes"])
     if plan == "clean.json":
@@ -51,6 +53,27 @@ def test_sensitive_values_never_reach_the_output(capsys: pytest.CaptureFixture[s
     text = json.dumps(findings)
     assert "(sensitive)" in text
     assert "s3cr3t-Hunter2-initial" not in text and "0ut-0f-band-S3cret-rotated" not in text
+
+
+def test_schema_and_evidence(capsys: pytest.CaptureFixture[str]) -> None:
+    plan = str(PLANS / "estate_inline_rule_removed.json")
+    code, lines, err = parse(capsys, "--schema", str(SCHEMA), "--evidence", plan)
+    assert (code, err) == (0, "")
+    [finding] = [line for line in lines if "evidence" not in line]
+    assert {a["path"]: a["before"] for a in finding["attributes"]}["ingress.0.from_port"] == 443
+    assert all(a["after"] is None for a in finding["attributes"])  # the removed rule, not shifted ones
+    evidence = [line["evidence"] for line in lines if "evidence" in line]
+    reasons = {(item["address"], item["reason"]) for item in evidence}
+    assert ("aws_sqs_queue.jobs", "json-formatting") in reasons
+    assert ("aws_s3_bucket.data", "not-managed-here") in reasons
+
+
+def test_an_unreadable_schema_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text('{"format_version": "1.0"}')
+    code = main(["drift", "parse", "--schema", str(schema), str(PLANS / "clean.json")])
+    _, err = capsys.readouterr()
+    assert code == 2 and "no provider_schemas" in err and len(err.strip().splitlines()) == 1
 
 
 def test_standard_input(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
