@@ -150,8 +150,13 @@ class Dispatcher:
         try:
             with translate_errors(url):  # before the first claim: nothing enqueued after it is missed
                 await listener.execute(f"LISTEN {CHANNEL}")
-            for role in ("work", "aux", "leases"):  # each closed in `finally`, even if a later one fails
-                stores.append(await Store.open(url, f"nightshift {role} {name}"))
+            # opened together: after an outage the session is back after one connection's time
+            opened = await asyncio.gather(*(Store.open(url, f"nightshift {role} {name}")
+                                            for role in ("work", "aux", "leases")), return_exceptions=True)
+            stores = [store for store in opened if isinstance(store, Store)]  # closed in `finally`
+            for failure in opened:
+                if isinstance(failure, BaseException):
+                    raise failure
             work, aux, leases = stores
             self._aux = aux
             self._connected = True

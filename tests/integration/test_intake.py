@@ -499,13 +499,13 @@ def test_a_request_past_its_timeout_is_503_and_its_delivery_counts_once(intake_d
 
 def test_sigterm_lets_the_request_in_progress_finish(intake_db: str, db: psycopg.Connection) -> None:
     add_repository(db)
+    payload = body("pull_request.opened.json")  # here, not in the thread: a missing corpus skips the test
     with run_server(intake_db) as running:
         holder = hold_delivery(intake_db, "d-draining")
         answer: dict[str, Any] = {}
 
         def deliver() -> None:
-            answer["response"] = running.deliver(body("pull_request.opened.json"), "pull_request",
-                                                 "d-draining")
+            answer["response"] = running.deliver(payload, "pull_request", "d-draining")
 
         sender = threading.Thread(target=deliver)
         sender.start()
