@@ -7,13 +7,19 @@ BIN := $(VENV)/bin
 APT_PACKAGES := postgresql-15 postgresql-15-cron
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint typecheck system-deps venv clean db-stop bench-schedule bench-dispatch bench-drift
+.PHONY: demo test lint typecheck system-deps venv clean db-stop bench-schedule bench-dispatch bench-drift \
+	scanners bench-compliance
 
 demo: venv
 	$(BIN)/nightshift demo
 
-test: venv
+test: venv scanners
 	$(BIN)/python -m pytest
+
+# Checkov at its pinned version in its own virtualenv (.nightshift/scanners/checkov); a no-op once there.
+# The compliance tests use it (tests/support/compliance_support.py installs it too when pytest runs alone).
+scanners: venv
+	$(BIN)/nightshift scanners install checkov
 
 lint: venv
 	$(BIN)/ruff check dispatcher tests bench migrations
