@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "dispatcher.cli.dispatcher_cmd",
     "dispatcher.cli.tasks_cmd",
     "dispatcher.cli.scanners_cmd",
+    "dispatcher.cli.frameworks_cmd",
 )
 
 
