@@ -38,6 +38,11 @@ bench-dispatch: venv
 bench-drift: venv
 	$(BIN)/python bench/bench_drift.py
 
+# Compliance scans: overhead over a bare checkov, 100,000 check results recorded, an unchanged rescan
+# (bench/bench_compliance.py)
+bench-compliance: venv scanners
+	$(BIN)/python bench/bench_compliance.py
+
 # PostgreSQL 15 server binaries and pg_cron, from Debian, only when missing.
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do \

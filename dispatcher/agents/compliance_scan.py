@@ -9,8 +9,9 @@ tree hash, Checkov's version and per-check counts) and its compliance findings s
 For each pipeline:
 1. a private working copy of the repository (the drift agent's checkout: git clone or local copy);
 2. the content hash of its working directory (dispatcher.compliance.tree); when it equals the last
-   successful scan's, and Checkov's version too, Checkov is not run: the open findings of that pipeline
-   are reported again as they are (the scan summary says `reused`);
+   successful scan's, and Checkov's version too (`checkov --version`, asked once per executable by a
+   running dispatcher), Checkov is not run: the open findings of that pipeline are reported again as
+   they are (the scan summary says `reused`);
 3. otherwise `checkov -d . -o json --skip-download --soft-fail` in the working directory, offline
    (BC_SKIP_MAPPING=TRUE, no platform key, private HOME), through agents/process.py (own process group,
    the task's deadline, capped output, allow-listed environment), parsed by dispatcher.compliance.checkov.
@@ -107,11 +108,10 @@ class ComplianceScanAgent(Agent):
 
         home = ctx.workdir / "home"
         home.mkdir(parents=True, exist_ok=True)
-        version = await _checkov_version(checkov, ctx, run, home)
         per_pipeline: list[dict[str, Any]] = []
         findings: list[dict[str, Any]] = []
         for target in targets:
-            entry, found = await self._scan_pipeline(target, checkov, version, ctx, run, home)
+            entry, found = await self._scan_pipeline(target, checkov, ctx, run, home)
             per_pipeline.append(entry)
             findings.extend(found)
 
@@ -119,7 +119,7 @@ class ComplianceScanAgent(Agent):
         checks = _merge_checks(entry["checks"] for entry in per_pipeline)
         summary: dict[str, Any] = {
             "scanner": "checkov",
-            "checkov_version": version,
+            "checkov_version": next((e["checkov_version"] for e in per_pipeline), None),
             "provider": provider,
             "frameworks": frameworks,
             "failed": len(findings),
@@ -133,7 +133,7 @@ class ComplianceScanAgent(Agent):
         return ScanReport(status="FAILED_CHECKS" if findings else "CLEAN", summary=summary, findings=findings)
 
     async def _scan_pipeline(
-        self, target: Target, checkov: Path, version: str, ctx: AgentContext, run: _Run, home: Path,
+        self, target: Target, checkov: Path, ctx: AgentContext, run: _Run, home: Path,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         checkout = ctx.workdir / f"pipeline-{target.pipeline_id}"
         env = allowed_env(home=home, extra={"GIT_TERMINAL_PROMPT": "0"})
@@ -143,12 +143,16 @@ class ComplianceScanAgent(Agent):
         if files == 0:
             raise ScanFailed(f"pipeline {target.name}: {target.spec.working_directory!r} holds no file")
         entry: dict[str, Any] = {"pipeline_id": target.pipeline_id, "name": target.name,
-                                 "tree_sha256": digest, "files": files, "checkov_version": version}
+                                 "tree_sha256": digest, "files": files}
         previous = target.previous
-        if previous.get("tree_sha256") == digest and previous.get("checkov_version") == version:
-            entry.update(reused=True, checks=previous.get("checks") or {},
-                         resources=previous.get("resources"), failed=len(target.open_findings))
-            return entry, target.open_findings
+        # the same tree checked by the same Checkov gives the same results: report the last ones again.
+        # (Checkov's version is asked only here: a changed tree runs Checkov, whose output names it.)
+        if previous.get("tree_sha256") == digest:
+            version = await _checkov_version(checkov, ctx, run, home)
+            if previous.get("checkov_version") == version:
+                entry.update(reused=True, checkov_version=version, checks=previous.get("checks") or {},
+                             resources=previous.get("resources"), failed=len(target.open_findings))
+                return entry, target.open_findings
 
         result = await _run_checkov(checkov, directory, ctx, run, home, target.name)
         try:
@@ -159,7 +163,8 @@ class ComplianceScanAgent(Agent):
         if parsed.resource_count == 0:
             raise ScanFailed(f"pipeline {target.name}: Checkov found nothing to check in "
                              f"{target.spec.working_directory!r} ({files} files)")
-        entry.update(reused=False, checks=parsed.checks, resources=parsed.resource_count,
+        entry.update(reused=False, checkov_version=parsed.version, checks=parsed.checks,
+                     resources=parsed.resource_count,
                      failed=len(parsed.findings), parsing_errors=parsed.parsing_errors,
                      frameworks=sorted(parsed.reports))
         return entry, parsed.findings
@@ -176,12 +181,25 @@ def _pipelines(value: Any) -> list[Target]:
     return targets
 
 
+# executable (path, size, mtime) -> version: `checkov --version` costs a Python start-up and Checkov's
+# imports (seconds); a long-running dispatcher asks once per installed executable
+_versions: dict[tuple[str, int, int], str] = {}
+
+
 async def _checkov_version(checkov: Path, ctx: AgentContext, run: _Run, home: Path) -> str:
+    try:
+        stat = checkov.stat()
+        key = (str(checkov), stat.st_size, stat.st_mtime_ns)
+    except OSError as exc:
+        raise ScanFailed(f"cannot run {checkov}: {exc.strerror or exc}") from None
+    if key in _versions:
+        return _versions[key]
     result = await _step(run, ctx, "checkov-version", [str(checkov), "--version"], home, home)
     lines = result.stdout.decode("utf-8", "replace").split()
     if result.returncode != 0 or not lines:
         raise ScanFailed(f"`{checkov} --version` failed (exit status {result.returncode}): "
                          + _last_line(result.stderr or result.stdout))
+    _versions[key] = lines[-1]
     return lines[-1]
 
 

@@ -84,7 +84,7 @@ def test_checkov_through_the_dispatcher_finds_reuses_and_resolves(
     # nothing changed: Checkov does not run, the open findings are reported again and stay open
     second = dispatcher.scan(conn, subject)
     assert second["status"] == "FAILED_CHECKS" and second["summary"]["reused"] == 1
-    assert [s["step"] for s in second["artifacts"]["steps"]] == ["checkov-version"]
+    assert [s["step"] for s in second["artifacts"]["steps"]] == ["checkov-version"], "Checkov not run"
     assert second["summary"]["findings"]["resolved"] == 0 and second["summary"]["findings"]["new"] == 0
     assert second["summary"]["failed"] == first["summary"]["failed"]
 
@@ -92,6 +92,7 @@ def test_checkov_through_the_dispatcher_finds_reuses_and_resolves(
     fix_security_group(repo)
     third = dispatcher.scan(conn, subject)
     assert third["summary"]["reused"] == 0 and third["status"] == "FAILED_CHECKS", "the bucket still fails"
+    assert [s["step"] for s in third["artifacts"]["steps"]] == ["checkov network"], "--version is cached"
     assert not OPEN_TO_THE_WORLD & open_checks(conn, subject)
     resolved = conn.execute("SELECT count(*) FROM nightshift.findings"
                             " WHERE subject = %s AND status = 'RESOLVED'"
