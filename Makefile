@@ -8,7 +8,7 @@ APT_PACKAGES := postgresql-15 postgresql-15-cron
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: demo test lint typecheck system-deps venv clean db-stop bench-schedule bench-dispatch bench-drift \
-	scanners bench-compliance
+	scanners test-prowler bench-compliance
 
 demo: venv
 	$(BIN)/nightshift demo
@@ -37,6 +37,13 @@ bench-dispatch: venv
 # A plan of 10,000 drifted resources: parse, record (inserts), rescan (updates), clean rescan (bench/bench_drift.py)
 bench-drift: venv
 	$(BIN)/python bench/bench_drift.py
+
+# The real Prowler against moto (about 2.3 GB installed once into .nightshift/scanners/prowler; minutes
+# per scan on two cores): tests/integration/test_compliance_prowler.py, skipped by `make test`.
+test-prowler: venv
+	$(BIN)/nightshift scanners install prowler
+	NIGHTSHIFT_TEST_PROWLER=1 $(BIN)/python -m pytest tests/integration/test_compliance_prowler.py \
+		tests/unit/test_prowler_parser.py
 
 # Compliance scans: overhead over a bare checkov, 100,000 check results recorded, an unchanged rescan
 # (bench/bench_compliance.py)

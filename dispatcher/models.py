@@ -122,6 +122,10 @@ cloud_integrations = Table(
     Column("deleted_at", DateTime(timezone=True)),
     _created(),
     _updated(),
+    # migration 0007: how Prowler reaches the live account; NULL: no live scan (Checkov only)
+    Column("credentials", JSONB,
+           comment="how Prowler reaches the live account (names and references, never values); "
+                   "NULL: no live scan"),
     UniqueConstraint("organization_id", "provider", "account_id"),
     CheckConstraint("provider IN ('aws', 'gcp', 'azure')", name="cloud_integrations_provider_check"),
 )

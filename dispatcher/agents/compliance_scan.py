@@ -1,4 +1,5 @@
-"""The `compliance-scan` agent: Checkov over the IaC of a cloud integration's pipelines.
+"""The `compliance-scan` agent: Checkov over the IaC of a cloud integration's pipelines, Prowler against
+its live account (dispatcher/agents/prowler_scan.py) when it has credentials.
 
 Subject: cloud_integration/<id>. Its targets (nightshift.task_targets) carry the integration, its
 organization and `pipelines` (nightshift.compliance_pipelines): the pipelines linked to the integration
@@ -18,7 +19,8 @@ For each pipeline:
 
 The scan is FAILED_CHECKS when a failed check remains, CLEAN otherwise. Anything that keeps a pipeline
 from being looked at — Checkov missing, crashing, killed at the deadline, printing non-JSON, finding no
-file to check; an unknown provider or framework; no pipeline at all — makes the whole scan an ERROR
+file to check; Prowler failing the same ways or its credentials refused; an unknown provider or
+framework; no pipeline and no credentials — makes the whole scan an ERROR
 with a one-line reason, so nothing is resolved by a scan that did not look.
 
 When the organization has auto_remediate on and checks failed, the summary records
@@ -45,6 +47,7 @@ from dispatcher.agents.drift_scan import (
     inside,
 )
 from dispatcher.agents.process import allowed_env, mask, run_process
+from dispatcher.agents.prowler_scan import credentials_of, scan_live_account
 from dispatcher.compliance.checkov import CheckovOutputError, parse_checkov
 from dispatcher.compliance.frameworks import PROVIDERS, check_frameworks
 from dispatcher.compliance.scanners import ScannerError, require
@@ -101,24 +104,24 @@ class ComplianceScanAgent(Agent):
         if integration.get("deleted_at"):
             raise ScanFailed(f"cloud integration {integration.get('id')} is deleted")
         targets = _pipelines(ctx.targets.get("pipelines"))
-        if not targets:
-            raise ScanFailed("nothing to scan: no pipeline is linked to this integration and its "
-                             "organization has none")
-        checkov = require("checkov")
-
+        credentials = credentials_of(integration)
+        if not targets and credentials is None:
+            raise ScanFailed("nothing to scan: no pipeline is linked to this integration, its organization "
+                             "has none, and it has no credentials for a live scan")
         home = ctx.workdir / "home"
         home.mkdir(parents=True, exist_ok=True)
+
         per_pipeline: list[dict[str, Any]] = []
         findings: list[dict[str, Any]] = []
-        for target in targets:
-            entry, found = await self._scan_pipeline(target, checkov, ctx, run, home)
-            per_pipeline.append(entry)
-            findings.extend(found)
-
-        organization = ctx.targets.get("organization") or {}
+        if targets:
+            checkov = require("checkov")
+            for target in targets:
+                entry, found = await self._scan_pipeline(target, checkov, ctx, run, home)
+                per_pipeline.append(entry)
+                findings.extend(found)
         checks = _merge_checks(entry["checks"] for entry in per_pipeline)
         summary: dict[str, Any] = {
-            "scanner": "checkov",
+            "scanners": ["checkov"] if targets else [],
             "checkov_version": next((e["checkov_version"] for e in per_pipeline), None),
             "provider": provider,
             "frameworks": frameworks,
@@ -126,8 +129,18 @@ class ComplianceScanAgent(Agent):
             "passed": sum(c["passed"] for c in checks.values()),
             "pipelines": per_pipeline,
             "reused": sum(1 for entry in per_pipeline if entry["reused"]),
-            "check_results": {"checkov": checks},
+            "check_results": {"checkov": checks} if targets else {},
         }
+        if credentials is not None:
+            live, live_findings = await scan_live_account(provider, frameworks, credentials, ctx, run, home)
+            summary["scanners"].append("prowler")
+            summary["prowler"] = {key: value for key, value in live.items() if key != "checks"}
+            summary["check_results"]["prowler"] = live["checks"]
+            summary["failed"] += len(live_findings)
+            summary["passed"] += live["passed"]
+            findings.extend(live_findings)
+
+        organization = ctx.targets.get("organization") or {}
         if findings and organization.get("auto_remediate"):
             summary["remediation"] = "requested"
         return ScanReport(status="FAILED_CHECKS" if findings else "CLEAN", summary=summary, findings=findings)

@@ -6,18 +6,19 @@ is an error of the scan, never silently ignored: a typo must not look like a cle
 
 PROWLER_FILES names, per framework and provider, the compliance file of the pinned Prowler
 (prowler/compliance/<provider>/<name>.json) that `--compliance` takes and that
-`nightshift frameworks load` reads requirements and check mappings from. Only files verified in
-Prowler 5.46.0 are listed (see ../shared/corpora/compliance-mapping/).
+`nightshift frameworks load` reads requirements and check mappings from, with the key Prowler's OCSF
+output uses for it in `unmapped.compliance`. Only files verified in Prowler 5.46.0 are listed (see
+../shared/corpora/compliance-mapping/).
 """
 
 from __future__ import annotations
 
 import re
 
-PROWLER_FILES: dict[str, dict[str, str]] = {
-    "CIS": {"aws": "cis_3.0_aws"},
-    "SOC2": {"aws": "soc2_aws"},
-    "ISO27001": {"aws": "iso27001_2022_aws"},
+PROWLER_FILES: dict[str, dict[str, tuple[str, str]]] = {
+    "CIS": {"aws": ("cis_3.0_aws", "CIS-3.0")},
+    "SOC2": {"aws": ("soc2_aws", "SOC2")},
+    "ISO27001": {"aws": ("iso27001_2022_aws", "ISO27001-2022")},
 }
 # Checkov's own source names NIST SP 800-53 rev5 controls for some AWS checks
 CHECKOV_FRAMEWORKS = ("NIST80053",)

@@ -4,6 +4,9 @@ Revision ID: 0007
 Revises: 0002
 Create Date: 2026-11-28 20:15:00
 
+- cloud_integrations.credentials: how Prowler reaches the live account, as names and references only
+  ({"env": [variable names passed from the dispatcher's environment], "role_arn": ..., "regions": [...]});
+  NULL: no live scan, Checkov only.
 - cloud_integration_pipelines: explicit links from a cloud integration to the pipelines whose IaC its
   compliance scans check with Checkov. An integration without links covers every pipeline of its
   organization (nightshift.compliance_pipelines).
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0007"
 down_revision = "0002"
@@ -25,6 +29,13 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.add_column(
+        "cloud_integrations",
+        sa.Column("credentials", postgresql.JSONB(astext_type=sa.Text()), nullable=True,
+                  comment="how Prowler reaches the live account (names and references, never values); "
+                          "NULL: no live scan"),
+        schema="nightshift",
+    )
     op.create_table(
         "cloud_integration_pipelines",
         sa.Column("cloud_integration_id", sa.BigInteger(), nullable=False),
@@ -85,3 +96,4 @@ def downgrade() -> None:
                   schema="nightshift")
     op.drop_table("compliance_requirements", schema="nightshift")
     op.drop_table("cloud_integration_pipelines", schema="nightshift")
+    op.drop_column("cloud_integrations", "credentials", schema="nightshift")
