@@ -149,6 +149,7 @@ def posture(conn: psycopg.Connection, subject: str, *requirements: str) -> dict[
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # two Prowler scans, minutes each on a shared two-core machine
 def test_real_prowler_on_moto_fails_cis_and_resolves_after_the_fix(
     conn: psycopg.Connection, db_url: str, moto: str, real_prowler: Path,
 ) -> None:
@@ -191,6 +192,7 @@ def test_real_prowler_on_moto_fails_cis_and_resolves_after_the_fix(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_real_prowler_refused_by_the_cloud_is_an_error(
     conn: psycopg.Connection, moto: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
