@@ -19,9 +19,9 @@ For each pipeline:
 
 The scan is FAILED_CHECKS when a failed check remains, CLEAN otherwise. Anything that keeps a pipeline
 from being looked at — Checkov missing, crashing, killed at the deadline, printing non-JSON, finding no
-file to check; Prowler failing the same ways or its credentials refused; an unknown provider or
-framework; no pipeline and no credentials — makes the whole scan an ERROR
-with a one-line reason, so nothing is resolved by a scan that did not look.
+file to check or a file it cannot parse; Prowler failing the same ways or its credentials refused; an
+unknown provider or framework; no pipeline and no credentials — makes the whole scan an ERROR with a
+one-line reason, so nothing is resolved by a scan that did not look.
 
 When the organization has auto_remediate on and checks failed, the summary records
 `remediation: "requested"`; no task is enqueued (remediation of compliance findings is not built yet).
@@ -176,6 +176,11 @@ class ComplianceScanAgent(Agent):
         if parsed.resource_count == 0:
             raise ScanFailed(f"pipeline {target.name}: Checkov found nothing to check in "
                              f"{target.spec.working_directory!r} ({files} files)")
+        if parsed.parsing_errors:
+            # the resources of an unparsable file were not checked: their findings must not resolve
+            names = ", ".join(sorted(_relative(path, directory) for path in parsed.unparsed)) or "?"
+            raise ScanFailed(f"pipeline {target.name}: Checkov could not parse {parsed.parsing_errors} "
+                             f"file(s): {names}")
         entry.update(reused=False, checkov_version=parsed.version, checks=parsed.checks,
                      resources=parsed.resource_count,
                      failed=len(parsed.findings), parsing_errors=parsed.parsing_errors,
@@ -244,6 +249,13 @@ async def _step(run: _Run, ctx: AgentContext, name: str, argv: list[str], cwd: P
     if result.timed_out and name == "checkov-version":
         raise ScanFailed(f"`{argv[0]} --version` was killed at the deadline")
     return result
+
+
+def _relative(path: str, directory: Path) -> str:
+    try:
+        return "/" + Path(path).relative_to(directory).as_posix()
+    except ValueError:
+        return path
 
 
 def _merge_checks(all_checks: Any) -> dict[str, dict[str, int]]:

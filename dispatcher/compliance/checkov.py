@@ -59,6 +59,8 @@ class CheckovResult:
     checks: dict[str, dict[str, int]] = field(default_factory=dict)
     # check_type -> Checkov's own summary of that report
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # files Checkov could not parse (results.parsing_errors of every report)
+    unparsed: list[str] = field(default_factory=list)
     version: str | None = None
 
     @property
@@ -97,6 +99,7 @@ def parse_checkov(
         results = report.get("results") or {}
         if not isinstance(results, dict):
             raise CheckovOutputError(f"report {check_type}: results is not an object")
+        result.unparsed += [str(path) for path in results.get("parsing_errors") or []]
         for outcome in ("passed", "failed", "skipped"):
             for check in _checks(results, f"{outcome}_checks", check_type):
                 counts = result.checks.setdefault(check["check_id"], {"passed": 0, "failed": 0, "skipped": 0})

@@ -118,6 +118,16 @@ def test_a_tree_without_iac_files_is_an_error(
     assert scan["error"] == "pipeline network: Checkov found nothing to check in '.' (1 files)"
 
 
+def test_a_file_checkov_cannot_parse_is_an_error(
+    conn: psycopg.Connection, tmp_path: Path, checkov: Path,
+) -> None:
+    repo = vulnerable_repo(tmp_path)
+    (repo / "broken.tf").write_text('resource "aws_s3_bucket" "broken" {\n  bucket =\n')
+    scan = scan_compliance(conn, make_integration(conn, repo))
+    assert scan["status"] == "ERROR"
+    assert scan["error"] == "pipeline network: Checkov could not parse 1 file(s): /broken.tf"
+
+
 @pytest.fixture
 def scanned(conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
     """An integration with open findings from a successful scan (a stand-in Checkov printing the corpus)."""

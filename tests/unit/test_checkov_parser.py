@@ -89,6 +89,15 @@ def test_a_single_report_object_is_read_like_a_list(terragoat: bytes) -> None:
     assert len(result.findings) == 215 and list(result.reports) == ["terraform"]
 
 
+def test_unparsable_files_are_listed(terragoat: bytes) -> None:
+    reports = json.loads(terragoat)
+    reports[1]["summary"]["parsing_errors"] = 1
+    reports[1]["results"]["parsing_errors"] = ["/src/terragoat-aws/broken.tf"]
+    result = parse_checkov(json.dumps(reports))
+    assert result.parsing_errors == 1 and result.unparsed == ["/src/terragoat-aws/broken.tf"]
+    assert parse_checkov(terragoat).unparsed == []
+
+
 def test_nothing_to_check_is_an_empty_result() -> None:
     # what Checkov 3.3.30 prints for a directory without IaC files
     empty = '{"passed": 0, "failed": 0, "skipped": 0, "parsing_errors": 0, "resource_count": 0, ' \
