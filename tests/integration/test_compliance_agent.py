@@ -102,9 +102,12 @@ def test_checkov_through_the_dispatcher_finds_reuses_and_resolves(
     moved = conn.execute("SELECT status, occurrences, details ->> 'file_path' FROM nightshift.findings"
                          " WHERE subject = %s AND check_id = 'CKV2_AWS_5'", (subject,)).fetchall()
     assert moved == [("OPEN", 3, "/security_group.tf")], "moved to another file of the module: same finding"
-    outbox = conn.execute("SELECT count(*) FROM nightshift.notifications WHERE scan_id = %s",
-                          (second["id"],)).fetchone()
-    assert outbox == (0,), "an unchanged scan writes no notification"
+    outbox = dict(conn.execute("SELECT scan_id, count(*) FROM nightshift.notifications"
+                               " GROUP BY 1").fetchall())
+    assert outbox == {first["id"]: 1, third["id"]: 1}, "one row per transition, none for the unchanged scan"
+    payload = conn.execute("SELECT payload FROM nightshift.notifications WHERE scan_id = %s",
+                           (third["id"],)).fetchone()
+    assert payload is not None and payload[0]["counts"]["resolved"] == 2
 
 
 def test_a_tree_without_iac_files_is_an_error(
