@@ -8,13 +8,18 @@ APT_PACKAGES := postgresql-15 postgresql-15-cron
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: demo test lint typecheck system-deps venv clean db-stop bench-schedule bench-dispatch bench-drift \
-	bench-intake bench-process bench-notify
+	bench-intake bench-process bench-notify scanners test-prowler bench-compliance
 
 demo: venv
 	$(BIN)/nightshift demo
 
-test: venv
+test: venv scanners
 	$(BIN)/python -m pytest
+
+# Checkov at its pinned version in its own virtualenv (.nightshift/scanners/checkov); a no-op once there.
+# The compliance tests use it (tests/support/compliance_support.py installs it too when pytest runs alone).
+scanners: venv
+	$(BIN)/nightshift scanners install checkov
 
 lint: venv
 	$(BIN)/ruff check dispatcher tests bench migrations
@@ -44,6 +49,18 @@ bench-process: venv
 # 10,000 pending transitions across 100 Slack channels to a loopback receiver, against a bare httpx loop
 bench-notify: venv
 	$(BIN)/python bench/bench_notify.py
+
+# The real Prowler against moto (about 2.3 GB installed once into .nightshift/scanners/prowler; minutes
+# per scan on two cores): tests/integration/test_compliance_prowler.py, skipped by `make test`.
+test-prowler: venv
+	$(BIN)/nightshift scanners install prowler
+	NIGHTSHIFT_TEST_PROWLER=1 $(BIN)/python -m pytest tests/integration/test_compliance_prowler.py \
+		tests/unit/test_prowler_parser.py
+
+# Compliance scans: overhead over a bare checkov, 100,000 check results recorded, an unchanged rescan
+# (bench/bench_compliance.py)
+bench-compliance: venv scanners
+	$(BIN)/python bench/bench_compliance.py
 
 # PostgreSQL 15 server binaries and pg_cron, from Debian, only when missing.
 system-deps:

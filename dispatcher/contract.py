@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -100,7 +101,7 @@ class ScanReport:
 
     status: str
     summary: dict[str, Any] = field(default_factory=dict)
-    findings: list[dict[str, Any] | Finding] = field(default_factory=list)
+    findings: Sequence[dict[str, Any] | Finding] = field(default_factory=list)
     artifacts: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     started_at: datetime | None = None
@@ -115,8 +116,8 @@ class ScanReport:
                 "started_at": self.started_at.isoformat() if self.started_at else None}
 
     def findings_json(self) -> list[dict[str, Any]]:
-        if not isinstance(self.findings, list):  # an agent's mistake, for check_findings to name
-            return self.findings  # type: ignore[unreachable]
+        if not isinstance(self.findings, list | tuple):  # an agent's mistake, for check_findings to name
+            return self.findings  # type: ignore[return-value]
         return [f.to_json() if isinstance(f, Finding) else f for f in self.findings]
 
 

@@ -131,6 +131,10 @@ cloud_integrations = Table(
     Column("deleted_at", DateTime(timezone=True)),
     _created(),
     _updated(),
+    # migration 0007: how Prowler reaches the live account; NULL: no live scan (Checkov only)
+    Column("credentials", JSONB,
+           comment="how Prowler reaches the live account (names and references, never values); "
+                   "NULL: no live scan"),
     UniqueConstraint("organization_id", "provider", "account_id"),
     CheckConstraint("provider IN ('aws', 'gcp', 'azure')", name="cloud_integrations_provider_check"),
 )
@@ -414,4 +418,50 @@ applied_sql = Table(
     Column("path", Text, primary_key=True),
     Column("sha256", Text, nullable=False),
     Column("applied_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+)
+
+# Compliance (migration 0007). Explicit links from a cloud integration to the pipelines its Checkov scans
+# cover; an integration without links covers every pipeline of its organization.
+cloud_integration_pipelines = Table(
+    "cloud_integration_pipelines",
+    metadata,
+    Column("cloud_integration_id", BigInteger, ForeignKey("cloud_integrations.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("pipeline_id", BigInteger, ForeignKey("pipelines.id", ondelete="CASCADE"), primary_key=True),
+    _created(),
+)
+
+# One row per requirement of a framework version, loaded from a scanner's framework file.
+compliance_requirements = Table(
+    "compliance_requirements",
+    metadata,
+    _id(),
+    Column("framework", Text, nullable=False, comment="normalized name: CIS, SOC2, ISO27001..."),
+    Column("framework_version", Text, nullable=False, server_default=text("''")),
+    Column("provider", Text, nullable=False),
+    Column("source_name", Text, nullable=False,
+           comment="the framework file it was loaded from, e.g. prowler:cis_3.0_aws"),
+    Column("requirement", Text, nullable=False, comment="the framework's own id: 1.10, cc_1_3"),
+    Column("title", Text),
+    Column("section", Text),
+    Column("assessment", Text, nullable=False, server_default=text("'automated'")),
+    Column("loaded_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    UniqueConstraint("source_name", "requirement", name="compliance_requirements_source_key"),
+    CheckConstraint("assessment IN ('automated', 'manual')", name="compliance_requirements_assessment_check"),
+    Index("compliance_requirements_framework_idx", "framework", "provider"),
+)
+
+# Scanner check -> requirement, each row naming its source; `judgement` marks a hand-curated row.
+compliance_check_mappings = Table(
+    "compliance_check_mappings",
+    metadata,
+    Column("requirement_id", BigInteger, ForeignKey("compliance_requirements.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("scanner", Text, primary_key=True),
+    Column("check_id", Text, primary_key=True),
+    Column("source", Text, nullable=False, comment="where the mapping comes from (a file, a URL)"),
+    Column("judgement", Boolean, nullable=False, server_default=text("false"),
+           comment="true: curated by hand, a reviewed opinion rather than a published mapping"),
+    CheckConstraint("scanner IN ('checkov', 'prowler')", name="compliance_check_mappings_scanner_check"),
+    Index("compliance_check_mappings_check_idx", "scanner", "check_id"),
 )

@@ -28,6 +28,7 @@ BUILTIN_MODULES = (
     "dispatcher.agents.builtin",
     "dispatcher.agents.command",
     "dispatcher.agents.drift_scan",
+    "dispatcher.agents.compliance_scan",
 )
 
 log = logging.getLogger(__name__)

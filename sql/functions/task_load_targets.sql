@@ -1,7 +1,8 @@
 -- task_targets: the rows describing a task's subject, for agents that ask for them (needs_targets).
 --
 --   pipeline/<id>           {pipeline, repository, organization, schedule}   schedule: its drift-scan row
---   cloud_integration/<id>  {cloud_integration, organization, schedule}      schedule: its compliance-scan row
+--   cloud_integration/<id>  {cloud_integration, organization, schedule,      schedule: its compliance-scan row
+--                            pipelines}                                     pipelines: compliance_pipelines()
 --   organization/<id>       {organization, schedule}                         schedule: its cost-analysis row
 --   repository/<id>         {repository, organization}
 --
@@ -32,7 +33,8 @@ BEGIN
              WHERE p.id = v_ref.target_id;
         WHEN 'cloud_integration' THEN
             SELECT jsonb_build_object('cloud_integration', to_jsonb(c), 'organization', to_jsonb(o),
-                                      'schedule', to_jsonb(s))
+                                      'schedule', to_jsonb(s),
+                                      'pipelines', nightshift.compliance_pipelines(c.id))
               INTO v_targets
               FROM nightshift.cloud_integrations AS c
               JOIN nightshift.organizations AS o ON o.id = c.organization_id

@@ -1,0 +1,252 @@
+"""Benchmark: compliance scans, measured against their baselines in the same run.
+
+1. overhead   Nightshift's whole compliance scan of a Terraform tree (targets from the database, a
+              private copy, the content hash, Checkov, parsing, record_scan) against a bare
+              `checkov -d TREE -o json` of the same tree. Goal: at most 15 % more.
+              The tree: TerraGoat's Terraform is not shipped with ../shared/corpora (only Checkov's output
+              for it), so the bench builds one: --modules copies of the project's vulnerable example
+              (tests/fixtures/terraform/compliance_aws), each in its own module directory.
+2. recording  100,000 check results through nightshift.record_scan: first scan (inserts), rescan
+              (updates), clean rescan (resolves), each one transaction, against a plain
+              `INSERT ... ON CONFLICT DO UPDATE` of the same rows (executemany) into a table shaped like
+              findings. Goal: under 3 s each.
+3. unchanged  a rescan of the unchanged tree (Checkov not run, the open findings reported again) against
+              the full scan. Goal: at most 5 %.
+
+Findings of (2) are Checkov's real findings for TerraGoat (../shared/corpora/terragoat-aws) repeated
+under new resource names until there are --results of them; without the corpus, the example's findings.
+Each timing is the median of --rounds runs. Run with `make bench-compliance`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from dispatcher.agents.base import AgentContext, Task
+from dispatcher.agents.compliance_scan import CHECKOV_ARGS, CHECKOV_ENV, ComplianceScanAgent
+from dispatcher.compliance.checkov import parse_checkov
+from dispatcher.compliance.scanners import install, locate
+from dispatcher.config import URL_ENV, resolve_url
+from dispatcher.db import connect, drop_database, recreate_database
+from dispatcher.migrate import migrate
+
+DATABASE = "nightshift_bench_compliance"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "tests" / "fixtures" / "terraform" / "compliance_aws" / "main.tf"
+CORPUS = ROOT.parent / "shared" / "corpora" / "terragoat-aws" / "checkov-output.json"
+OVERHEAD_GOAL, UNCHANGED_GOAL, RECORD_SECONDS = 1.15, 0.05, 3.0
+
+SETUP = """
+WITH org AS (
+    INSERT INTO nightshift.organizations (name) VALUES ('bench-' || gen_random_uuid()) RETURNING id
+), repo AS (
+    INSERT INTO nightshift.repositories (organization_id, name, url) SELECT id, 'infra', %s FROM org
+    RETURNING id, organization_id
+), pipe AS (
+    INSERT INTO nightshift.pipelines (repository_id, name) SELECT id, 'all' FROM repo
+)
+INSERT INTO nightshift.cloud_integrations (organization_id, provider, account_id, frameworks)
+SELECT organization_id, 'aws', '123456789012', '{CIS}' FROM repo RETURNING id
+"""
+CLAIMED = """
+INSERT INTO nightshift.tasks (kind, subject, status, attempt, locked_by, locked_until, started_at)
+VALUES ('compliance-scan', %s, 'running', 1, 'bench', now() + interval '1 hour', now())
+RETURNING id, kind, subject, payload, attempt, max_attempts
+"""
+RECORD = "SELECT nightshift.record_scan(%s, 1, %s, %s, %s, %s, NULL, now())"
+BASELINE_TABLE = """
+CREATE TABLE IF NOT EXISTS bench_findings (LIKE nightshift.findings INCLUDING DEFAULTS INCLUDING IDENTITY);
+CREATE UNIQUE INDEX IF NOT EXISTS bench_findings_key ON bench_findings (subject, fingerprint);
+TRUNCATE bench_findings
+"""
+BASELINE_UPSERT = """
+INSERT INTO bench_findings (kind, subject, fingerprint, resource_address, resource_type, check_id, severity,
+                            details)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (subject, fingerprint) DO UPDATE
+   SET last_seen = now(), occurrences = bench_findings.occurrences + 1, details = EXCLUDED.details
+"""
+
+
+def build_tree(root: Path, modules: int) -> Path:
+    for i in range(modules):
+        directory = root / "modules" / f"m{i:03d}"
+        directory.mkdir(parents=True)
+        (directory / "main.tf").write_text(EXAMPLE.read_text().replace("nightshift-example-reports",
+                                                                       f"nightshift-example-{i}"))
+    return root
+
+
+def bare_checkov(checkov: Path, tree: Path) -> float:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tree.parent), **CHECKOV_ENV}
+    started = time.perf_counter()
+    done = subprocess.run([str(checkov), *CHECKOV_ARGS], cwd=tree, env=env, capture_output=True, check=False)
+    elapsed = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert parse_checkov(done.stdout).findings, "the example fails checks"
+    return elapsed
+
+
+def whole_scan(url: str, subject: str) -> tuple[float, dict[str, Any]]:
+    """Targets, agent, record: what the dispatcher does for one task, minus the queue."""
+    started = time.perf_counter()
+    with connect(url) as conn:
+        row = conn.execute(CLAIMED, (subject,)).fetchone()
+        assert row is not None
+        task = Task(id=row[0], kind=row[1], subject=row[2], payload=row[3], attempt=row[4],
+                    max_attempts=row[5])
+        targets = conn.execute("SELECT nightshift.task_targets(%s)", (subject,)).fetchone()
+        assert targets is not None
+        conn.commit()
+        with tempfile.TemporaryDirectory(prefix="nightshift-bench-") as workdir:
+            ctx = AgentContext(task=task, workdir=Path(workdir), deadline=time.monotonic() + 3600,
+                               targets=targets[0])
+            result = asyncio.run(ComplianceScanAgent().run(ctx))
+        scan = result.scan
+        assert scan is not None and scan.status == "FAILED_CHECKS", scan and scan.error
+        recorded = conn.execute(RECORD, (task.id, scan.status, Jsonb(scan.summary), Jsonb(scan.findings),
+                                         Jsonb(scan.artifacts))).fetchone()
+        conn.commit()
+        assert recorded is not None and recorded[0] is not None
+    return time.perf_counter() - started, scan.summary
+
+
+def many_findings(count: int) -> list[dict[str, Any]]:
+    source = CORPUS.read_bytes() if CORPUS.is_file() else None
+    if source is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copy(EXAMPLE, Path(tmp) / "main.tf")
+            checkov = locate("checkov")
+            assert checkov is not None
+            source = subprocess.run([str(checkov.path), *CHECKOV_ARGS], cwd=tmp, capture_output=True,
+                                    env={"PATH": os.environ["PATH"], **CHECKOV_ENV}, check=True).stdout
+    base = parse_checkov(source, scope="bench").findings
+    out = []
+    for i in range(count):
+        finding = dict(base[i % len(base)])
+        finding["address"] = f"{finding['address']}_{i}"
+        finding["fingerprint"] = f"{finding['fingerprint'][:48]}{i:016x}"
+        out.append(finding)
+    return out
+
+
+def record_timed(url: str, subject: str, status: str, findings: list[dict[str, Any]]) -> tuple[float, dict]:
+    with connect(url) as conn:
+        row = conn.execute(CLAIMED, (subject,)).fetchone()
+        assert row is not None
+        conn.commit()
+        started = time.perf_counter()
+        scan = conn.execute(RECORD, (row[0], status, Jsonb({}), Jsonb(findings), Jsonb({}))).fetchone()
+        conn.commit()
+        elapsed = time.perf_counter() - started
+        assert scan is not None and scan[0] is not None
+        summary = conn.execute("SELECT summary FROM nightshift.scans WHERE id = %s", (scan[0],)).fetchone()
+        assert summary is not None
+        return elapsed, summary[0]["findings"]
+
+
+def baseline_timed(url: str, subject: str, findings: list[dict[str, Any]]) -> float:
+    rows = [("compliance", subject, f["fingerprint"], f["address"], f["type"], f["check_id"], f["severity"],
+             Jsonb({k: v for k, v in f.items() if k not in ("kind", "fingerprint")})) for f in findings]
+    with connect(url) as conn:
+        started = time.perf_counter()
+        with conn.cursor() as cur:
+            cur.executemany(BASELINE_UPSERT, rows)
+        conn.commit()
+        return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--modules", type=int, default=60, help="module directories in the scanned tree")
+    parser.add_argument("--results", type=int, default=100_000, help="check results recorded in (2)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each step; the median is reported")
+    args = parser.parse_args()
+
+    if not os.environ.get(URL_ENV):
+        from dispatcher.localpg import LocalCluster
+
+        LocalCluster.from_env().start()
+    found = locate("checkov")
+    checkov = found.path if found else install("checkov")
+    server_url = resolve_url(None)
+    url = recreate_database(server_url, DATABASE)
+    migrate(url)
+    ok = True
+    try:
+        with tempfile.TemporaryDirectory(prefix="nightshift-bench-tree-") as tmp:
+            tree = build_tree(Path(tmp) / "tree", args.modules)
+            with connect(url, autocommit=True) as conn:
+                row = conn.execute(SETUP, (str(tree),)).fetchone()
+                assert row is not None
+            subject = f"cloud_integration/{row[0]}"
+            bare, full, unchanged = [], [], []
+            summary: dict[str, Any] = {}
+            for _ in range(args.rounds):
+                bare.append(bare_checkov(checkov, tree))
+                # a changed tree (one comment) makes the next scan a full one
+                (tree / "modules" / "m000" / "main.tf").open("a").write("# round\n")
+                seconds, summary = whole_scan(url, subject)
+                assert summary["reused"] == 0
+                full.append(seconds)
+                seconds, again = whole_scan(url, subject)
+                assert again["reused"] == 1 and again["failed"] == summary["failed"]
+                unchanged.append(seconds)
+        b, f, u = statistics.median(bare), statistics.median(full), statistics.median(unchanged)
+        print(f"compliance bench: {args.modules} module directories, {summary['failed']} failed checks, "
+              f"median of {args.rounds} runs ({os.cpu_count()} CPUs)")
+        print(f"  bare checkov -d                  {b:7.3f} s")
+        print(f"  Nightshift whole scan            {f:7.3f} s   {f / b:5.2f}x the bare run "
+              f"(goal <= {OVERHEAD_GOAL:.2f}x)")
+        print(f"  unchanged rescan (reused)        {u:7.3f} s   {100 * u / f:5.1f} % of the full scan "
+              f"(goal <= {100 * UNCHANGED_GOAL:.0f} %)")
+        ok &= f / b <= OVERHEAD_GOAL and u / f <= UNCHANGED_GOAL
+
+        findings = many_findings(args.results)
+        steps = (("record scan, first (inserts)", "FAILED_CHECKS", findings, "new"),
+                 ("record rescan (updates)", "FAILED_CHECKS", findings, "seen"),
+                 ("record clean rescan (resolves)", "CLEAN", [], "resolved"))
+        timings: dict[str, list[float]] = {label: [] for label, *_ in steps}
+        baseline_insert, baseline_update = [], []
+        for _ in range(args.rounds):
+            with connect(url, autocommit=True) as conn:
+                row = conn.execute(SETUP, ("/nowhere",)).fetchone()
+                assert row is not None
+                conn.execute(BASELINE_TABLE)
+            subject = f"cloud_integration/{row[0]}"
+            for label, status, payload, expect in steps:
+                seconds, counts = record_timed(url, subject, status, payload)
+                assert counts[expect] == args.results, counts
+                timings[label].append(seconds)
+            baseline_insert.append(baseline_timed(url, subject, findings))
+            baseline_update.append(baseline_timed(url, subject, findings))
+        bi, bu = statistics.median(baseline_insert), statistics.median(baseline_update)
+        print(f"  {args.results:,} check results, one transaction each "
+              f"(baseline: plain INSERT ... ON CONFLICT, executemany: inserts {bi:.3f} s, "
+              f"updates {bu:.3f} s)")
+        for label, *_ in steps:
+            seconds = statistics.median(timings[label])
+            base = bu if "rescan (updates)" in label else bi
+            print(f"  {label:<32} {seconds:7.3f} s   {seconds / base:5.2f}x the baseline")
+            ok &= seconds < RECORD_SECONDS
+        print(f"targets: overhead <= 15 %, unchanged <= 5 %, recording < {RECORD_SECONDS:g} s each: "
+              f"{'met' if ok else 'MISSED'}")
+        return 0 if ok else 1
+    finally:
+        drop_database(server_url, DATABASE)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,202 @@
+"""Prowler in the compliance-scan agent.
+
+Two parts:
+- a stand-in `prowler` (writes the recorded OCSF output of tests/fixtures/prowler, or fails): the agent's
+  handling of its output, credentials and failures, in every `make test`;
+- the real Prowler 5.46.0 against moto_server on loopback: a bucket without a TLS-only policy and a
+  security group with SSH open to the world fail CIS AWS 3.0 requirements 2.1.1 and 5.2; boto3 fixes
+  them and the next scan resolves the findings. Prowler is about 2.3 GB and a scan takes minutes on two
+  cores, so this part runs with `make test-prowler` (which installs Prowler and sets
+  NIGHTSHIFT_TEST_PROWLER=1), not in `make test`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from dispatcher.compliance import scanners
+from dispatcher.demo.offline_aws import client, moto_server, moto_server_path
+from tests.support.compliance_support import ROOT, make_integration, open_checks, scan_compliance
+
+FIXTURE = ROOT / "tests" / "fixtures" / "prowler" / "moto_cis_3.0_aws.ocsf.json"
+SSH = "ec2_securitygroup_allow_ingress_from_internet_to_tcp_port_22"
+TLS = "s3_bucket_secure_transport_policy"
+CREDENTIALS = {"env": ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL",
+                       "AWS_DEFAULT_REGION"],
+               "regions": ["us-east-1"]}
+
+
+def fake_prowler(bin_dir: Path, body: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in Prowler: `$out` is its --output-directory, `$@` its arguments."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    script = bin_dir / "prowler"
+    script.write_text('#!/bin/sh\nprev=""; for a in "$@"; do [ "$prev" = "--output-directory" ] && out="$a";'
+                      ' prev="$a"; done\necho "$@" > "$out/argv"\n' + body)
+    script.chmod(0o755)
+    monkeypatch.setenv("NIGHTSHIFT_PROWLER", str(script))
+    return script
+
+
+def live_integration(conn: psycopg.Connection, credentials: object = CREDENTIALS, **kwargs: object) -> str:
+    subject = make_integration(conn, None, **kwargs)  # type: ignore[arg-type]
+    conn.execute("UPDATE nightshift.cloud_integrations SET credentials = %s WHERE id = %s",
+                 (json.dumps(credentials), int(subject.split("/")[1])))
+    return subject
+
+
+def test_prowler_findings_are_recorded_with_their_requirements(
+    conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake_prowler(tmp_path / "bin", f'cp {FIXTURE} "$out/nightshift.ocsf.json"\n', monkeypatch)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-for-the-dispatcher-log")
+    subject = live_integration(conn, frameworks=("CIS", "SOC2"))
+    scan = scan_compliance(conn, subject)
+    assert scan["status"] == "FAILED_CHECKS", scan["error"]
+    assert open_checks(conn, subject) == {(SSH, "arn:aws:ec2:us-east-1:123456789012:security-group/"
+                                                "sg-9b4480f1e4aea2473"),
+                                          (TLS, "arn:aws:s3:::nightshift-reports")}
+    prowler = scan["summary"]["prowler"]
+    assert prowler["compliance"] == ["cis_3.0_aws", "soc2_aws"] and prowler["prowler_version"] == "5.46.0"
+    assert (prowler["failed"], prowler["passed"], prowler["manual"]) == (2, 1, 1)
+    assert scan["summary"]["check_results"]["prowler"][SSH] == {"passed": 1, "failed": 1, "manual": 0}
+    argv = scan["artifacts"]["steps"][0]["argv"]
+    assert argv[1:4] == ["aws", "--compliance", "cis_3.0_aws"] and "--region" in argv
+    assert "not-for-the-dispatcher-log" not in json.dumps(scan, default=str)
+    rows = conn.execute("SELECT check_id, details -> 'requirements', severity, provider_id"
+                        " FROM nightshift.findings WHERE subject = %s ORDER BY check_id",
+                        (subject,)).fetchall()
+    # only the enabled frameworks' requirements are kept (the fixture also maps CIS-1.4, ISO27001-2022)
+    assert rows[0][:3] == (SSH, {"CIS-3.0": ["5.2", "5.3"], "SOC2": ["cc_6_6", "cc_7_2"]}, "high")
+    assert rows[1] == (TLS, {"CIS-3.0": ["2.1.1"]}, "medium", "arn:aws:s3:::nightshift-reports")
+
+
+@pytest.mark.parametrize(("credentials", "frameworks", "provider", "error"), [
+    ({"env": ["AWS_PROFILE"], "key": "x"}, ("CIS",), "aws",
+     "unknown key(s) in cloud_integrations.credentials: key; known: env, regions, role_arn"),
+    ({"env": "AWS_PROFILE"}, ("CIS",), "aws", "cloud_integrations.credentials.env must be a list of names"),
+    (CREDENTIALS, ("NIST-800-53",), "aws",
+     "none of the enabled frameworks (NIST80053) has a Prowler mapping for aws; "
+     "enable one of: CIS, ISO27001"),
+    (CREDENTIALS, ("CIS",), "azure", "Prowler scans of azure integrations are not supported yet (aws only)"),
+])
+def test_credentials_that_cannot_work_are_an_error(
+    conn: psycopg.Connection, credentials: object, frameworks: tuple[str, ...], provider: str, error: str,
+) -> None:
+    subject = live_integration(conn, credentials, frameworks=frameworks, provider=provider)
+    scan = scan_compliance(conn, subject)
+    assert scan["status"] == "ERROR" and scan["error"].startswith(error), scan["error"]
+
+
+@pytest.mark.parametrize(("body", "error"), [
+    ('echo "2026-11-28 [Module: provider] CRITICAL: ClientError: InvalidClientTokenId'
+     ' sk=$AWS_SECRET_ACCESS_KEY" >&2\necho "done" >&2\nexit 1\n',
+     "prowler failed with exit status 1: 2026-11-28 [Module: provider] CRITICAL: ClientError: "
+     "InvalidClientTokenId sk=***"),
+    ("exit 0\n", "prowler exited 0 but wrote no nightshift.ocsf.json"),
+    ('echo "<html>" > "$out/nightshift.ocsf.json"\n', "Prowler's output is unusable: not JSON"),
+    ('echo "[]" > "$out/nightshift.ocsf.json"\n', "Prowler checked nothing"),
+])
+def test_a_failing_prowler_is_an_error_that_resolves_nothing(
+    conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str, error: str,
+) -> None:
+    script = fake_prowler(tmp_path / "bin", f'cp {FIXTURE} "$out/nightshift.ocsf.json"\n', monkeypatch)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-value-1234")
+    subject = live_integration(conn)
+    assert scan_compliance(conn, subject)["status"] == "FAILED_CHECKS"
+    fake_prowler(script.parent, body, monkeypatch)
+    scan = scan_compliance(conn, subject)
+    assert scan["status"] == "ERROR" and scan["error"].startswith(error), scan["error"]
+    assert "s3cr3t" not in scan["error"] and "\n" not in scan["error"]
+    assert len(open_checks(conn, subject)) == 2, "a scan that did not look resolves nothing"
+
+
+# --- the real Prowler against moto (make test-prowler) ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_prowler() -> Path:
+    if os.environ.get("NIGHTSHIFT_TEST_PROWLER") != "1":
+        pytest.skip("the real Prowler tests run with `make test-prowler` (Prowler is about 2.3 GB and a scan "
+                    "takes minutes): set NIGHTSHIFT_TEST_PROWLER=1 to run them here")
+    if moto_server_path() is None:
+        pytest.fail("moto_server is missing (pip install 'moto[server]')")
+    os.environ.setdefault(scanners.DIR_ENV, str(ROOT / ".nightshift" / "scanners"))
+    found = scanners.locate("prowler")
+    return found.path if found else scanners.install("prowler")
+
+
+@pytest.fixture
+def moto(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, real_prowler: Path) -> Iterator[str]:
+    with moto_server(tmp_path) as endpoint:
+        for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                            ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ENDPOINT_URL", endpoint)):
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("NIGHTSHIFT_PROWLER", raising=False)
+        yield endpoint
+
+
+def posture(conn: psycopg.Connection, subject: str, *requirements: str) -> dict[str, str]:
+    rows = conn.execute("SELECT requirement, status FROM nightshift.compliance_posture"
+                        " WHERE subject = %s AND framework = 'CIS' AND requirement = ANY(%s)",
+                        (subject, list(requirements))).fetchall()
+    return dict(rows)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)  # two Prowler scans, minutes each on a shared two-core machine
+def test_real_prowler_on_moto_fails_cis_and_resolves_after_the_fix(
+    conn: psycopg.Connection, db_url: str, moto: str, real_prowler: Path,
+) -> None:
+    from dispatcher.compliance.mappings import read_prowler
+
+    package = next(real_prowler.parent.parent.glob("lib/python*/site-packages/prowler/compliance/aws"))
+    cis = read_prowler(package / "cis_3.0_aws.json")
+    conn.execute("SELECT nightshift.load_framework(%s, %s, %s, %s, %s)",
+                 (cis.source_name, cis.framework, cis.version, cis.provider, json.dumps(cis.requirements)))
+    s3, ec2 = client(moto, "s3"), client(moto, "ec2")
+    s3.create_bucket(Bucket="nightshift-reports")
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    group = ec2.create_security_group(GroupName="admin", Description="admin", VpcId=vpc)["GroupId"]
+    ssh = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=ssh)
+    subject = live_integration(conn)
+
+    first = scan_compliance(conn, subject, timeout=1200)
+    assert first["status"] == "FAILED_CHECKS", first["error"]
+    failing = open_checks(conn, subject)
+    bucket = (TLS, "arn:aws:s3:::nightshift-reports")
+    sg = (SSH, f"arn:aws:ec2:us-east-1:123456789012:security-group/{group}")
+    assert {bucket, sg} <= failing
+    assert posture(conn, subject, "2.1.1", "5.2") == {"2.1.1": "FAIL", "5.2": "FAIL"}
+
+    s3.put_bucket_policy(Bucket="nightshift-reports", Policy=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                       "Resource": ["arn:aws:s3:::nightshift-reports", "arn:aws:s3:::nightshift-reports/*"],
+                       "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}))
+    ec2.revoke_security_group_ingress(GroupId=group, IpPermissions=ssh)
+
+    second = scan_compliance(conn, subject, timeout=1200)
+    assert second["status"] == "FAILED_CHECKS", "moto's account fails other CIS checks (no CloudTrail ...)"
+    assert not {bucket, sg} & open_checks(conn, subject)
+    resolved = conn.execute("SELECT check_id FROM nightshift.findings"
+                            " WHERE subject = %s AND status = 'RESOLVED'", (subject,)).fetchall()
+    assert {TLS, SSH} <= {row[0] for row in resolved}
+    assert posture(conn, subject, "2.1.1", "5.2")["2.1.1"] == "PASS"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_real_prowler_refused_by_the_cloud_is_an_error(
+    conn: psycopg.Connection, moto: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens: every call is refused
+    scan = scan_compliance(conn, live_integration(conn), timeout=1200)
+    assert scan["status"] == "ERROR"
+    assert scan["error"].startswith("prowler failed with exit status 1: ") and "CRITICAL" in scan["error"]
