@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from dispatcher.compliance.frameworks import normalize
-from dispatcher.errors import NightshiftError
+from dispatcher.errors import UsageError
 
 TITLE_CHARS = 200
 _NIST = re.compile(r"^NIST\.800-53\.r5 ([A-Z]{2}-\d+(?:\(\d+\))?)$")
 
 
-class MappingFileError(NightshiftError):
+class MappingFileError(UsageError):  # a file the operator named: bad input, exit 2
     """A framework file that is not in the expected format."""
 
 
