@@ -1,0 +1,393 @@
+"""Load FOCUS billing exports (CSV, CSV.gz, Parquet; local or S3) into nightshift.cost_line_items.
+
+One file, one transaction:
+  1. its sha256 is compared with the manifest (nightshift.cost_ingests): when the last load of the same
+     source and key had the same checksum, nothing happens (the same file twice changes nothing);
+  2. the file is streamed with COPY into a temporary table of text columns (Postgres parses the CSV,
+     checks the UTF-8, and nothing goes through Python row by row);
+  3. the month partitions it needs are created (nightshift.cost_ensure_partitions), the rows the same
+     source had for the file's billing periods are deleted (exports restate earlier days), and the
+     staged rows are inserted with their types: amounts as numeric (never floats), the bare word NULL
+     and empty fields as NULL, zone-less datetimes as UTC;
+  4. the manifest row is written. Any error rolls all of it back: nothing is ever half-loaded.
+
+Limitation: a billing period restated by one file per source. An export that splits one period over
+several part files under one source would have each part replace the previous one.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import logging
+import tempfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from dispatcher.cost.focus import FocusColumn, FocusError, HeaderMap, map_header
+from dispatcher.errors import NightshiftError
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = (".csv", ".csv.gz", ".parquet")
+CHUNK = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+_PARQUET_MAGIC = b"PAR1"
+_NULLS = ("", "NULL")
+
+
+class CostIngestError(NightshiftError):
+    """A billing file or source that cannot be loaded; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class Source:
+    id: int
+    organization_id: int
+    uri: str
+    focus_version: str | None = None
+
+
+@dataclass(frozen=True)
+class FileResult:
+    key: str
+    status: str  # loaded | unchanged
+    rows: int
+    focus_version: str | None
+    billing_periods: tuple[str, ...] = ()
+
+
+# --- the files of a source -------------------------------------------------------------------------
+
+
+def is_billing_file(name: str) -> bool:
+    return name.lower().endswith(SUFFIXES)
+
+
+def local_files(uri: str) -> list[Path]:
+    path = Path(uri).expanduser()
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise CostIngestError(f"cost source {uri}: no such file or directory")
+    files = sorted(p for p in path.rglob("*") if p.is_file() and is_billing_file(p.name))
+    if not files:
+        raise CostIngestError(f"cost source {uri}: no FOCUS files (*.csv, *.csv.gz, *.parquet) in it")
+    return files
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    rest = uri.removeprefix("s3://")
+    bucket, _, prefix = rest.partition("/")
+    if not bucket:
+        raise CostIngestError(f"cost source {uri}: not an s3://bucket/prefix address")
+    return bucket, prefix
+
+
+def s3_client() -> Any:
+    import boto3  # only for S3 sources; honours AWS_ENDPOINT_URL, AWS_PROFILE, ...
+
+    return boto3.client("s3")
+
+
+def s3_keys(client: Any, uri: str) -> list[tuple[str, str]]:
+    """(key, ETag) of the billing files under an S3 prefix, oldest first; clear errors otherwise."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, prefix = parse_s3_uri(uri)
+    found: list[tuple[Any, str, str]] = []
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                if is_billing_file(obj["Key"]):
+                    found.append((obj["LastModified"], obj["Key"], obj.get("ETag", "")))
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise CostIngestError(f"cost source {uri}: S3 said {code}: "
+                              f"{exc.response.get('Error', {}).get('Message', '')}".rstrip(": ")) from None
+    except BotoCoreError as exc:
+        raise CostIngestError(f"cost source {uri}: {exc}") from None
+    if not found:
+        raise CostIngestError(f"cost source {uri}: no FOCUS files (*.csv, *.csv.gz, *.parquet) under it")
+    return [(key, etag) for _, key, etag in sorted(found)]
+
+
+@contextmanager
+def s3_download(client: Any, bucket: str, key: str) -> Iterator[Path]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    with tempfile.TemporaryDirectory(prefix="nightshift-cost-") as tmp:
+        path = Path(tmp) / Path(key).name
+        try:
+            client.download_file(bucket, key, str(path))
+        except (ClientError, BotoCoreError) as exc:
+            raise CostIngestError(f"s3://{bucket}/{key}: cannot download: {exc}") from None
+        yield path
+
+
+# --- reading one file ------------------------------------------------------------------------------
+
+
+def sha256_of(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def file_format(path: Path) -> str:
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    if magic.startswith(_GZIP_MAGIC):
+        return "csv.gz"
+    if magic == _PARQUET_MAGIC:
+        return "parquet"
+    return "csv"
+
+
+def csv_chunks(path: Path, fmt: str) -> Iterator[bytes]:
+    """The CSV bytes of a file (decompressed, Parquet converted), in chunks; header included."""
+    if fmt == "parquet":
+        yield from parquet_as_csv(path)
+        return
+    opener = gzip.open if fmt == "csv.gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            while chunk := fh.read(CHUNK):
+                yield chunk
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise CostIngestError(f"{path.name}: truncated or corrupt gzip ({exc})") from None
+
+
+def parquet_as_csv(path: Path) -> Iterator[bytes]:
+    """A Parquet file as CSV text: every column cast to string by Arrow (decimals stay exact)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+        header = True
+        for batch in parquet.iter_batches(batch_size=65536):
+            columns = [_arrow_text(column, pa) for column in batch.columns]
+            table = pa.Table.from_arrays(columns, names=batch.schema.names)
+            out = io.BytesIO()
+            pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=header))
+            header = False
+            yield out.getvalue()
+    except (pa.ArrowException, OSError) as exc:
+        raise CostIngestError(f"{path.name}: unreadable Parquet ({exc})") from None
+
+
+def _arrow_text(column: Any, pa: Any) -> Any:
+    if pa.types.is_timestamp(column.type):
+        # ISO text Postgres reads; a zone-less timestamp stays zone-less (UTC by the session)
+        suffix = "Z" if column.type.tz else ""
+        column = pa.compute.strftime(column, format="%Y-%m-%dT%H:%M:%S" + suffix)
+    elif pa.types.is_floating(column.type):
+        # a float column of a careless exporter: its shortest repr, never more digits than it has
+        return pa.array([None if v is None else repr(v) for v in column.to_pylist()], pa.string())
+    return column.cast(pa.string())
+
+
+def read_header(path: Path, fmt: str) -> list[str]:
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.read_schema(path).names)
+        except (pa.ArrowException, OSError) as exc:
+            raise CostIngestError(f"{path.name}: unreadable Parquet ({exc})") from None
+    first = b""
+    for chunk in csv_chunks(path, fmt):
+        first += chunk
+        if b"\n" in first:
+            break
+    try:
+        line = first.split(b"\n", 1)[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise CostIngestError(f"{path.name}: the header is not UTF-8") from None
+    if not line.strip():
+        raise CostIngestError(f"{path.name}: empty file, no header")
+    return next(csv.reader([line]))
+
+
+# --- loading ---------------------------------------------------------------------------------------
+
+
+def _value(ident: sql.Composable) -> sql.Composable:
+    # the bare word NULL (FOCUS 1.0 official sample) and empty fields are both NULL
+    return sql.SQL("nullif(nullif({}, ''), 'NULL')").format(ident)
+
+
+def _typed(column: FocusColumn, ident: sql.Composable) -> sql.Composable:
+    if column.type == "text":
+        return _value(ident)
+    return sql.SQL("{}::{}").format(_value(ident), sql.SQL(column.type))
+
+
+def insert_statement(header: HeaderMap, table: str) -> sql.Composed:
+    """INSERT INTO cost_line_items SELECT <typed columns> FROM the staging table."""
+    targets = [sql.Identifier("source_id"), sql.Identifier("ingest_id")]
+    values: list[sql.Composable] = [sql.Placeholder("source_id"), sql.Placeholder("ingest_id")]
+    for position, column in enumerate(header.targets):
+        if column is not None:
+            targets.append(sql.Identifier(column.column))
+            values.append(_typed(column, sql.Identifier(f"c{position}")))
+    if header.extras:
+        # jsonb_build_object takes at most 100 arguments: 50 columns per call
+        parts = []
+        for start in range(0, len(header.extras), 50):
+            pairs: list[sql.Composable] = []
+            for position, name in header.extras[start:start + 50]:
+                pairs += [sql.Literal(name), _value(sql.Identifier(f"c{position}"))]
+            parts.append(sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(pairs)))
+        targets.append(sql.Identifier("extra"))
+        values.append(sql.SQL(" || ").join(parts))
+    return sql.SQL("INSERT INTO nightshift.cost_line_items ({}) SELECT {} FROM {}").format(
+        sql.SQL(", ").join(targets), sql.SQL(", ").join(values), sql.Identifier(table))
+
+
+def ingest_path(conn: psycopg.Connection, source: Source, path: Path, key: str) -> FileResult:
+    """Load one local file as `key` of `source`; the connection must not be in a transaction."""
+    digest, size = sha256_of(path)
+    last = conn.execute(
+        "SELECT sha256, focus_version, rows FROM nightshift.cost_ingests"
+        " WHERE source_id = %s AND object_key = %s ORDER BY id DESC LIMIT 1", (source.id, key)).fetchone()
+    if last is not None and last[0] == digest:
+        return FileResult(key, "unchanged", last[2], last[1])
+    fmt = file_format(path)
+    try:
+        header = map_header(read_header(path, fmt), source.focus_version)
+    except FocusError as exc:
+        raise CostIngestError(f"{key}: {exc}") from None
+    try:
+        with conn.transaction():
+            return _load(conn, source, path, key, fmt, header, digest, size)
+    except psycopg.errors.CharacterNotInRepertoire as exc:
+        raise CostIngestError(f"{key}: not UTF-8 text ({exc.diag.context or exc})".replace("\n", " ")) from None
+    except psycopg.errors.DataError as exc:
+        raise CostIngestError(f"{key}: {_explain(conn, path, fmt, header, exc)}") from None
+
+
+def _load(conn: psycopg.Connection, source: Source, path: Path, key: str, fmt: str, header: HeaderMap,
+          digest: str, size: int) -> FileResult:
+    conn.execute("SET LOCAL timezone = 'UTC'")  # zone-less datetimes (FOCUS 1.0 sample) are UTC
+    _stage(conn, path, fmt, header)
+    periods = [row[0] for row in conn.execute(
+        "SELECT DISTINCT nullif(nullif(c{}, ''), 'NULL')::timestamptz FROM cost_stage".format(
+            _position(header, "billing_period_start"))).fetchall()]
+    span = conn.execute(sql.SQL(
+        "SELECT min(v), max(v) FROM (SELECT {}::timestamptz AS v FROM cost_stage) AS s").format(
+            _value(sql.Identifier(f"c{_position(header, 'charge_period_start')}")))).fetchone()
+    assert span is not None
+    if any(p is None for p in periods) or (periods and span[0] is None):
+        raise CostIngestError(f"{key}: rows without BillingPeriodStart or ChargePeriodStart")
+    conn.execute("SELECT nightshift.cost_ensure_partitions(%s, %s)", span)
+    row = conn.execute(
+        "INSERT INTO nightshift.cost_ingests (source_id, object_key, sha256, bytes, rows, focus_version,"
+        " billing_periods) VALUES (%s, %s, %s, %s, 0, %s, %s) RETURNING id",
+        (source.id, key, digest, size, header.version, periods)).fetchone()
+    assert row is not None
+    ingest_id = row[0]
+    conn.execute(
+        "UPDATE nightshift.cost_ingests SET replaced_by = %s WHERE source_id = %s AND id <> %s"
+        " AND replaced_by IS NULL AND billing_periods && %s::timestamptz[]",
+        (ingest_id, source.id, ingest_id, periods))
+    conn.execute("DELETE FROM nightshift.cost_line_items WHERE source_id = %s"
+                 " AND billing_period_start = ANY(%s::timestamptz[])", (source.id, periods))
+    inserted = conn.execute(insert_statement(header, "cost_stage"),
+                            {"source_id": source.id, "ingest_id": ingest_id}).rowcount
+    conn.execute("UPDATE nightshift.cost_ingests SET rows = %s WHERE id = %s", (inserted, ingest_id))
+    conn.execute("DROP TABLE cost_stage")
+    log.info("cost: loaded %s rows of %s (FOCUS %s)", inserted, key, header.version)
+    return FileResult(key, "loaded", inserted, header.version, tuple(p.isoformat() for p in periods))
+
+
+def _position(header: HeaderMap, column: str) -> int:
+    for position, target in enumerate(header.targets):
+        if target is not None and target.column == column:
+            return position
+    raise AssertionError(column)  # map_header refuses files without the required columns
+
+
+def _stage(conn: psycopg.Connection, path: Path, fmt: str, header: HeaderMap) -> None:
+    columns = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(f"c{i}"))
+                                 for i in range(len(header.targets)))
+    conn.execute(sql.SQL("CREATE TEMPORARY TABLE cost_stage ({}) ON COMMIT DROP").format(columns))
+    with conn.cursor() as cur, cur.copy("COPY cost_stage FROM STDIN (FORMAT csv, HEADER true)") as copy:
+        for chunk in csv_chunks(path, fmt):
+            copy.write(chunk)
+
+
+def _explain(conn: psycopg.Connection, path: Path, fmt: str, header: HeaderMap,
+             exc: psycopg.Error) -> str:
+    """Which column holds a value of the wrong type: stage the file again (the transaction is gone) and
+    test each typed column; fall back on Postgres's own message."""
+    message = (exc.diag.message_primary or str(exc)).strip()
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute("SET LOCAL timezone = 'UTC'")
+            _stage(conn, path, fmt, header)
+            for position, column in enumerate(header.targets):
+                if column is None or column.type == "text":
+                    continue
+                bad = conn.execute(
+                    sql.SQL("SELECT v FROM (SELECT {} AS v FROM cost_stage) AS s"
+                            " WHERE NOT nightshift.cost_castable(v, %s) LIMIT 1").format(
+                        _value(sql.Identifier(f"c{position}"))), (column.type,)).fetchone()
+                if bad is not None:
+                    return f"column {column.name}: {bad[0][:80]!r} is not a valid {column.type}"
+    except psycopg.Error:
+        pass
+    return message
+
+
+def ingest_source(conn: psycopg.Connection, source: Source) -> list[FileResult]:
+    """Every billing file of a source; the first bad file stops it (files before it stay loaded)."""
+    if source.uri.startswith("s3://"):
+        client = s3_client()
+        bucket, _ = parse_s3_uri(source.uri)
+        results = []
+        for key, _etag in s3_keys(client, source.uri):
+            with s3_download(client, bucket, key) as path:
+                results.append(ingest_path(conn, source, path, f"s3://{bucket}/{key}"))
+        return results
+    return [ingest_path(conn, source, path, str(path)) for path in local_files(source.uri)]
+
+
+def ensure_source(conn: psycopg.Connection, organization: str, uri: str,
+                  focus_version: str | None = None) -> Source:
+    """The organization's source for `uri`, added when it is new (a local path is stored absolute)."""
+    if not uri.startswith("s3://"):
+        uri = str(Path(uri).expanduser().resolve())
+    row = conn.execute("SELECT id FROM nightshift.organizations WHERE name = %s", (organization,)).fetchone()
+    if row is None:
+        raise CostIngestError(f"no organization named {organization!r}")
+    found = conn.execute(
+        "INSERT INTO nightshift.cost_sources (organization_id, uri, focus_version) VALUES (%s, %s, %s)"
+        " ON CONFLICT (organization_id, uri) DO UPDATE SET focus_version ="
+        " coalesce(EXCLUDED.focus_version, cost_sources.focus_version)"
+        " RETURNING id, organization_id, uri, focus_version", (row[0], uri, focus_version)).fetchone()
+    assert found is not None
+    return Source(*found)
+
+
+def organization_sources(conn: psycopg.Connection, organization_id: int) -> list[Source]:
+    rows = conn.execute(
+        "SELECT id, organization_id, uri, focus_version FROM nightshift.cost_sources"
+        " WHERE organization_id = %s AND is_active ORDER BY id", (organization_id,)).fetchall()
+    return [Source(*row) for row in rows]
