@@ -214,3 +214,44 @@ def test_a_missing_folder_is_one_clear_line(conn: psycopg.Connection, org: int, 
         ingest(conn, tmp_path / "nowhere")
     with pytest.raises(CostIngestError, match="no FOCUS files"):
         ingest(conn, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from dispatcher.demo.offline_aws import moto_server, moto_server_path
+
+    if moto_server_path() is None:
+        pytest.skip("no moto_server (pip install -e '.[dev]' installs it)")
+    with moto_server(tmp_path_factory.mktemp("moto")) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    import boto3
+
+    from dispatcher.demo.offline_aws import reset_moto
+
+    for name, value in {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    reset_moto(moto_endpoint)
+    yield boto3.client("s3")
+
+
+def test_an_s3_prefix_loads_like_a_folder(conn: psycopg.Connection, org: int, s3: object) -> None:
+    client: object = s3
+    client.create_bucket(Bucket="billing")  # type: ignore[attr-defined]
+    body = gzip.compress(corpus_file(SAMPLE_10).read_bytes())
+    client.put_object(Bucket="billing", Key="focus/acme/2024-09/part-0.csv.gz", Body=body)  # type: ignore[attr-defined]
+    client.put_object(Bucket="billing", Key="focus/acme/manifest.json", Body=b"{}")  # type: ignore[attr-defined]
+    [result] = ingest(conn, "s3://billing/focus/acme/")
+    assert (result.key, result.rows) == ("s3://billing/focus/acme/2024-09/part-0.csv.gz", 1000)
+    assert total(conn) == Decimal(facts(SAMPLE_10)["total_EffectiveCost"])
+    assert total(conn, "billed_cost") == Decimal(facts(SAMPLE_10)["total_BilledCost"])
+    [again] = ingest(conn, "s3://billing/focus/acme/")
+    assert again.status == "unchanged"
+    with pytest.raises(CostIngestError, match=r"s3://billing/nothing/.*no FOCUS files"):
+        ingest(conn, "s3://billing/nothing/")
+    with pytest.raises(CostIngestError, match=r"s3://no-such-bucket/x: S3 said NoSuchBucket"):
+        ingest(conn, "s3://no-such-bucket/x")

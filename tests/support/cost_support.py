@@ -48,3 +48,57 @@ def count(conn: psycopg.Connection) -> int:
     row = conn.execute("SELECT count(*) FROM nightshift.cost_line_items").fetchone()
     assert row is not None
     return int(row[0])
+
+
+# The columns of the small self-made exports (FOCUS 1.1 names; the ingest maps by name).
+FIXTURE_COLUMNS = (
+    "BillingAccountId", "SubAccountId", "ProviderName", "ServiceName", "ServiceCategory", "ResourceId",
+    "ResourceType", "RegionId", "ChargeCategory", "ChargeFrequency", "BillingCurrency", "BilledCost",
+    "EffectiveCost", "ListCost", "PricingQuantity", "PricingUnit", "ConsumedQuantity", "BillingPeriodStart",
+    "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd", "CommitmentDiscountId",
+    "CommitmentDiscountStatus", "SkuPriceDetails", "x_Note",
+)
+
+
+def line(day: str, cost: str, *, service: str = "AmazonS3", resource: str = "bucket-a",
+         currency: str = "USD", consumed: str = "1", account: str = "111", category: str = "Usage",
+         service_category: str = "Storage", commitment: str = "", status: str = "",
+         hours: str = "", instance_type: str = "", list_cost: str = "") -> dict[str, str]:
+    """One daily line item of a self-made export (`day` is YYYY-MM-DD)."""
+    from datetime import date, timedelta
+
+    start = date.fromisoformat(day)
+    period = start.replace(day=1)
+    next_period = (period + timedelta(days=32)).replace(day=1)
+    return {
+        "BillingAccountId": "999", "SubAccountId": account, "ProviderName": "AWS", "ServiceName": service,
+        "ServiceCategory": service_category, "ResourceId": resource, "ResourceType": "thing",
+        "RegionId": "eu-west-1", "ChargeCategory": category, "ChargeFrequency": "Usage-Based",
+        "BillingCurrency": currency, "BilledCost": cost, "EffectiveCost": cost, "ListCost": list_cost or cost,
+        "PricingQuantity": hours or consumed, "PricingUnit": "Hours" if hours else "GB-Month",
+        "ConsumedQuantity": consumed, "BillingPeriodStart": f"{period}T00:00:00Z",
+        "BillingPeriodEnd": f"{next_period}T00:00:00Z", "ChargePeriodStart": f"{start}T00:00:00Z",
+        "ChargePeriodEnd": f"{start + timedelta(days=1)}T00:00:00Z", "CommitmentDiscountId": commitment,
+        "CommitmentDiscountStatus": status,
+        "SkuPriceDetails": json.dumps({"InstanceType": instance_type}) if instance_type else "",
+        "x_Note": "self-made",
+    }
+
+
+def write_export(path: Path, rows: list[dict[str, str]]) -> Path:
+    import csv
+
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=FIXTURE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def read_corpus(name: str) -> list[dict[str, str | None]]:
+    """A corpus file's rows as dicts, NULL and empty fields as None (the facts script's reading)."""
+    import csv
+
+    with corpus_file(name).open(newline="", encoding="utf-8") as fh:
+        return [{k: (None if v is None or v.strip() in ("", "NULL") else v) for k, v in row.items()}
+                for row in csv.DictReader(fh)]
