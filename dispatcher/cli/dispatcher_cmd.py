@@ -7,7 +7,7 @@ import logging
 import os
 
 from dispatcher.cli import add_database_url
-from dispatcher.config import resolve_url
+from dispatcher.config import URL_ENV, resolve_url
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -68,5 +68,7 @@ def run(args: argparse.Namespace) -> int:
         shutdown_timeout=args.shutdown_timeout, metrics_port=args.metrics_port,
         metrics_host=args.metrics_host,
     )
+    # agents that read the database themselves (cost-analysis) use the dispatcher's
+    os.environ[URL_ENV] = config.url
     eventloop.run(Dispatcher(config).run())
     return 0
