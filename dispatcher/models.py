@@ -7,6 +7,8 @@ Replaceable objects (functions, views, triggers, roles) are not here: they live 
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -375,10 +377,10 @@ cost_ingests = Table(
 def _focus_columns() -> list[Column]:
     from dispatcher.cost.focus import COLUMNS
 
-    types = {"numeric": Numeric, "timestamptz": lambda: DateTime(timezone=True), "text": Text,
-             "jsonb": JSONB}
-    return [Column(c.column, types[c.type](), nullable=c.column != "charge_period_start",
-                   comment=c.name) for c in COLUMNS]
+    types: dict[str, Any] = {"numeric": Numeric(), "timestamptz": DateTime(timezone=True), "text": Text(),
+                             "jsonb": JSONB()}
+    return [Column(c.column, types[c.type], nullable=c.column != "charge_period_start", comment=c.name)
+            for c in COLUMNS]
 
 
 # FOCUS line items, partitioned by month of ChargePeriodStart; the partitions are created on demand by

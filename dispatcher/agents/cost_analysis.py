@@ -44,7 +44,8 @@ def run_analysis(payload: dict[str, Any], targets: dict[str, Any], *, url: str |
     started = datetime.now(UTC)
     organization = targets.get("organization") or {}
     org_id, org_name = organization.get("id"), organization.get("name")
-    summary: dict[str, Any] = {"organization": org_name, "auto_create_pr": bool(payload.get("auto_create_pr")),
+    summary: dict[str, Any] = {"organization": org_name,
+                               "auto_create_pr": bool(payload.get("auto_create_pr")),
                                "auto_create_pr_note": "recorded only: cost has no remediation yet"}
     try:
         actions = normalise_actions(payload.get("actions"))
@@ -53,7 +54,8 @@ def run_analysis(payload: dict[str, Any], targets: dict[str, Any], *, url: str |
         return ScanReport(status="ERROR", summary=summary, error=str(exc), started_at=started)
     summary.update(actions=actions, lookback_days=lookback)
     if org_id is None:
-        return ScanReport(status="ERROR", summary=summary, error="the task has no organization", started_at=started)
+        return ScanReport(status="ERROR", summary=summary, error="the task has no organization",
+                          started_at=started)
     with connect(url or resolve_url(), autocommit=True) as conn:
         sources = organization_sources(conn, org_id)
         if not sources:

@@ -125,7 +125,8 @@ def analyse(conn: psycopg.Connection, organization_id: int, *, lookback_days: in
         _anomalies(cur, result, end)
     result.summary.update(_totals(cur, organization_id, start, end))
     result.summary["top_movers"] = _json(cur.execute(
-        "SELECT service_name, sub_account_id, billing_currency, week, previous_cost, cost, change, change_ratio"
+        "SELECT service_name, sub_account_id, billing_currency, week, previous_cost, cost, change,"
+        " change_ratio"
         " FROM nightshift.cost_top_movers(%s, %s, 5) ORDER BY billing_currency, rank",
         (organization_id, end - timedelta(microseconds=1))).fetchall())
     _name_terraform_addresses(cur, result)
@@ -169,13 +170,15 @@ def _rightsizing(cur: Any, result: Analysis, start: datetime, end: datetime, loo
                                       r["billing_currency"], r["hours"]) for r in rows]
     if not instances:
         return {"instances": 0, "missing": [],
-                "note": "no AWS compute usage with an instance type in the billing data: nothing to rightsize"}
+                "note": "no AWS compute usage with an instance type in the billing data: "
+                        "nothing to rightsize"}
     try:
         outcome = rightsizing.recommend(instances, start=start, end=end,
                                         clients=clients or rightsizing.default_clients())
     except Exception as exc:  # botocore's errors: no credentials, access denied, endpoint down
         reason = f"CloudWatch/EC2 unavailable: {type(exc).__name__}: {exc}"
-        return {"instances": len(instances), "recommended": 0, "missing": [{"resource_id": "*", "reason": reason}]}
+        return {"instances": len(instances), "recommended": 0,
+                "missing": [{"resource_id": "*", "reason": reason}]}
     for rec in outcome.recommendations:
         result.findings.append(_finding(
             resource=rec["resource_id"], recommendation="rightsize-instance", action="rightsizing-recs",
@@ -192,7 +195,8 @@ def _anomalies(cur: Any, result: Analysis, end: datetime) -> None:
     rows = cur.execute(
         "SELECT * FROM nightshift.cost_weekly_anomalies(%s, %s) AS a"
         " WHERE a.is_anomaly AND a.cost > a.median"
-        " AND a.week = date_trunc('week', (%s::timestamptz - interval '1 microsecond') AT TIME ZONE 'UTC')::date",
+        " AND a.week = date_trunc('week', (%s::timestamptz - interval '1 microsecond')"
+        " AT TIME ZONE 'UTC')::date",
         (result.organization_id, end - timedelta(microseconds=1), end)).fetchall()
     for row in rows:
         excess = (row["cost"] - row["median"]) * Decimal(52) / Decimal(12)
@@ -209,7 +213,8 @@ def _anomalies(cur: Any, result: Analysis, end: datetime) -> None:
 def _totals(cur: Any, organization_id: int, start: datetime, end: datetime) -> dict[str, Any]:
     rows = cur.execute(
         "SELECT billing_currency, count(*) AS n, sum(billed_cost) AS billed, sum(effective_cost) AS effective"
-        " FROM nightshift.cost_items(%s, %s, %s) GROUP BY 1 ORDER BY 1", (organization_id, start, end)).fetchall()
+        " FROM nightshift.cost_items(%s, %s, %s) GROUP BY 1 ORDER BY 1",
+        (organization_id, start, end)).fetchall()
     return {
         "window": {"from": start.isoformat(), "to": end.isoformat()},
         "line_items": sum(r["n"] for r in rows),

@@ -278,7 +278,8 @@ def ingest_path(conn: psycopg.Connection, source: Source, path: Path, key: str) 
         with conn.transaction():
             return _load(conn, source, path, key, fmt, header, digest, size)
     except psycopg.errors.CharacterNotInRepertoire as exc:
-        raise CostIngestError(f"{key}: not UTF-8 text ({exc.diag.context or exc})".replace("\n", " ")) from None
+        where = (exc.diag.context or str(exc)).replace("\n", " ")
+        raise CostIngestError(f"{key}: not UTF-8 text ({where})") from None
     except psycopg.errors.DataError as exc:
         raise CostIngestError(f"{key}: {_explain(conn, path, fmt, header, exc)}") from None
 

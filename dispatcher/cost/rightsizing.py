@@ -45,7 +45,8 @@ def instance_id(resource_id: str) -> str | None:
     return match.group(1) if match else None
 
 
-def cpu_stats(cloudwatch: Any, instance: str, start: datetime, end: datetime) -> tuple[float, float, float] | None:
+def cpu_stats(cloudwatch: Any, instance: str, start: datetime,
+              end: datetime) -> tuple[float, float, float] | None:
     """(average, peak, days covered) of CPUUtilization, hourly; None without datapoints."""
     points = cloudwatch.get_metric_statistics(
         Namespace="AWS/EC2", MetricName="CPUUtilization",

@@ -11,9 +11,18 @@ import psycopg
 import pytest
 
 from dispatcher.cost.ingest import ensure_source, ingest_source
-from tests.support.cost_support import SAMPLE_12, add_organization, corpus_file, facts, line, read_corpus, write_export
+from tests.support.cost_support import (
+    SAMPLE_12,
+    add_organization,
+    corpus_file,
+    facts,
+    line,
+    read_corpus,
+    write_export,
+)
 
-EVER = (datetime.fromisoformat("2000-01-01T00:00:00+00:00"), datetime.fromisoformat("2100-01-01T00:00:00+00:00"))
+EVER = (datetime.fromisoformat("2000-01-01T00:00:00+00:00"),
+        datetime.fromisoformat("2100-01-01T00:00:00+00:00"))
 
 
 def load(conn: psycopg.Connection, uri: Path | str, org: str = "acme") -> int:
@@ -103,14 +112,17 @@ def test_idle_resources_and_currencies_apart(conn: psycopg.Connection, tmp_path:
         rows.append(line(d, "0.25", resource="ip-eur-idle", consumed="", currency="EUR", service="AmazonVPC"))
     load(conn, write_export(tmp_path / "feb.csv", rows))
     idle = conn.execute("SELECT resource_id, billing_currency, cost, charged_rows"
-                        " FROM nightshift.cost_idle_resources(%s, %s, %s) ORDER BY 1", (org, *EVER)).fetchall()
+                        " FROM nightshift.cost_idle_resources(%s, %s, %s) ORDER BY 1",
+                        (org, *EVER)).fetchall()
     assert idle == [("ip-eur-idle", "EUR", Decimal("7.00"), 28), ("vol-idle", "USD", Decimal("14.00"), 28)]
     recs = conn.execute("SELECT resource_id, recommendation, billing_currency, monthly_saving"
-                        " FROM nightshift.cost_recommendations(%s, %s, %s) ORDER BY 1", (org, *EVER)).fetchall()
+                        " FROM nightshift.cost_recommendations(%s, %s, %s) ORDER BY 1",
+                        (org, *EVER)).fetchall()
     # 28 days of data: a month is 30.4375 of them
     assert recs == [("ip-eur-idle", "idle-resource", "EUR", Decimal("7.61")),
                     ("vol-idle", "idle-resource", "USD", Decimal("15.22"))]
-    movers = conn.execute("SELECT service_name, billing_currency, change FROM nightshift.cost_top_movers(%s, %s)"
+    movers = conn.execute("SELECT service_name, billing_currency, change"
+                          " FROM nightshift.cost_top_movers(%s, %s)"
                           " ORDER BY 2, 1", (org, datetime(2026, 2, 2))).fetchall()
     # Monday 2 Feb 2026 against the week of 26 Jan (only 1 Feb charged): each currency on its own
     assert movers == [("AmazonS3", "EUR", Decimal("6.00")), ("AmazonVPC", "EUR", Decimal("1.50")),
@@ -131,10 +143,12 @@ def test_a_weekly_spike_is_an_anomaly_and_steady_weeks_are_not(conn: psycopg.Con
             rows.append(line(d, str(cost), service="AmazonS3"))
     load(conn, write_export(tmp_path / "q1.csv", rows))
     last = datetime(2026, 3, 9, 12)  # in week 9
-    anomalies = conn.execute("SELECT service_name, week, robust_z FROM nightshift.cost_weekly_anomalies(%s, %s, 10)"
+    anomalies = conn.execute("SELECT service_name, week, robust_z"
+                             " FROM nightshift.cost_weekly_anomalies(%s, %s, 10)"
                              " WHERE is_anomaly", (org, last)).fetchall()
     assert [(s, w) for s, w, _ in anomalies] == [("AmazonRDS", date(2026, 3, 9))]
     assert anomalies[0][2] > 10
-    scored = conn.execute("SELECT count(*), count(robust_z) FROM nightshift.cost_weekly_anomalies(%s, %s, 10)",
+    scored = conn.execute("SELECT count(*), count(robust_z)"
+                          " FROM nightshift.cost_weekly_anomalies(%s, %s, 10)",
                           (org, last)).fetchone()
     assert scored == (20, 20)

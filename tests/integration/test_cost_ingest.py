@@ -11,7 +11,20 @@ import psycopg
 import pytest
 
 from dispatcher.cost.ingest import CostIngestError, ensure_source, ingest_source
-from tests.support.cost_support import SAMPLE_10, SAMPLE_12, add_organization, corpus_file, count, facts, total
+from tests.support import cost_support
+from tests.support.cost_support import (
+    SAMPLE_10,
+    SAMPLE_12,
+    add_organization,
+    corpus_file,
+    count,
+    facts,
+    total,
+)
+
+# moto_server on loopback, and boto3 of this process pointed at it
+moto_endpoint = cost_support.moto_endpoint
+aws_env = cost_support.aws_env
 
 
 def ingest(conn: psycopg.Connection, uri: str | Path, version: str | None = None) -> list:
@@ -32,14 +45,16 @@ def test_official_focus_1_0_sample_loads_to_the_facts(conn: psycopg.Connection, 
     assert total(conn, "billed_cost") == Decimal(expected["total_BilledCost"])
     assert total(conn) == Decimal(expected["total_EffectiveCost"])
     for provider, figures in expected["by_provider"].items():
-        assert total(conn, where="provider_name = %s", params=(provider,)) == Decimal(figures["EffectiveCost"])
+        by_provider = total(conn, where="provider_name = %s", params=(provider,))
+        assert by_provider == Decimal(figures["EffectiveCost"])
     by_category = dict(conn.execute("SELECT charge_category, sum(effective_cost)"
                                     " FROM nightshift.cost_line_items GROUP BY 1").fetchall())
     assert by_category == {k: Decimal(v) for k, v in expected["EffectiveCost_by_ChargeCategory"].items()}
     by_week = dict(conn.execute(
         "SELECT to_char(charge_period_start AT TIME ZONE 'UTC', 'IYYY-\"W\"IW'), sum(effective_cost)"
         " FROM nightshift.cost_line_items GROUP BY 1").fetchall())
-    assert by_week == {k: Decimal(v) for k, v in expected["EffectiveCost_by_ISO_week_of_ChargePeriodStart"].items()}
+    weeks = expected["EffectiveCost_by_ISO_week_of_ChargePeriodStart"]
+    assert by_week == {k: Decimal(v) for k, v in weeks.items()}
     row = conn.execute("SELECT count(DISTINCT resource_id), count(DISTINCT service_name),"
                        " min(charge_period_start), max(charge_period_end),"
                        " count(*) FILTER (WHERE extra ? 'Id'), count(*) FILTER (WHERE resource_id = 'NULL')"
@@ -67,11 +82,13 @@ def test_focus_1_2_export_loads_to_the_facts(conn: psycopg.Connection, org: int)
     assert statuses == expected["CommitmentDiscountStatus_counts"]
     top = conn.execute("SELECT service_name, sum(effective_cost) FROM nightshift.cost_line_items"
                        " GROUP BY 1 ORDER BY 2 DESC LIMIT 5").fetchall()
-    assert [[s, v] for s, v in top] == [[s, Decimal(v)] for s, v in expected["top5_ServiceName_by_EffectiveCost"]]
+    expected_top = expected["top5_ServiceName_by_EffectiveCost"]
+    assert [[s, v] for s, v in top] == [[s, Decimal(v)] for s, v in expected_top]
     # JSON columns are JSON; amounts are numeric, not floating point
     assert conn.execute("SELECT count(*) FROM nightshift.cost_line_items WHERE tags ? 'Environment'"
                         ).fetchone() == (1000,)
-    assert conn.execute("SELECT data_type FROM information_schema.columns WHERE table_name = 'cost_line_items'"
+    assert conn.execute("SELECT data_type FROM information_schema.columns"
+                        " WHERE table_name = 'cost_line_items'"
                         " AND column_name = 'effective_cost'").fetchone() == ("numeric",)
 
 
@@ -216,35 +233,14 @@ def test_a_missing_folder_is_one_clear_line(conn: psycopg.Connection, org: int, 
         ingest(conn, tmp_path)
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from dispatcher.demo.offline_aws import moto_server, moto_server_path
-
-    if moto_server_path() is None:
-        pytest.skip("no moto_server (pip install -e '.[dev]' installs it)")
-    with moto_server(tmp_path_factory.mktemp("moto")) as endpoint:
-        yield endpoint
-
-
-@pytest.fixture
-def s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+def test_an_s3_prefix_loads_like_a_folder(conn: psycopg.Connection, org: int, aws_env: str) -> None:
     import boto3
 
-    from dispatcher.demo.offline_aws import reset_moto
-
-    for name, value in {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    reset_moto(moto_endpoint)
-    yield boto3.client("s3")
-
-
-def test_an_s3_prefix_loads_like_a_folder(conn: psycopg.Connection, org: int, s3: object) -> None:
-    client: object = s3
-    client.create_bucket(Bucket="billing")  # type: ignore[attr-defined]
+    client = boto3.client("s3")
+    client.create_bucket(Bucket="billing")
     body = gzip.compress(corpus_file(SAMPLE_10).read_bytes())
-    client.put_object(Bucket="billing", Key="focus/acme/2024-09/part-0.csv.gz", Body=body)  # type: ignore[attr-defined]
-    client.put_object(Bucket="billing", Key="focus/acme/manifest.json", Body=b"{}")  # type: ignore[attr-defined]
+    client.put_object(Bucket="billing", Key="focus/acme/2024-09/part-0.csv.gz", Body=body)
+    client.put_object(Bucket="billing", Key="focus/acme/manifest.json", Body=b"{}")
     [result] = ingest(conn, "s3://billing/focus/acme/")
     assert (result.key, result.rows) == ("s3://billing/focus/acme/2024-09/part-0.csv.gz", 1000)
     assert total(conn) == Decimal(facts(SAMPLE_10)["total_EffectiveCost"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,26 @@ def read_corpus(name: str) -> list[dict[str, str | None]]:
     with corpus_file(name).open(newline="", encoding="utf-8") as fh:
         return [{k: (None if v is None or v.strip() in ("", "NULL") else v) for k, v in row.items()}
                 for row in csv.DictReader(fh)]
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto_server on a loopback port for the module's tests."""
+    from dispatcher.demo.offline_aws import moto_server, moto_server_path
+
+    if moto_server_path() is None:
+        pytest.skip("no moto_server (pip install -e '.[dev]' installs it)")
+    with moto_server(tmp_path_factory.mktemp("moto")) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """boto3 in this process talks to a freshly reset moto; returns its endpoint."""
+    from dispatcher.demo.offline_aws import reset_moto
+
+    for name, value in {"AWS_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    reset_moto(moto_endpoint)
+    return moto_endpoint
