@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "dispatcher.cli.drift_cmd",
     "dispatcher.cli.dispatcher_cmd",
     "dispatcher.cli.tasks_cmd",
+    "dispatcher.cli.cost_cmd",
 )
 
 
