@@ -27,6 +27,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ class FileResult:
     rows: int
     focus_version: str | None
     billing_periods: tuple[str, ...] = ()
+    months: tuple[str, ...] = ()  # the partitions (cost_line_items_YYYY_MM) its rows went to
 
 
 # --- the files of a source -------------------------------------------------------------------------
@@ -298,6 +300,7 @@ def _load(conn: psycopg.Connection, source: Source, path: Path, key: str, fmt: s
     if any(p is None for p in periods) or (periods and span[0] is None):
         raise CostIngestError(f"{key}: rows without BillingPeriodStart or ChargePeriodStart")
     conn.execute("SELECT nightshift.cost_ensure_partitions(%s, %s)", span)
+    months = month_partitions(span[0], span[1]) if span[0] is not None else ()
     row = conn.execute(
         "INSERT INTO nightshift.cost_ingests (source_id, object_key, sha256, bytes, rows, focus_version,"
         " billing_periods) VALUES (%s, %s, %s, %s, 0, %s, %s) RETURNING id",
@@ -315,7 +318,18 @@ def _load(conn: psycopg.Connection, source: Source, path: Path, key: str, fmt: s
     conn.execute("UPDATE nightshift.cost_ingests SET rows = %s WHERE id = %s", (inserted, ingest_id))
     conn.execute("DROP TABLE cost_stage")
     log.info("cost: loaded %s rows of %s (FOCUS %s)", inserted, key, header.version)
-    return FileResult(key, "loaded", inserted, header.version, tuple(p.isoformat() for p in periods))
+    return FileResult(key, "loaded", inserted, header.version, tuple(p.isoformat() for p in periods),
+                      months)
+
+
+def month_partitions(first: datetime, last: datetime) -> tuple[str, ...]:
+    """The names of the partitions (cost_line_items_YYYY_MM, UTC months) from `first` to `last`."""
+    first, last = first.astimezone(UTC), last.astimezone(UTC)
+    year, month, names = first.year, first.month, []
+    while (year, month) <= (last.year, last.month):
+        names.append(f"cost_line_items_{year:04d}_{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return tuple(names)
 
 
 def _position(header: HeaderMap, column: str) -> int:
@@ -359,15 +373,29 @@ def _explain(conn: psycopg.Connection, path: Path, fmt: str, header: HeaderMap,
 
 def ingest_source(conn: psycopg.Connection, source: Source) -> list[FileResult]:
     """Every billing file of a source; the first bad file stops it (files before it stay loaded)."""
-    if source.uri.startswith("s3://"):
-        client = s3_client()
-        bucket, _ = parse_s3_uri(source.uri)
-        results = []
-        for key, _etag in s3_keys(client, source.uri):
-            with s3_download(client, bucket, key) as path:
-                results.append(ingest_path(conn, source, path, f"s3://{bucket}/{key}"))
-        return results
-    return [ingest_path(conn, source, path, str(path)) for path in local_files(source.uri)]
+    results: list[FileResult] = []
+    try:
+        if source.uri.startswith("s3://"):
+            client = s3_client()
+            bucket, _ = parse_s3_uri(source.uri)
+            for key, _etag in s3_keys(client, source.uri):
+                with s3_download(client, bucket, key) as path:
+                    results.append(ingest_path(conn, source, path, f"s3://{bucket}/{key}"))
+        else:
+            results += [ingest_path(conn, source, path, str(path)) for path in local_files(source.uri)]
+    finally:
+        analyze(conn, {month for result in results for month in result.months})
+    return results
+
+
+def analyze(conn: psycopg.Connection, partitions: set[str]) -> None:
+    """Fresh planner statistics for the partitions just loaded: the analysis runs right after, before
+    autovacuum would have looked, and a month of rows planned as an empty table is a slow plan."""
+    for name in sorted(partitions):
+        try:
+            conn.execute(sql.SQL("ANALYZE nightshift.{}").format(sql.Identifier(name)))
+        except psycopg.Error as exc:  # not the owner, say: the analysis is slower, not wrong
+            log.warning("cost: cannot ANALYZE %s: %s", name, exc)
 
 
 def ensure_source(conn: psycopg.Connection, organization: str, uri: str,

@@ -15,6 +15,7 @@ RETURNS TABLE (service_name text, sub_account_id text, billing_currency text, we
                realized_discount numeric, utilization_change numeric, coverage_change numeric)
 LANGUAGE sql
 STABLE
+PARALLEL SAFE
 AS $$
     WITH items AS (
         SELECT * FROM nightshift.cost_items(p_organization_id, p_from, p_to)

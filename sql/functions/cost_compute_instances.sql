@@ -8,6 +8,7 @@ RETURNS TABLE (resource_id text, provider_name text, instance_type text, region_
                sub_account_id text, billing_currency text, hours numeric, cost numeric, hourly_rate numeric)
 LANGUAGE sql
 STABLE
+PARALLEL SAFE
 AS $$
     SELECT li.resource_id, max(li.provider_name),
            coalesce(li.sku_price_details ->> 'InstanceType', li.extra ->> 'x_InstanceType') AS instance_type,

@@ -9,6 +9,7 @@ RETURNS TABLE (resource_id text, resource_name text, resource_type text, service
                first_charge timestamptz, last_charge timestamptz)
 LANGUAGE sql
 STABLE
+PARALLEL SAFE
 AS $$
     SELECT li.resource_id,
            max(li.resource_name),

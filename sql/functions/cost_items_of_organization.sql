@@ -6,6 +6,7 @@ CREATE OR REPLACE FUNCTION nightshift.cost_items(p_organization_id bigint, p_fro
 RETURNS SETOF nightshift.cost_line_items
 LANGUAGE sql
 STABLE
+PARALLEL SAFE
 AS $$
     SELECT li.*
       FROM nightshift.cost_line_items AS li

@@ -21,6 +21,7 @@ RETURNS TABLE (action text, recommendation text, resource_id text, service_name 
                evidence jsonb)
 LANGUAGE sql
 STABLE
+PARALLEL SAFE
 AS $$
     WITH span AS (
         SELECT greatest(extract(epoch FROM least(max(i.charge_period_end), p_to)

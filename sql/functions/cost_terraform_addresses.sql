@@ -6,6 +6,7 @@ CREATE OR REPLACE FUNCTION nightshift.cost_terraform_addresses(p_organization_id
 RETURNS TABLE (resource_id text, resource_address text, subject text)
 LANGUAGE sql
 STABLE
+PARALLEL SAFE
 AS $$
     SELECT DISTINCT ON (r.id) r.id, f.resource_address, f.subject
       FROM unnest(p_resource_ids) AS r(id)

@@ -6,6 +6,7 @@ RETURNS TABLE (service_name text, sub_account_id text, billing_currency text, we
                previous_cost numeric, cost numeric, change numeric, change_ratio numeric, rank bigint)
 LANGUAGE sql
 STABLE
+PARALLEL SAFE
 AS $$
     WITH bounds AS (
         SELECT date_trunc('week', p_week AT TIME ZONE 'UTC') AS this_week

@@ -8,6 +8,7 @@ RETURNS TABLE (commitment_discount_id text, commitment_discount_name text, commi
                unused_cost numeric, used_cost numeric, unused_rows bigint)
 LANGUAGE sql
 STABLE
+PARALLEL SAFE
 AS $$
     SELECT li.commitment_discount_id,
            max(li.commitment_discount_name),

@@ -13,6 +13,7 @@ RETURNS TABLE (service_name text, sub_account_id text, billing_currency text, we
                median numeric, mad numeric, robust_z numeric, is_anomaly boolean)
 LANGUAGE sql
 STABLE
+PARALLEL SAFE
 AS $$
     WITH bounds AS (
         SELECT date_trunc('week', p_to AT TIME ZONE 'UTC') - (p_weeks - 1) * interval '1 week' AS first_week,

@@ -251,3 +251,11 @@ def test_an_s3_prefix_loads_like_a_folder(conn: psycopg.Connection, org: int, aw
         ingest(conn, "s3://billing/nothing/")
     with pytest.raises(CostIngestError, match=r"s3://no-such-bucket/x: S3 said NoSuchBucket"):
         ingest(conn, "s3://no-such-bucket/x")
+
+
+def test_loaded_partitions_get_statistics(conn: psycopg.Connection, org: int) -> None:
+    [result] = ingest(conn, corpus_file(SAMPLE_10))
+    assert result.months == ("cost_line_items_2024_09",)
+    analysed = conn.execute("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables"
+                            " WHERE relname = 'cost_line_items_2024_09'").fetchone()
+    assert analysed == (True,)
