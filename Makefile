@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := postgresql-15 postgresql-15-cron
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint typecheck system-deps venv clean db-stop bench-schedule bench-dispatch bench-drift
+.PHONY: demo test lint typecheck system-deps venv clean db-stop bench-schedule bench-dispatch bench-drift bench-cost
 
 demo: venv
 	$(BIN)/nightshift demo
@@ -31,6 +31,10 @@ bench-dispatch: venv
 # A plan of 10,000 drifted resources: parse, record (inserts), rescan (updates), clean rescan (bench/bench_drift.py)
 bench-drift: venv
 	$(BIN)/python bench/bench_drift.py
+
+# FOCUS ingest of 5,000,000 line items against a bare COPY, and the cost analysis against DuckDB (bench/bench_cost.py)
+bench-cost: venv
+	$(BIN)/python bench/bench_cost.py
 
 # PostgreSQL 15 server binaries and pg_cron, from Debian, only when missing.
 system-deps:

@@ -43,7 +43,11 @@ SUFFIXES = (".csv", ".csv.gz", ".parquet")
 CHUNK = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_MAGIC = b"PAR1"
-_NULLS = ("", "NULL")
+ANALYZED_COLUMNS = (
+    "source_id", "charge_period_start", "billing_period_start", "billing_currency", "charge_category",
+    "service_name", "service_category", "sub_account_id", "resource_id", "commitment_discount_id",
+    "commitment_discount_status", "pricing_unit",
+)
 
 
 class CostIngestError(NightshiftError):
@@ -389,13 +393,19 @@ def ingest_source(conn: psycopg.Connection, source: Source) -> list[FileResult]:
 
 
 def analyze(conn: psycopg.Connection, partitions: set[str]) -> None:
-    """Fresh planner statistics for the partitions just loaded: the analysis runs right after, before
-    autovacuum would have looked, and a month of rows planned as an empty table is a slow plan."""
-    for name in sorted(partitions):
-        try:
-            conn.execute(sql.SQL("ANALYZE nightshift.{}").format(sql.Identifier(name)))
-        except psycopg.Error as exc:  # not the owner, say: the analysis is slower, not wrong
-            log.warning("cost: cannot ANALYZE %s: %s", name, exc)
+    """Fresh planner statistics after a load: the analysis runs right after, before autovacuum would
+    have looked, and a month of rows planned as an empty table is a slow plan. ANALYZE of the
+    partitioned table samples every partition and recurses into each (the parent's own statistics are
+    what joins on source_id are estimated with); only the columns the analyses filter and group by,
+    which took a tenth of the time of all sixty."""
+    if not partitions:
+        return
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in ANALYZED_COLUMNS)
+    try:
+        conn.execute("ANALYZE nightshift.cost_sources")
+        conn.execute(sql.SQL("ANALYZE nightshift.cost_line_items ({})").format(columns))
+    except psycopg.Error as exc:  # not the owner, say: the analysis is slower, not wrong
+        log.warning("cost: cannot ANALYZE the line items: %s", exc)
 
 
 def ensure_source(conn: psycopg.Connection, organization: str, uri: str,

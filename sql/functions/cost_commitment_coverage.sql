@@ -17,10 +17,12 @@ LANGUAGE sql
 STABLE
 PARALLEL SAFE
 AS $$
-    WITH items AS (
-        SELECT * FROM nightshift.cost_items(p_organization_id, p_from, p_to)
-    ), committed_services AS (
-        SELECT DISTINCT i.service_name FROM items AS i WHERE i.commitment_discount_id IS NOT NULL
+    -- cost_items twice rather than a CTE read twice: a CTE read twice is materialized, all columns of
+    -- every row of the window copied once more
+    WITH committed_services AS (
+        SELECT DISTINCT i.service_name
+          FROM nightshift.cost_items(p_organization_id, p_from, p_to) AS i
+         WHERE i.commitment_discount_id IS NOT NULL
     ), weekly AS (
         SELECT i.service_name, i.sub_account_id, i.billing_currency,
                date_trunc('week', i.charge_period_start AT TIME ZONE 'UTC')::date AS week,
@@ -31,7 +33,7 @@ AS $$
                    WHERE i.charge_category = 'Usage'
                      AND i.commitment_discount_status IS DISTINCT FROM 'Unused'), 0) AS eligible,
                coalesce(sum(i.list_cost) FILTER (WHERE i.commitment_discount_status = 'Used'), 0) AS covered_list
-          FROM items AS i
+          FROM nightshift.cost_items(p_organization_id, p_from, p_to) AS i
           JOIN committed_services AS cs ON cs.service_name = i.service_name
          GROUP BY 1, 2, 3, 4
     ), ratios AS (
