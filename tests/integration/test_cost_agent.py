@@ -277,3 +277,29 @@ def test_the_agent_is_registered_for_the_kind() -> None:
                        targets={"organization": {"id": 1, "name": "x"}})
     result = asyncio.run(agent().run(ctx))
     assert result.scan is not None and result.scan.status == "ERROR"
+
+
+def test_a_resource_terraform_manages_is_named_by_its_address(conn: psycopg.Connection, db_url: str,
+                                                               tmp_path: Path) -> None:
+    org = add_organization(conn)
+    pipeline = conn.execute(
+        "WITH r AS (INSERT INTO nightshift.repositories (organization_id, name, url)"
+        " VALUES (%s, 'infra', '/srv/infra') RETURNING id)"
+        " INSERT INTO nightshift.pipelines (repository_id, name) SELECT id, 'storage' FROM r RETURNING id",
+        (org,)).fetchone()
+    assert pipeline is not None
+    # a drift scan saw the volume (by its provider id) at this address
+    conn.execute("INSERT INTO nightshift.findings (kind, subject, fingerprint, resource_address, provider_id)"
+                 " VALUES ('drift', %s, 'f1', 'module.data.aws_ebs_volume.cache', 'vol-0abc')",
+                 (f"pipeline/{pipeline[0]}",))
+    rows = [line(f"2026-05-{d:02d}", "0.80", consumed="0", service="AmazonEC2",
+                 resource="arn:aws:ec2:eu-west-1:111:volume/vol-0abc") for d in range(1, 29)]
+    rows += [line(f"2026-05-{d:02d}", "0.30", consumed="0", resource="vol-elsewhere") for d in range(1, 29)]
+    ensure_source(conn, "acme", str(write_export(tmp_path / "may.csv", rows)))
+    report = run_analysis({"actions": ["identify-unused"]}, targets(conn, org), url=db_url, now=JUNE)
+    addresses = {f["provider_id"]: f["address"] for f in report.findings}
+    assert addresses == {"arn:aws:ec2:eu-west-1:111:volume/vol-0abc": "module.data.aws_ebs_volume.cache",
+                         "vol-elsewhere": None}
+    record(conn, org, report)
+    stored = {f["provider_id"]: f["resource_address"] for f in findings(conn, org)}
+    assert stored["arn:aws:ec2:eu-west-1:111:volume/vol-0abc"] == "module.data.aws_ebs_volume.cache"
