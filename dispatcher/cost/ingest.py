@@ -70,6 +70,7 @@ class FileResult:
     focus_version: str | None
     billing_periods: tuple[str, ...] = ()
     months: tuple[str, ...] = ()  # the partitions (cost_line_items_YYYY_MM) its rows went to
+    method: str = ""  # copied (straight into cost_line_items) | staged (through a temporary table)
 
 
 # --- the files of a source -------------------------------------------------------------------------
@@ -280,6 +281,13 @@ def ingest_path(conn: psycopg.Connection, source: Source, path: Path, key: str) 
         header = map_header(read_header(path, fmt), source.focus_version)
     except FocusError as exc:
         raise CostIngestError(f"{key}: {exc}") from None
+    sample = _direct_sample(path, fmt, header)
+    if sample is not None:
+        try:
+            with conn.transaction():
+                return _load_direct(conn, source, path, key, fmt, header, digest, size, sample)
+        except (psycopg.errors.DataError, psycopg.errors.IntegrityError):
+            pass  # the staging path below says what is wrong, or copes (a row in no partition yet)
     try:
         with conn.transaction():
             return _load(conn, source, path, key, fmt, header, digest, size)
@@ -311,19 +319,101 @@ def _load(conn: psycopg.Connection, source: Source, path: Path, key: str, fmt: s
         (source.id, key, digest, size, header.version, periods)).fetchone()
     assert row is not None
     ingest_id = row[0]
-    conn.execute(
-        "UPDATE nightshift.cost_ingests SET replaced_by = %s WHERE source_id = %s AND id <> %s"
-        " AND replaced_by IS NULL AND billing_periods && %s::timestamptz[]",
-        (ingest_id, source.id, ingest_id, periods))
-    conn.execute("DELETE FROM nightshift.cost_line_items WHERE source_id = %s"
-                 " AND billing_period_start = ANY(%s::timestamptz[])", (source.id, periods))
+    _replace(conn, source.id, ingest_id, periods)
     inserted = conn.execute(insert_statement(header, "cost_stage"),
                             {"source_id": source.id, "ingest_id": ingest_id}).rowcount
     conn.execute("UPDATE nightshift.cost_ingests SET rows = %s WHERE id = %s", (inserted, ingest_id))
     conn.execute("DROP TABLE cost_stage")
     log.info("cost: loaded %s rows of %s (FOCUS %s)", inserted, key, header.version)
     return FileResult(key, "loaded", inserted, header.version, tuple(p.isoformat() for p in periods),
-                      months)
+                      months, "staged")
+
+
+def _direct_sample(path: Path, fmt: str, header: HeaderMap) -> list[list[str]] | None:
+    """The first rows of a file that can be copied straight into cost_line_items (the fast path), or
+    None: it has non-FOCUS columns (kept in `extra`, which COPY cannot build), or its first MiB holds
+    the bare word NULL (the FOCUS 1.0 sample's convention, which only the staging path translates)."""
+    if header.extras:
+        return None
+    head = b""
+    for chunk in csv_chunks(path, fmt):
+        head += chunk
+        if len(head) >= CHUNK:
+            break
+    try:
+        text = head.decode("utf-8")
+        rows = list(csv.reader(io.StringIO(text[: text.rfind("\n") + 1])))[1:]
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    if any(field == "NULL" for row in rows for field in row):
+        return None
+    return rows[:-1] if len(rows) > 1 else rows  # the last line may have been cut inside a quoted field
+
+
+def _load_direct(conn: psycopg.Connection, source: Source, path: Path, key: str, fmt: str,
+                 header: HeaderMap, digest: str, size: int, sample: list[list[str]]) -> FileResult:
+    """COPY straight into cost_line_items: one write instead of two. source_id and ingest_id come from
+    their column defaults, which read the transaction's settings nightshift.cost_source_id and
+    nightshift.cost_ingest_id. The partitions of the billing periods seen in the file's first rows
+    are created first; a row in another month fails the COPY and the caller takes the staging path."""
+    conn.execute("SET LOCAL timezone = 'UTC'")
+    where = {c.column: i for i, c in enumerate(header.targets) if c is not None}
+    def seen(column: str) -> list[str]:
+        return [row[where[column]] for row in sample if len(row) > where[column] and row[where[column]]]
+    span = conn.execute(
+        "SELECT least((SELECT min(v::timestamptz) FROM unnest(%(starts)s::text[]) AS v),"
+        "             (SELECT min(v::timestamptz) FROM unnest(%(charges)s::text[]) AS v)),"
+        "       greatest((SELECT max(v::timestamptz) - interval '1 microsecond'"
+        "                   FROM unnest(%(ends)s::text[]) AS v),"
+        "                (SELECT max(v::timestamptz) FROM unnest(%(charges)s::text[]) AS v))",
+        {"starts": sorted(set(seen("billing_period_start"))), "ends": sorted(set(seen("billing_period_end"))),
+         "charges": sorted(set(seen("charge_period_start")))}).fetchone()
+    assert span is not None
+    conn.execute("SELECT nightshift.cost_ensure_partitions(%s, %s)", span)
+    row = conn.execute(
+        "INSERT INTO nightshift.cost_ingests (source_id, object_key, sha256, bytes, rows, focus_version,"
+        " billing_periods) VALUES (%s, %s, %s, %s, 0, %s, '{}') RETURNING id",
+        (source.id, key, digest, size, header.version)).fetchone()
+    assert row is not None
+    ingest_id = row[0]
+    conn.execute("SELECT set_config('nightshift.cost_source_id', %s, true),"
+                 " set_config('nightshift.cost_ingest_id', %s, true)", (str(source.id), str(ingest_id)))
+    columns = sql.SQL(", ").join(sql.Identifier(c.column) for c in header.targets if c is not None)
+    with conn.cursor() as cur:
+        with cur.copy(sql.SQL("COPY nightshift.cost_line_items ({}) FROM STDIN (FORMAT csv, HEADER true)")
+                      .format(columns)) as copy:
+            for chunk in csv_chunks(path, fmt):
+                copy.write(chunk)
+        inserted = cur.rowcount
+    loaded = conn.execute(
+        "SELECT billing_period_start, min(charge_period_start), max(charge_period_start)"
+        " FROM nightshift.cost_line_items WHERE source_id = %s AND ingest_id = %s GROUP BY 1",
+        (source.id, ingest_id)).fetchall()
+    periods = [r[0] for r in loaded]
+    if any(p is None for p in periods):
+        raise CostIngestError(f"{key}: rows without BillingPeriodStart")
+    conn.execute("UPDATE nightshift.cost_ingests SET rows = %s, billing_periods = %s WHERE id = %s",
+                 (inserted, periods, ingest_id))
+    _replace(conn, source.id, ingest_id, periods)
+    months = month_partitions(min(r[1] for r in loaded), max(r[2] for r in loaded)) if loaded else ()
+    log.info("cost: copied %s rows of %s (FOCUS %s)", inserted, key, header.version)
+    return FileResult(key, "loaded", inserted, header.version, tuple(p.isoformat() for p in periods),
+                      months, "copied")
+
+
+def _replace(conn: psycopg.Connection, source_id: int, ingest_id: int, periods: list[datetime]) -> None:
+    """Delete what earlier files of the source said about these billing periods (exports restate), and
+    mark those files replaced. The rows are found through their ingests (index on source_id,
+    ingest_id): only the earlier ingests that covered one of the periods are looked at."""
+    earlier = [row[0] for row in conn.execute(
+        "SELECT id FROM nightshift.cost_ingests WHERE source_id = %s AND id <> %s"
+        " AND billing_periods && %s::timestamptz[]", (source_id, ingest_id, periods)).fetchall()]
+    if not earlier:
+        return
+    conn.execute("DELETE FROM nightshift.cost_line_items WHERE source_id = %s AND ingest_id = ANY(%s)"
+                 " AND billing_period_start = ANY(%s::timestamptz[])", (source_id, earlier, periods))
+    conn.execute("UPDATE nightshift.cost_ingests SET replaced_by = %s WHERE id = ANY(%s)"
+                 " AND replaced_by IS NULL", (ingest_id, earlier))
 
 
 def month_partitions(first: datetime, last: datetime) -> tuple[str, ...]:

@@ -58,8 +58,10 @@ def upgrade() -> None:
                     schema="nightshift")
     op.create_table(
         "cost_line_items",
-        sa.Column("source_id", sa.BigInteger(), nullable=False),
-        sa.Column("ingest_id", sa.BigInteger(), nullable=False),
+        sa.Column("source_id", sa.BigInteger(), nullable=False,
+                  server_default=sa.text("(current_setting('nightshift.cost_source_id'))::bigint")),
+        sa.Column("ingest_id", sa.BigInteger(), nullable=False,
+                  server_default=sa.text("(current_setting('nightshift.cost_ingest_id'))::bigint")),
         sa.Column("charge_period_start", sa.DateTime(timezone=True), nullable=False,
                   comment="ChargePeriodStart"),
         sa.Column("charge_period_end", sa.DateTime(timezone=True), nullable=True, comment="ChargePeriodEnd"),
@@ -128,12 +130,11 @@ def upgrade() -> None:
         sa.Column("tags", postgresql.JSONB(), nullable=True, comment="Tags"),
         sa.Column("extra", postgresql.JSONB(), nullable=True,
                   comment="provider columns x_* and other non-FOCUS columns of the file"),
-        sa.ForeignKeyConstraint(["source_id"], ["nightshift.cost_sources.id"], ondelete="CASCADE"),
         schema="nightshift",
         postgresql_partition_by="RANGE (charge_period_start)",
     )
-    op.create_index("cost_line_items_source_period_idx", "cost_line_items",
-                    ["source_id", "billing_period_start"], schema="nightshift")
+    op.create_index("cost_line_items_source_ingest_idx", "cost_line_items",
+                    ["source_id", "ingest_id", "billing_period_start"], schema="nightshift")
 
 
 def downgrade() -> None:

@@ -41,7 +41,9 @@ def test_official_focus_1_0_sample_loads_to_the_facts(conn: psycopg.Connection, 
     path = corpus_file(SAMPLE_10)
     expected = facts(SAMPLE_10)
     [result] = ingest(conn, path)
+    # the Id column and the word NULL take the staging path
     assert (result.status, result.rows, result.focus_version) == ("loaded", 1000, "1.0")
+    assert result.method == "staged"
     assert total(conn, "billed_cost") == Decimal(expected["total_BilledCost"])
     assert total(conn) == Decimal(expected["total_EffectiveCost"])
     for provider, figures in expected["by_provider"].items():
@@ -72,7 +74,7 @@ def test_focus_1_2_export_loads_to_the_facts(conn: psycopg.Connection, org: int)
     path = corpus_file(SAMPLE_12)
     expected = facts(SAMPLE_12)
     [result] = ingest(conn, path)
-    assert (result.rows, result.focus_version) == (1000, "1.2")
+    assert (result.rows, result.focus_version, result.method) == (1000, "1.2", "copied")
     assert total(conn, "billed_cost") == Decimal(expected["total_BilledCost"])
     assert total(conn) == Decimal(expected["total_EffectiveCost"])
     assert total(conn, where="commitment_discount_status = 'Unused'") == Decimal(
@@ -259,3 +261,37 @@ def test_loaded_partitions_get_statistics(conn: psycopg.Connection, org: int) ->
     analysed = conn.execute("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables"
                             " WHERE relname = 'cost_line_items_2024_09'").fetchone()
     assert analysed == (True,)
+
+
+def test_rows_beyond_the_sampled_months_fall_back_to_the_staging_path(conn: psycopg.Connection, org: int,
+                                                                      tmp_path: Path) -> None:
+    from tests.support.cost_support import FIXTURE_COLUMNS, line, write_export
+
+    focus_only = tuple(c for c in FIXTURE_COLUMNS if not c.startswith("x_"))  # else `extra`: staged
+    rows = [line(f"2026-02-{1 + i % 28:02d}", "0.01", resource=f"r{i}") for i in range(4000)]  # > 1 MiB
+    rows += [line("2026-04-03", "5.00", resource="late")]
+    write_export(tmp_path / "export.csv", rows, focus_only)
+    [result] = ingest(conn, tmp_path)
+    assert (result.rows, result.method) == (4001, "staged")
+    assert result.months == ("cost_line_items_2026_02", "cost_line_items_2026_03", "cost_line_items_2026_04")
+    assert total(conn) == Decimal("45.00")
+    # a file whose months are all in its first rows is copied straight in
+    write_export(tmp_path / "export.csv", rows[:100], focus_only)
+    [result] = ingest(conn, tmp_path)
+    assert (result.rows, result.method) == (100, "copied")
+    # February restated by the new file; April, a billing period it does not cover, stays
+    assert total(conn) == Decimal("6.00")
+
+
+def test_deleting_a_source_or_its_organization_deletes_its_line_items(conn: psycopg.Connection,
+                                                                       org: int) -> None:
+    ingest(conn, corpus_file(SAMPLE_12))
+    other = add_organization(conn, "other")
+    source = ensure_source(conn, "other", str(corpus_file(SAMPLE_10)))
+    ingest_source(conn, source)
+    assert count(conn) == 2000
+    conn.execute("DELETE FROM nightshift.organizations WHERE id = %s", (org,))
+    assert count(conn) == 1000
+    assert total(conn) == Decimal(facts(SAMPLE_10)["total_EffectiveCost"])
+    conn.execute("DELETE FROM nightshift.cost_sources WHERE organization_id = %s", (other,))
+    assert count(conn) == 0

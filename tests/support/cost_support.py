@@ -86,11 +86,12 @@ def line(day: str, cost: str, *, service: str = "AmazonS3", resource: str = "buc
     }
 
 
-def write_export(path: Path, rows: list[dict[str, str]]) -> Path:
+def write_export(path: Path, rows: list[dict[str, str]],
+                 columns: tuple[str, ...] = FIXTURE_COLUMNS) -> Path:
     import csv
 
     with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=FIXTURE_COLUMNS)
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     return path
