@@ -8,7 +8,7 @@ APT_PACKAGES := postgresql-15 postgresql-15-cron
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: demo test lint typecheck system-deps venv clean db-stop bench-schedule bench-dispatch bench-drift \
-	bench-intake bench-process bench-notify scanners test-prowler bench-compliance
+	bench-intake bench-process bench-notify scanners test-prowler bench-compliance bench-cost
 
 demo: venv
 	$(BIN)/nightshift demo
@@ -61,6 +61,10 @@ test-prowler: venv
 # (bench/bench_compliance.py)
 bench-compliance: venv scanners
 	$(BIN)/python bench/bench_compliance.py
+
+# FOCUS ingest of 5,000,000 line items against a bare COPY, and the cost analysis against DuckDB (bench/bench_cost.py)
+bench-cost: venv
+	$(BIN)/python bench/bench_cost.py
 
 # PostgreSQL 15 server binaries and pg_cron, from Debian, only when missing.
 system-deps:

@@ -7,6 +7,8 @@ Replaceable objects (functions, views, triggers, roles) are not here: they live 
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -20,6 +22,7 @@ from sqlalchemy import (
     Integer,
     Interval,
     MetaData,
+    Numeric,
     SmallInteger,
     Table,
     Text,
@@ -400,6 +403,69 @@ api_tokens = Table(
     Column("expires_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
     CheckConstraint("token_hash ~ '^[0-9a-f]{64}$'", name="api_tokens_token_hash_check"),
+)
+
+# Where an organization's FOCUS billing exports land: a local directory (or file) or an S3 prefix.
+cost_sources = Table(
+    "cost_sources",
+    metadata,
+    _id(),
+    Column("organization_id", BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False),
+    Column("uri", Text, nullable=False, comment="a local path, or s3://bucket/prefix"),
+    Column("focus_version", Text, comment="declared FOCUS version; NULL: inferred from each file's columns"),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    _created(),
+    UniqueConstraint("organization_id", "uri"),
+)
+
+# The ingest manifest: one row per file loaded, with its checksum. A file whose checksum is already
+# here for the same source and key (and whose rows no later file replaced) is not loaded again.
+cost_ingests = Table(
+    "cost_ingests",
+    metadata,
+    _id(),
+    Column("source_id", BigInteger, ForeignKey("cost_sources.id", ondelete="CASCADE"), nullable=False),
+    Column("object_key", Text, nullable=False, comment="the file's path or S3 key"),
+    Column("sha256", Text, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("focus_version", Text, nullable=False),
+    Column("billing_periods", ARRAY(DateTime(timezone=True)), nullable=False,
+           comment="the BillingPeriodStart values the file covers (and replaced)"),
+    Column("replaced_by", BigInteger, ForeignKey("cost_ingests.id", ondelete="SET NULL"),
+           comment="the later ingest that replaced (some of) its billing periods"),
+    Column("ingested_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Index("cost_ingests_source_key_idx", "source_id", "object_key"),
+)
+
+
+def _focus_columns() -> list[Column]:
+    from dispatcher.cost.focus import COLUMNS
+
+    types: dict[str, Any] = {"numeric": Numeric(), "timestamptz": DateTime(timezone=True), "text": Text(),
+                             "jsonb": JSONB()}
+    return [Column(c.column, types[c.type], nullable=c.column != "charge_period_start", comment=c.name)
+            for c in COLUMNS]
+
+
+# FOCUS line items, partitioned by month of ChargePeriodStart; the partitions are created on demand by
+# nightshift.cost_ensure_partitions (sql/functions/cost_partitions_ensure.sql). Amounts are numeric
+# (exact), never floating point. No primary key: rows are replaced per (source, billing period).
+cost_line_items = Table(
+    "cost_line_items",
+    metadata,
+    # The defaults let the ingest COPY a file straight in: they read the settings it sets per transaction.
+    # No foreign key: its check, once per row, cost 40% of the ingest; the ingest writes only the id of
+    # the source it read, and the trigger cost_sources_delete_items deletes the items of a deleted source.
+    Column("source_id", BigInteger, nullable=False,
+           server_default=text("(current_setting('nightshift.cost_source_id'))::bigint")),
+    Column("ingest_id", BigInteger, nullable=False,
+           server_default=text("(current_setting('nightshift.cost_ingest_id'))::bigint")),
+    *_focus_columns(),
+    Column("extra", JSONB, comment="provider columns x_* and other non-FOCUS columns of the file"),
+    # a file's rows (what it covered, what a restatement deletes) are found through their ingest
+    Index("cost_line_items_source_ingest_idx", "source_id", "ingest_id", "billing_period_start"),
+    postgresql_partition_by="RANGE (charge_period_start)",
 )
 
 # Operator-tunable settings as data (stagger windows, retention, ...): seeded by sql/data/.

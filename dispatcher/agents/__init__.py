@@ -27,6 +27,7 @@ ENTRY_POINT_GROUP = "nightshift.agents"
 BUILTIN_MODULES = (
     "dispatcher.agents.builtin",
     "dispatcher.agents.command",
+    "dispatcher.agents.cost_analysis",
     "dispatcher.agents.drift_scan",
     "dispatcher.agents.compliance_scan",
 )

@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "dispatcher.cli.drift_cmd",
     "dispatcher.cli.dispatcher_cmd",
     "dispatcher.cli.tasks_cmd",
+    "dispatcher.cli.cost_cmd",
     "dispatcher.cli.scanners_cmd",
     "dispatcher.cli.frameworks_cmd",
     "dispatcher.cli.channels_cmd",

@@ -1,0 +1,522 @@
+"""Load FOCUS billing exports (CSV, CSV.gz, Parquet; local or S3) into nightshift.cost_line_items.
+
+One file, one transaction:
+  1. its sha256 is compared with the manifest (nightshift.cost_ingests): when the last load of the same
+     source and key had the same checksum, nothing happens (the same file twice changes nothing);
+  2. the file is streamed with COPY into a temporary table of text columns (Postgres parses the CSV,
+     checks the UTF-8, and nothing goes through Python row by row);
+  3. the month partitions it needs are created (nightshift.cost_ensure_partitions), the rows the same
+     source had for the file's billing periods are deleted (exports restate earlier days), and the
+     staged rows are inserted with their types: amounts as numeric (never floats), the bare word NULL
+     and empty fields as NULL, zone-less datetimes as UTC;
+  4. the manifest row is written. Any error rolls all of it back: nothing is ever half-loaded.
+
+Limitation: a billing period restated by one file per source. An export that splits one period over
+several part files under one source would have each part replace the previous one.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import logging
+import tempfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from dispatcher.cost.focus import FocusColumn, FocusError, HeaderMap, map_header
+from dispatcher.errors import NightshiftError
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = (".csv", ".csv.gz", ".parquet")
+CHUNK = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+_PARQUET_MAGIC = b"PAR1"
+ANALYZED_COLUMNS = (
+    "source_id", "charge_period_start", "billing_period_start", "billing_currency", "charge_category",
+    "service_name", "service_category", "sub_account_id", "resource_id", "commitment_discount_id",
+    "commitment_discount_status", "pricing_unit",
+)
+
+
+class CostIngestError(NightshiftError):
+    """A billing file or source that cannot be loaded; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class Source:
+    id: int
+    organization_id: int
+    uri: str
+    focus_version: str | None = None
+
+
+@dataclass(frozen=True)
+class FileResult:
+    key: str
+    status: str  # loaded | unchanged
+    rows: int
+    focus_version: str | None
+    billing_periods: tuple[str, ...] = ()
+    months: tuple[str, ...] = ()  # the partitions (cost_line_items_YYYY_MM) its rows went to
+    method: str = ""  # copied (straight into cost_line_items) | staged (through a temporary table)
+
+
+# --- the files of a source -------------------------------------------------------------------------
+
+
+def is_billing_file(name: str) -> bool:
+    return name.lower().endswith(SUFFIXES)
+
+
+def local_files(uri: str) -> list[Path]:
+    path = Path(uri).expanduser()
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise CostIngestError(f"cost source {uri}: no such file or directory")
+    files = sorted(p for p in path.rglob("*") if p.is_file() and is_billing_file(p.name))
+    if not files:
+        raise CostIngestError(f"cost source {uri}: no FOCUS files (*.csv, *.csv.gz, *.parquet) in it")
+    return files
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    rest = uri.removeprefix("s3://")
+    bucket, _, prefix = rest.partition("/")
+    if not bucket:
+        raise CostIngestError(f"cost source {uri}: not an s3://bucket/prefix address")
+    return bucket, prefix
+
+
+def s3_client() -> Any:
+    import boto3  # only for S3 sources; honours AWS_ENDPOINT_URL, AWS_PROFILE, ...
+
+    return boto3.client("s3")
+
+
+def s3_keys(client: Any, uri: str) -> list[tuple[str, str]]:
+    """(key, ETag) of the billing files under an S3 prefix, oldest first; clear errors otherwise."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, prefix = parse_s3_uri(uri)
+    found: list[tuple[Any, str, str]] = []
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                if is_billing_file(obj["Key"]):
+                    found.append((obj["LastModified"], obj["Key"], obj.get("ETag", "")))
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise CostIngestError(f"cost source {uri}: S3 said {code}: "
+                              f"{exc.response.get('Error', {}).get('Message', '')}".rstrip(": ")) from None
+    except BotoCoreError as exc:
+        raise CostIngestError(f"cost source {uri}: {exc}") from None
+    if not found:
+        raise CostIngestError(f"cost source {uri}: no FOCUS files (*.csv, *.csv.gz, *.parquet) under it")
+    return [(key, etag) for _, key, etag in sorted(found)]
+
+
+@contextmanager
+def s3_download(client: Any, bucket: str, key: str) -> Iterator[Path]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    with tempfile.TemporaryDirectory(prefix="nightshift-cost-") as tmp:
+        path = Path(tmp) / Path(key).name
+        try:
+            client.download_file(bucket, key, str(path))
+        except (ClientError, BotoCoreError) as exc:
+            raise CostIngestError(f"s3://{bucket}/{key}: cannot download: {exc}") from None
+        yield path
+
+
+# --- reading one file ------------------------------------------------------------------------------
+
+
+def sha256_of(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def file_format(path: Path) -> str:
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    if magic.startswith(_GZIP_MAGIC):
+        return "csv.gz"
+    if magic == _PARQUET_MAGIC:
+        return "parquet"
+    return "csv"
+
+
+def csv_chunks(path: Path, fmt: str) -> Iterator[bytes]:
+    """The CSV bytes of a file (decompressed, Parquet converted), in chunks; header included."""
+    if fmt == "parquet":
+        yield from parquet_as_csv(path)
+        return
+    opener = gzip.open if fmt == "csv.gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            while chunk := fh.read(CHUNK):
+                yield chunk
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise CostIngestError(f"{path.name}: truncated or corrupt gzip ({exc})") from None
+
+
+def parquet_as_csv(path: Path) -> Iterator[bytes]:
+    """A Parquet file as CSV text: every column cast to string by Arrow (decimals stay exact)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+        header = True
+        for batch in parquet.iter_batches(batch_size=65536):
+            columns = [_arrow_text(column, pa) for column in batch.columns]
+            table = pa.Table.from_arrays(columns, names=batch.schema.names)
+            out = io.BytesIO()
+            pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=header))
+            header = False
+            yield out.getvalue()
+    except (pa.ArrowException, OSError) as exc:
+        raise CostIngestError(f"{path.name}: unreadable Parquet ({exc})") from None
+
+
+def _arrow_text(column: Any, pa: Any) -> Any:
+    if pa.types.is_timestamp(column.type):
+        # ISO text Postgres reads; a zone-less timestamp stays zone-less (UTC by the session)
+        suffix = "Z" if column.type.tz else ""
+        column = pa.compute.strftime(column, format="%Y-%m-%dT%H:%M:%S" + suffix)
+    elif pa.types.is_floating(column.type):
+        # a float column of a careless exporter: its shortest repr, never more digits than it has
+        return pa.array([None if v is None else repr(v) for v in column.to_pylist()], pa.string())
+    return column.cast(pa.string())
+
+
+def read_header(path: Path, fmt: str) -> list[str]:
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.read_schema(path).names)
+        except (pa.ArrowException, OSError) as exc:
+            raise CostIngestError(f"{path.name}: unreadable Parquet ({exc})") from None
+    first = b""
+    for chunk in csv_chunks(path, fmt):
+        first += chunk
+        if b"\n" in first:
+            break
+    try:
+        line = first.split(b"\n", 1)[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise CostIngestError(f"{path.name}: the header is not UTF-8") from None
+    if not line.strip():
+        raise CostIngestError(f"{path.name}: empty file, no header")
+    return next(csv.reader([line]))
+
+
+# --- loading ---------------------------------------------------------------------------------------
+
+
+def _value(ident: sql.Composable) -> sql.Composable:
+    # the bare word NULL (FOCUS 1.0 official sample) and empty fields are both NULL
+    return sql.SQL("nullif(nullif({}, ''), 'NULL')").format(ident)
+
+
+def _typed(column: FocusColumn, ident: sql.Composable) -> sql.Composable:
+    if column.type == "text":
+        return _value(ident)
+    return sql.SQL("{}::{}").format(_value(ident), sql.SQL(column.type))
+
+
+def insert_statement(header: HeaderMap, table: str) -> sql.Composed:
+    """INSERT INTO cost_line_items SELECT <typed columns> FROM the staging table."""
+    targets = [sql.Identifier("source_id"), sql.Identifier("ingest_id")]
+    values: list[sql.Composable] = [sql.Placeholder("source_id"), sql.Placeholder("ingest_id")]
+    for position, column in enumerate(header.targets):
+        if column is not None:
+            targets.append(sql.Identifier(column.column))
+            values.append(_typed(column, sql.Identifier(f"c{position}")))
+    if header.extras:
+        # jsonb_build_object takes at most 100 arguments: 50 columns per call
+        parts = []
+        for start in range(0, len(header.extras), 50):
+            pairs: list[sql.Composable] = []
+            for position, name in header.extras[start:start + 50]:
+                pairs += [sql.Literal(name), _value(sql.Identifier(f"c{position}"))]
+            parts.append(sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(pairs)))
+        targets.append(sql.Identifier("extra"))
+        values.append(sql.SQL(" || ").join(parts))
+    return sql.SQL("INSERT INTO nightshift.cost_line_items ({}) SELECT {} FROM {}").format(
+        sql.SQL(", ").join(targets), sql.SQL(", ").join(values), sql.Identifier(table))
+
+
+def ingest_path(conn: psycopg.Connection, source: Source, path: Path, key: str) -> FileResult:
+    """Load one local file as `key` of `source`; the connection must not be in a transaction."""
+    digest, size = sha256_of(path)
+    last = conn.execute(
+        "SELECT sha256, focus_version, rows FROM nightshift.cost_ingests"
+        " WHERE source_id = %s AND object_key = %s ORDER BY id DESC LIMIT 1", (source.id, key)).fetchone()
+    if last is not None and last[0] == digest:
+        return FileResult(key, "unchanged", last[2], last[1])
+    fmt = file_format(path)
+    try:
+        header = map_header(read_header(path, fmt), source.focus_version)
+    except FocusError as exc:
+        raise CostIngestError(f"{key}: {exc}") from None
+    sample = _direct_sample(path, fmt, header)
+    if sample is not None:
+        try:
+            with conn.transaction():
+                return _load_direct(conn, source, path, key, fmt, header, digest, size, sample)
+        except (psycopg.errors.DataError, psycopg.errors.IntegrityError):
+            pass  # the staging path below says what is wrong, or copes (a row in no partition yet)
+    try:
+        with conn.transaction():
+            return _load(conn, source, path, key, fmt, header, digest, size)
+    except psycopg.errors.CharacterNotInRepertoire as exc:
+        where = (exc.diag.context or str(exc)).replace("\n", " ")
+        raise CostIngestError(f"{key}: not UTF-8 text ({where})") from None
+    except psycopg.errors.DataError as exc:
+        raise CostIngestError(f"{key}: {_explain(conn, path, fmt, header, exc)}") from None
+
+
+def _load(conn: psycopg.Connection, source: Source, path: Path, key: str, fmt: str, header: HeaderMap,
+          digest: str, size: int) -> FileResult:
+    conn.execute("SET LOCAL timezone = 'UTC'")  # zone-less datetimes (FOCUS 1.0 sample) are UTC
+    _stage(conn, path, fmt, header)
+    periods = [row[0] for row in conn.execute(
+        "SELECT DISTINCT nullif(nullif(c{}, ''), 'NULL')::timestamptz FROM cost_stage".format(
+            _position(header, "billing_period_start"))).fetchall()]
+    span = conn.execute(sql.SQL(
+        "SELECT min(v), max(v) FROM (SELECT {}::timestamptz AS v FROM cost_stage) AS s").format(
+            _value(sql.Identifier(f"c{_position(header, 'charge_period_start')}")))).fetchone()
+    assert span is not None
+    if any(p is None for p in periods) or (periods and span[0] is None):
+        raise CostIngestError(f"{key}: rows without BillingPeriodStart or ChargePeriodStart")
+    conn.execute("SELECT nightshift.cost_ensure_partitions(%s, %s)", span)
+    months = month_partitions(span[0], span[1]) if span[0] is not None else ()
+    row = conn.execute(
+        "INSERT INTO nightshift.cost_ingests (source_id, object_key, sha256, bytes, rows, focus_version,"
+        " billing_periods) VALUES (%s, %s, %s, %s, 0, %s, %s) RETURNING id",
+        (source.id, key, digest, size, header.version, periods)).fetchone()
+    assert row is not None
+    ingest_id = row[0]
+    _replace(conn, source.id, ingest_id, periods)
+    inserted = conn.execute(insert_statement(header, "cost_stage"),
+                            {"source_id": source.id, "ingest_id": ingest_id}).rowcount
+    conn.execute("UPDATE nightshift.cost_ingests SET rows = %s WHERE id = %s", (inserted, ingest_id))
+    conn.execute("DROP TABLE cost_stage")
+    log.info("cost: loaded %s rows of %s (FOCUS %s)", inserted, key, header.version)
+    return FileResult(key, "loaded", inserted, header.version, tuple(p.isoformat() for p in periods),
+                      months, "staged")
+
+
+def _direct_sample(path: Path, fmt: str, header: HeaderMap) -> list[list[str]] | None:
+    """The first rows of a file that can be copied straight into cost_line_items (the fast path), or
+    None: it has non-FOCUS columns (kept in `extra`, which COPY cannot build), or its first MiB holds
+    the bare word NULL (the FOCUS 1.0 sample's convention, which only the staging path translates)."""
+    if header.extras:
+        return None
+    head = b""
+    for chunk in csv_chunks(path, fmt):
+        head += chunk
+        if len(head) >= CHUNK:
+            break
+    try:
+        text = head.decode("utf-8")
+        rows = list(csv.reader(io.StringIO(text[: text.rfind("\n") + 1])))[1:]
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    if any(field == "NULL" for row in rows for field in row):
+        return None
+    return rows[:-1] if len(rows) > 1 else rows  # the last line may have been cut inside a quoted field
+
+
+def _load_direct(conn: psycopg.Connection, source: Source, path: Path, key: str, fmt: str,
+                 header: HeaderMap, digest: str, size: int, sample: list[list[str]]) -> FileResult:
+    """COPY straight into cost_line_items: one write instead of two. source_id and ingest_id come from
+    their column defaults, which read the transaction's settings nightshift.cost_source_id and
+    nightshift.cost_ingest_id. The partitions of the billing periods seen in the file's first rows
+    are created first; a row in another month fails the COPY and the caller takes the staging path."""
+    conn.execute("SET LOCAL timezone = 'UTC'")
+    where = {c.column: i for i, c in enumerate(header.targets) if c is not None}
+    def seen(column: str) -> list[str]:
+        return [row[where[column]] for row in sample if len(row) > where[column] and row[where[column]]]
+    span = conn.execute(
+        "SELECT least((SELECT min(v::timestamptz) FROM unnest(%(starts)s::text[]) AS v),"
+        "             (SELECT min(v::timestamptz) FROM unnest(%(charges)s::text[]) AS v)),"
+        "       greatest((SELECT max(v::timestamptz) - interval '1 microsecond'"
+        "                   FROM unnest(%(ends)s::text[]) AS v),"
+        "                (SELECT max(v::timestamptz) FROM unnest(%(charges)s::text[]) AS v))",
+        {"starts": sorted(set(seen("billing_period_start"))), "ends": sorted(set(seen("billing_period_end"))),
+         "charges": sorted(set(seen("charge_period_start")))}).fetchone()
+    assert span is not None
+    conn.execute("SELECT nightshift.cost_ensure_partitions(%s, %s)", span)
+    row = conn.execute(
+        "INSERT INTO nightshift.cost_ingests (source_id, object_key, sha256, bytes, rows, focus_version,"
+        " billing_periods) VALUES (%s, %s, %s, %s, 0, %s, '{}') RETURNING id",
+        (source.id, key, digest, size, header.version)).fetchone()
+    assert row is not None
+    ingest_id = row[0]
+    conn.execute("SELECT set_config('nightshift.cost_source_id', %s, true),"
+                 " set_config('nightshift.cost_ingest_id', %s, true)", (str(source.id), str(ingest_id)))
+    columns = sql.SQL(", ").join(sql.Identifier(c.column) for c in header.targets if c is not None)
+    with conn.cursor() as cur:
+        with cur.copy(sql.SQL("COPY nightshift.cost_line_items ({}) FROM STDIN (FORMAT csv, HEADER true)")
+                      .format(columns)) as copy:
+            for chunk in csv_chunks(path, fmt):
+                copy.write(chunk)
+        inserted = cur.rowcount
+    loaded = conn.execute(
+        "SELECT billing_period_start, min(charge_period_start), max(charge_period_start)"
+        " FROM nightshift.cost_line_items WHERE source_id = %s AND ingest_id = %s GROUP BY 1",
+        (source.id, ingest_id)).fetchall()
+    periods = [r[0] for r in loaded]
+    if any(p is None for p in periods):
+        raise CostIngestError(f"{key}: rows without BillingPeriodStart")
+    conn.execute("UPDATE nightshift.cost_ingests SET rows = %s, billing_periods = %s WHERE id = %s",
+                 (inserted, periods, ingest_id))
+    _replace(conn, source.id, ingest_id, periods)
+    months = month_partitions(min(r[1] for r in loaded), max(r[2] for r in loaded)) if loaded else ()
+    log.info("cost: copied %s rows of %s (FOCUS %s)", inserted, key, header.version)
+    return FileResult(key, "loaded", inserted, header.version, tuple(p.isoformat() for p in periods),
+                      months, "copied")
+
+
+def _replace(conn: psycopg.Connection, source_id: int, ingest_id: int, periods: list[datetime]) -> None:
+    """Delete what earlier files of the source said about these billing periods (exports restate), and
+    mark those files replaced. The rows are found through their ingests (index on source_id,
+    ingest_id): only the earlier ingests that covered one of the periods are looked at."""
+    earlier = [row[0] for row in conn.execute(
+        "SELECT id FROM nightshift.cost_ingests WHERE source_id = %s AND id <> %s"
+        " AND billing_periods && %s::timestamptz[]", (source_id, ingest_id, periods)).fetchall()]
+    if not earlier:
+        return
+    conn.execute("DELETE FROM nightshift.cost_line_items WHERE source_id = %s AND ingest_id = ANY(%s)"
+                 " AND billing_period_start = ANY(%s::timestamptz[])", (source_id, earlier, periods))
+    conn.execute("UPDATE nightshift.cost_ingests SET replaced_by = %s WHERE id = ANY(%s)"
+                 " AND replaced_by IS NULL", (ingest_id, earlier))
+
+
+def month_partitions(first: datetime, last: datetime) -> tuple[str, ...]:
+    """The names of the partitions (cost_line_items_YYYY_MM, UTC months) from `first` to `last`."""
+    first, last = first.astimezone(UTC), last.astimezone(UTC)
+    year, month, names = first.year, first.month, []
+    while (year, month) <= (last.year, last.month):
+        names.append(f"cost_line_items_{year:04d}_{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return tuple(names)
+
+
+def _position(header: HeaderMap, column: str) -> int:
+    for position, target in enumerate(header.targets):
+        if target is not None and target.column == column:
+            return position
+    raise AssertionError(column)  # map_header refuses files without the required columns
+
+
+def _stage(conn: psycopg.Connection, path: Path, fmt: str, header: HeaderMap) -> None:
+    columns = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(f"c{i}"))
+                                 for i in range(len(header.targets)))
+    conn.execute(sql.SQL("CREATE TEMPORARY TABLE cost_stage ({}) ON COMMIT DROP").format(columns))
+    with conn.cursor() as cur, cur.copy("COPY cost_stage FROM STDIN (FORMAT csv, HEADER true)") as copy:
+        for chunk in csv_chunks(path, fmt):
+            copy.write(chunk)
+
+
+def _explain(conn: psycopg.Connection, path: Path, fmt: str, header: HeaderMap,
+             exc: psycopg.Error) -> str:
+    """Which column holds a value of the wrong type: stage the file again (the transaction is gone) and
+    test each typed column; fall back on Postgres's own message."""
+    message = (exc.diag.message_primary or str(exc)).strip()
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute("SET LOCAL timezone = 'UTC'")
+            _stage(conn, path, fmt, header)
+            for position, column in enumerate(header.targets):
+                if column is None or column.type == "text":
+                    continue
+                bad = conn.execute(
+                    sql.SQL("SELECT v FROM (SELECT {} AS v FROM cost_stage) AS s"
+                            " WHERE NOT nightshift.cost_castable(v, %s) LIMIT 1").format(
+                        _value(sql.Identifier(f"c{position}"))), (column.type,)).fetchone()
+                if bad is not None:
+                    return f"column {column.name}: {bad[0][:80]!r} is not a valid {column.type}"
+    except psycopg.Error:
+        pass
+    return message
+
+
+def ingest_source(conn: psycopg.Connection, source: Source) -> list[FileResult]:
+    """Every billing file of a source; the first bad file stops it (files before it stay loaded)."""
+    results: list[FileResult] = []
+    try:
+        if source.uri.startswith("s3://"):
+            client = s3_client()
+            bucket, _ = parse_s3_uri(source.uri)
+            for key, _etag in s3_keys(client, source.uri):
+                with s3_download(client, bucket, key) as path:
+                    results.append(ingest_path(conn, source, path, f"s3://{bucket}/{key}"))
+        else:
+            results += [ingest_path(conn, source, path, str(path)) for path in local_files(source.uri)]
+    finally:
+        analyze(conn, {month for result in results for month in result.months})
+    return results
+
+
+def analyze(conn: psycopg.Connection, partitions: set[str]) -> None:
+    """Fresh planner statistics after a load: the analysis runs right after, before autovacuum would
+    have looked, and a month of rows planned as an empty table is a slow plan. ANALYZE of the
+    partitioned table samples every partition and recurses into each (the parent's own statistics are
+    what joins on source_id are estimated with); only the columns the analyses filter and group by,
+    which took a tenth of the time of all sixty."""
+    if not partitions:
+        return
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in ANALYZED_COLUMNS)
+    try:
+        conn.execute("ANALYZE nightshift.cost_sources")
+        conn.execute(sql.SQL("ANALYZE nightshift.cost_line_items ({})").format(columns))
+    except psycopg.Error as exc:  # not the owner, say: the analysis is slower, not wrong
+        log.warning("cost: cannot ANALYZE the line items: %s", exc)
+
+
+def ensure_source(conn: psycopg.Connection, organization: str, uri: str,
+                  focus_version: str | None = None) -> Source:
+    """The organization's source for `uri`, added when it is new (a local path is stored absolute)."""
+    if not uri.startswith("s3://"):
+        uri = str(Path(uri).expanduser().resolve())
+    row = conn.execute("SELECT id FROM nightshift.organizations WHERE name = %s", (organization,)).fetchone()
+    if row is None:
+        raise CostIngestError(f"no organization named {organization!r}")
+    found = conn.execute(
+        "INSERT INTO nightshift.cost_sources (organization_id, uri, focus_version) VALUES (%s, %s, %s)"
+        " ON CONFLICT (organization_id, uri) DO UPDATE SET focus_version ="
+        " coalesce(EXCLUDED.focus_version, cost_sources.focus_version)"
+        " RETURNING id, organization_id, uri, focus_version", (row[0], uri, focus_version)).fetchone()
+    assert found is not None
+    return Source(*found)
+
+
+def organization_sources(conn: psycopg.Connection, organization_id: int) -> list[Source]:
+    rows = conn.execute(
+        "SELECT id, organization_id, uri, focus_version FROM nightshift.cost_sources"
+        " WHERE organization_id = %s AND is_active ORDER BY id", (organization_id,)).fetchall()
+    return [Source(*row) for row in rows]
