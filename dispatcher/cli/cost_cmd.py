@@ -17,7 +17,7 @@ from typing import Any
 from dispatcher.cli import add_database_url
 from dispatcher.config import resolve_url
 from dispatcher.db import connect
-from dispatcher.errors import NightshiftError
+from dispatcher.errors import NightshiftError, NotFound, UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,7 +65,7 @@ def run_ingest(args: argparse.Namespace) -> int:
             row = conn.execute("SELECT id, organization_id, uri, focus_version FROM nightshift.cost_sources"
                                " WHERE uri = %s ORDER BY id LIMIT 1", (uri,)).fetchone()
             if row is None:
-                raise NightshiftError(f"{args.uri} is not a cost source of any organization; "
+                raise UsageError(f"{args.uri} is not a cost source of any organization; "
                                       "add it with --org NAME")
             source = Source(*row)
             if args.focus_version:
@@ -85,7 +85,7 @@ def run_report(args: argparse.Namespace) -> int:
         row = conn.execute("SELECT id, name FROM nightshift.organizations WHERE name = %s",
                            (args.org,)).fetchone()
         if row is None:
-            raise NightshiftError(f"no organization named {args.org!r}")
+            raise NotFound(f"no organization named {args.org!r}")
         if args.now:
             from dispatcher.agents.cost_analysis import run_analysis
 
@@ -93,7 +93,7 @@ def run_report(args: argparse.Namespace) -> int:
             scan = run_analysis({"lookback_days": args.lookback_days}, organization, url=url)
             if scan.status == "ERROR" and not scan.findings:
                 raise NightshiftError(str(scan.error))
-            findings = [_from_agent(f) for f in scan.findings]
+            findings = [_from_agent(f) for f in scan.findings_json()]
         else:
             findings = [_from_row(r) for r in conn.execute(
                 "SELECT severity, check_id, coalesce(resource_address, provider_id), details"

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dispatcher.errors import NightshiftError
+from dispatcher.errors import UsageError
 
 SUPPORTED_VERSIONS = ("1.0", "1.1", "1.2")
 
 
-class FocusError(NightshiftError):
+class FocusError(UsageError):  # a file or source the operator named: bad input, exit 2
     """A billing file that is not a FOCUS export this version of Nightshift can load."""
 
 

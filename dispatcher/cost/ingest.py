@@ -35,7 +35,7 @@ import psycopg
 from psycopg import sql
 
 from dispatcher.cost.focus import FocusColumn, FocusError, HeaderMap, map_header
-from dispatcher.errors import NightshiftError
+from dispatcher.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ ANALYZED_COLUMNS = (
 )
 
 
-class CostIngestError(NightshiftError):
+class CostIngestError(UsageError):  # a file or source the operator named: bad input, exit 2
     """A billing file or source that cannot be loaded; the message names the file and the reason."""
 
 

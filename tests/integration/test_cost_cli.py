@@ -51,7 +51,7 @@ def test_report_of_recorded_findings_totals_each_currency(conn: psycopg.Connecti
     assert lines[-2:] == ["total EUR: 3.00 per month from 1 finding",
                           "total USD: 14.75 per month from 2 findings"]
     assert sum(Decimal(ln.split()[3]) for ln in lines[1:4]) == Decimal("17.75")
-    assert main(["cost", "report", "--org", "nobody", "--database-url", db_url]) == 2
+    assert main(["cost", "report", "--org", "nobody", "--database-url", db_url]) == 3  # not found
     assert "no organization named 'nobody'" in capsys.readouterr().err
 
 
