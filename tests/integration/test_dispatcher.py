@@ -188,6 +188,32 @@ def test_work_connection_terminated_while_idle_does_not_spin_and_recovers(
     assert a.events("reconnect")
 
 
+@pytest.mark.slow
+def test_reconnect_backoff_starts_over_once_a_session_has_claimed(
+    db_url: str, dispatchers: Callable
+) -> None:
+    """A connection that keeps dropping, but each time only after its session reconnected and claimed,
+    is a string of short outages: the wait before reconnecting stays at its first step (0.1 s, +-20 %),
+    instead of doubling towards the 10 s cap as for one long outage."""
+    a = dispatchers("a", "--poll-interval", "60")
+
+    def work_pid() -> int | None:
+        rows = query(db_url, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                             "AND application_name = 'nightshift work a'")
+        return rows[0]["pid"] if rows else None
+
+    first = enqueue(db_url, "noop", "flaky/first")
+    wait_for(lambda: task(db_url, first)["status"] == "done", 15, "the first claim")
+    for round_ in range(4):
+        pid = wait_for(work_pid, 15, "the work connection")
+        query(db_url, "SELECT pg_terminate_backend(%s)", (pid,))
+        # its NOTIFY wakes the pump, which finds the connection dead, reconnects and claims it
+        after = enqueue(db_url, "noop", f"flaky/{round_}")
+        wait_for(lambda t=after: task(db_url, t)["status"] == "done", 15, "a claim after reconnecting")
+    waits = [event["retry_in_seconds"] for event in a.events("reconnect")]
+    assert len(waits) >= 4 and max(waits) <= 0.12, waits
+
+
 def _cpu_seconds(pid: int) -> float:
     """User and system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
