@@ -52,6 +52,7 @@ class TaskRecord:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    summary: dict[str, Any] | None = None  # the agent's summary of a successful run
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> TaskRecord:

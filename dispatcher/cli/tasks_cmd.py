@@ -116,6 +116,8 @@ def run_show(args: argparse.Namespace) -> int:
     if len(payload) > PAYLOAD_PREVIEW and not args.full:
         payload = f"{payload[:PAYLOAD_PREVIEW]}… ({len(payload):,} characters; --full shows all)"
     print(f"  payload     {payload}")
+    if record.summary:
+        print(f"  summary     {json.dumps(record.summary, default=str)}")
     for error in record.errors:
         where = f"{error.get('worker')}, {error.get('at')}"
         print(f"  attempt {error.get('attempt')} ({where}): {error.get('error')}")

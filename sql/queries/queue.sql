@@ -44,14 +44,16 @@ SELECT nightshift.retry_task(%(id)s::bigint) AS retried
 -- name: task_get --
 -- One task with its whole history of errors.
 SELECT id, kind, subject, payload, status::text AS status, priority, run_after, attempt, max_attempts,
-       locked_by, locked_until, last_error, errors, schedule_id, created_at, started_at, finished_at
+       locked_by, locked_until, last_error, errors, schedule_id, created_at, started_at, finished_at,
+       summary
   FROM nightshift.tasks
  WHERE id = %(id)s::bigint
 
 -- name: task_list --
 -- The most recent tasks, optionally of one status and kind.
 SELECT id, kind, subject, payload, status::text AS status, priority, run_after, attempt, max_attempts,
-       locked_by, locked_until, last_error, errors, schedule_id, created_at, started_at, finished_at
+       locked_by, locked_until, last_error, errors, schedule_id, created_at, started_at, finished_at,
+       summary
   FROM nightshift.tasks
  WHERE (%(status)s::text IS NULL OR status::text = %(status)s::text)
    AND (%(kind)s::text IS NULL OR kind = %(kind)s::text)

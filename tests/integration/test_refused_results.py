@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -111,6 +112,9 @@ def test_refused_results_fail_their_task_once_and_the_rest_goes_on(
     assert all(task(db_url, t)["status"] == "done" for t in unrelated)
     summary_row = task(db_url, summarised)
     assert (summary_row["status"], summary_row["summary"]) == ("done", {"checked": 3})
+    shown = subprocess.run([sys.executable, "-m", "dispatcher", "tasks", "show", str(summarised),
+                            "--database-url", db_url], capture_output=True, text=True, timeout=60)
+    assert '  summary     {"checked": 3}' in shown.stdout, shown.stdout + shown.stderr
     assert query(db_url, "SELECT count(*) AS n FROM nightshift.scans")[0]["n"] == 0
 
     assert proc.events("reconnect") == [], "a refused result was taken for a lost connection"
