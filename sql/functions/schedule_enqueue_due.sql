@@ -38,8 +38,9 @@ DECLARE
     v_limit integer;
     v_hint_rows tid[];
     v_hint_ids bigint[];
+    v_taken bigint[];
     v_left bigint[];
-    v_due integer;
+    v_left_rows tid[];
     v_lookback_days integer;
     v_cost_actions jsonb;
 BEGIN
@@ -98,7 +99,7 @@ BEGIN
                 RETURNING s.kind, s.next_run_at, s.id
             ), hinted AS (
                 INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_id)
-                SELECT a.kind, a.next_run_at, a.id FROM advanced AS a
+                SELECT a.kind, a.next_run_at, a.id FROM advanced AS a ORDER BY a.next_run_at
             ), inserted AS (
                 INSERT INTO nightshift.tasks (kind, subject, payload, run_after, schedule_id)
                 SELECT 'drift-scan', 'pipeline/' || d.pipeline_id,
@@ -122,8 +123,8 @@ BEGIN
                 ON CONFLICT (kind, subject) WHERE status IN ('queued', 'running') DO NOTHING
                 RETURNING 1
             )
-            SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM due)
-              INTO enqueued, v_due;
+            SELECT (SELECT count(*) FROM inserted), (SELECT array_agg(d.id) FROM due AS d)
+              INTO enqueued, v_taken;
 
         ELSIF v_kind = 'compliance-scan' THEN
             WITH due AS (
@@ -152,7 +153,7 @@ BEGIN
                 RETURNING s.kind, s.next_run_at, s.id
             ), hinted AS (
                 INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_id)
-                SELECT a.kind, a.next_run_at, a.id FROM advanced AS a
+                SELECT a.kind, a.next_run_at, a.id FROM advanced AS a ORDER BY a.next_run_at
             ), inserted AS (
                 INSERT INTO nightshift.tasks (kind, subject, payload, run_after, schedule_id)
                 SELECT 'compliance-scan', 'cloud_integration/' || d.cloud_integration_id, d.payload,
@@ -163,8 +164,8 @@ BEGIN
                 ON CONFLICT (kind, subject) WHERE status IN ('queued', 'running') DO NOTHING
                 RETURNING 1
             )
-            SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM due)
-              INTO enqueued, v_due;
+            SELECT (SELECT count(*) FROM inserted), (SELECT array_agg(d.id) FROM due AS d)
+              INTO enqueued, v_taken;
 
         ELSIF v_kind = 'cost-analysis' THEN
             v_lookback_days := coalesce((SELECT st.value FROM nightshift.settings AS st
@@ -196,7 +197,7 @@ BEGIN
                 RETURNING s.kind, s.next_run_at, s.id
             ), hinted AS (
                 INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_id)
-                SELECT a.kind, a.next_run_at, a.id FROM advanced AS a
+                SELECT a.kind, a.next_run_at, a.id FROM advanced AS a ORDER BY a.next_run_at
             ), inserted AS (
                 INSERT INTO nightshift.tasks (kind, subject, payload, run_after, schedule_id)
                 SELECT 'cost-analysis', 'organization/' || d.organization_id, d.payload,
@@ -207,41 +208,56 @@ BEGIN
                 ON CONFLICT (kind, subject) WHERE status IN ('queued', 'running') DO NOTHING
                 RETURNING 1
             )
-            SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM due)
-              INTO enqueued, v_due;
+            SELECT (SELECT count(*) FROM inserted), (SELECT array_agg(d.id) FROM due AS d)
+              INTO enqueued, v_taken;
         ELSE
             -- a kind marked scheduled in task_kinds without a statement here: the other kinds still run
             RAISE WARNING 'enqueue_due cannot build tasks of kind % yet', quote_literal(v_kind)
                 USING HINT = 'add its statement to sql/functions/schedule_enqueue_due.sql';
-            v_due := 0;
+            v_taken := NULL;
         END IF;
         PERFORM pg_catalog.set_config('nightshift.enqueue_due', '', true);
-        skipped := v_due - enqueued;
+        skipped := coalesce(cardinality(v_taken), 0) - enqueued;
 
-        -- The hints just read: a schedule that is no longer due (advanced above, rescheduled, paused,
-        -- deleted) has its hint at its next_run_at already, or needs none.
-        DELETE FROM nightshift.schedule_wakeups AS w
-         WHERE w.ctid = ANY (v_hint_rows)
-           AND NOT EXISTS (SELECT FROM nightshift.schedules AS s
-                            WHERE s.id = w.schedule_id AND s.kind = v_kind AND s.is_active
-                              AND s.frequency <> 'UNMONITORED' AND s.next_run_at <= now());
-        -- The rest is still due but was not taken: its row is locked by someone else (kept for the next
-        -- call), or its target is switched off (looked at again at its next slot).
-        SELECT array_agg(w.schedule_id) INTO v_left
-          FROM nightshift.schedule_wakeups AS w
-         WHERE w.ctid = ANY (v_hint_rows);
+        -- The hints just read: those of the rows taken above go (each has a new hint at its next run).
+        -- The others (v_left, usually none) are looked at one by one below.
+        WITH hint AS (
+            SELECT h.hint_row, h.schedule_id
+              FROM unnest(v_hint_rows, v_hint_ids) AS h (hint_row, schedule_id)
+        ), taken AS (
+            SELECT t.id FROM unnest(v_taken) AS t (id)
+        ), consumed AS (
+            DELETE FROM nightshift.schedule_wakeups AS w
+             WHERE w.ctid = ANY (ARRAY(SELECT hint.hint_row FROM hint JOIN taken ON taken.id = hint.schedule_id))
+        )
+        SELECT array_agg(hint.hint_row), array_agg(hint.schedule_id) INTO v_left_rows, v_left
+          FROM hint
+         WHERE NOT EXISTS (SELECT FROM taken WHERE taken.id = hint.schedule_id);
+
         IF v_left IS NOT NULL THEN
+            -- not taken and no longer due (rescheduled later, paused, deleted): the hint is stale; a
+            -- schedule that is due again has a hint at its next_run_at already, or needs none
+            DELETE FROM nightshift.schedule_wakeups AS w
+             WHERE w.ctid = ANY (v_left_rows)
+               AND NOT EXISTS (SELECT FROM nightshift.schedules AS s
+                                WHERE s.id = w.schedule_id AND s.kind = v_kind AND s.is_active
+                                  AND s.frequency <> 'UNMONITORED' AND s.next_run_at <= now());
+            -- due, but its target is switched off: looked at again at its next slot, not every minute
+            -- (switching the target on puts the hint back: trigger target_schedules)
             WITH off AS (
                 SELECT t.schedule_id, t.kind, nightshift.next_run_at(t.frequency, now(), t.target_id) AS run_at
                   FROM nightshift.schedule_targets AS t
                  WHERE t.schedule_id = ANY (v_left) AND t.kind = v_kind AND NOT t.enabled
+                   AND t.is_active AND t.frequency <> 'UNMONITORED' AND t.next_run_at <= now()
             ), moved AS (
                 DELETE FROM nightshift.schedule_wakeups AS w
                  USING off
-                 WHERE w.ctid = ANY (v_hint_rows) AND w.schedule_id = off.schedule_id
+                 WHERE w.ctid = ANY (v_left_rows) AND w.schedule_id = off.schedule_id
             )
             INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_id)
             SELECT off.kind, off.run_at, off.schedule_id FROM off;
+            -- what is left is due and was not taken because another caller or a DBA holds its row:
+            -- its hint stays for the next call
         END IF;
         RETURN NEXT;
     END LOOP;

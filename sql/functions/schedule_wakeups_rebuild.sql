@@ -9,6 +9,7 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET work_mem = '256MB'
 AS $$
 DECLARE
     v_written bigint;
@@ -19,7 +20,9 @@ BEGIN
     INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_id)
     SELECT s.kind, s.next_run_at, s.id
       FROM nightshift.schedules AS s
-     WHERE s.is_active AND s.frequency <> 'UNMONITORED' AND s.next_run_at IS NOT NULL;
+     WHERE s.is_active AND s.frequency <> 'UNMONITORED' AND s.next_run_at IS NOT NULL
+     -- in index order: ten million hints fill the index page after page instead of at random
+     ORDER BY s.kind, s.next_run_at;
     GET DIAGNOSTICS v_written = ROW_COUNT;
     RETURN v_written;
 END
