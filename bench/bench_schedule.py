@@ -65,7 +65,8 @@ RESET = (
     # the due rows by their key (schedules_one_per_target): no scan of ten million rows
     "UPDATE nightshift.schedules SET next_run_at = now() - random() * interval '10 minutes'"
     " WHERE kind = 'drift-scan'"
-    " AND pipeline_id = ANY (ARRAY(SELECT generate_series(%(every)s, %(rows)s, %(every)s)::bigint))"
+    " AND pipeline_id = ANY (ARRAY(SELECT generate_series("
+    "    %(every)s::bigint, %(rows)s::bigint, %(every)s::bigint)))"
     " AND next_run_at > now()",
 )
 
@@ -90,10 +91,12 @@ UPDATE nightshift.schedules SET next_run_at = nightshift.next_run_at(%s::nightsh
 TOP_STATEMENTS = """
 SELECT calls, total_exec_time / calls AS mean_ms, rows / calls AS rows_per_call,
        (shared_blks_hit + shared_blks_read) / calls AS blocks, shared_blks_written / calls AS written,
-       wal_bytes / calls AS wal, regexp_replace(query, '\\s+', ' ', 'g') AS query
+       wal_bytes / calls AS wal,
+       -- a text can be missing when the file of statement texts was rewritten meanwhile
+       coalesce(regexp_replace(query, '\\s+', ' ', 'g'), '(statement text not kept)') AS query
   FROM pg_stat_statements
  WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-   AND query !~* '^\\s*(begin|commit|set |select pg_stat)'
+   AND coalesce(query, '') !~* '^\\s*(begin|commit|set |select pg_stat)'
  ORDER BY total_exec_time DESC
  LIMIT %s
 """
