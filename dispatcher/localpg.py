@@ -235,7 +235,8 @@ class LocalCluster:
         )
         settings = {
             "listen_addresses": "'127.0.0.1'",
-            "shared_preload_libraries": "'pg_cron'",
+            # pg_stat_statements: per-statement timings for operators and the benchmarks (bench/)
+            "shared_preload_libraries": "'pg_cron,pg_stat_statements'",
             "cron.database_name": f"'{self.database}'",
             # jobs run in background workers: no libpq connection, so no password for pg_cron
             "cron.use_background_workers": "on",

@@ -198,9 +198,23 @@ schedules = Table(
         name="schedules_one_per_target", postgresql_nulls_not_distinct=True,
     ),
     # No index holds next_run_at, and pages keep room: enqueue_due's update of next_run_at is then a
-    # HOT update that writes no index entry. The due scan reads the table instead (a million
-    # schedules: ~0.1 s a minute); at 100,000 due rows this halves enqueue_due (bench_schedule.py).
+    # HOT update that writes no index entry (an index on it made 100,000 due rows 2.7x slower,
+    # bench_schedule.py). What is due is found through schedule_wakeups below.
     postgresql_with={"fillfactor": "70"},
+)
+
+# Where enqueue_due looks: a hint per active schedule, "look at schedule_id from run_at on", kept at or
+# before its next_run_at by enqueue_due and by triggers (sql/triggers/schedules_wakeups.sql). Narrow,
+# insert-and-delete only, one index: the due scan costs what is due, not what is scheduled, and the
+# schedule row stays the truth (a stale or duplicate hint is checked against it and dropped).
+schedule_wakeups = Table(
+    "schedule_wakeups",
+    metadata,
+    Column("kind", Text, nullable=False),
+    Column("run_at", DateTime(timezone=True), nullable=False),
+    Column("schedule_id", BigInteger, nullable=False),
+    Index("schedule_wakeups_due_idx", "kind", "run_at"),
+    comment="hints for enqueue_due: look at schedule_id from run_at on (its next_run_at decides)",
 )
 
 tasks = Table(

@@ -57,7 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     due = actions.add_parser("enqueue-due", help="enqueue every due target now (pg_cron does it each minute)")
     due.add_argument("--kind", help=KIND_HELP)
-    due.add_argument("--limit", type=int_between(1, 2**31 - 1), help="at most this many tasks per kind")
+    due.add_argument("--limit", type=int_between(1, 2**31 - 1),
+                     help="at most this many tasks per kind (default: the setting schedule.batch_size)")
     due.set_defaults(func=run_enqueue_due)
 
     for action in actions.choices.values():

@@ -7,6 +7,9 @@ INSERT INTO nightshift.settings (key, value, description) VALUES
      'compliance-scan tasks that fall due together get run_after spread evenly over this window'),
     ('schedule.stagger.cost-analysis', '15 minutes',
      'cost-analysis tasks that fall due together get run_after spread evenly over this window'),
+    ('schedule.batch_size', '100000',
+     'enqueue_due enqueues at most this many due targets per kind and call (oldest first); the rest '
+     'stays due for the next call, so a catch-up of millions is spread over calls of bounded length'),
     ('schedule.default_frequency.compliance-scan', 'DAILY',
      'frequency of the compliance schedule created with each new cloud integration'),
     ('schedule.default_frequency.cost-analysis', 'WEEKLY',

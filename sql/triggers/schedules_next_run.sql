@@ -4,7 +4,9 @@
 --   UPDATE ... SET frequency     -> the next slot of the new frequency (NULL for UNMONITORED)
 --   UPDATE ... SET is_active     -> on resume, the next slot after now(): slots missed while paused are
 --                                   skipped, not caught up
--- An UPDATE that sets next_run_at itself is left alone, so a DBA can still move one run by hand.
+--   UPDATE ... SET next_run_at = NULL on a monitored schedule -> its next slot after now() (NULL would
+--                                   mean "never", silently; UNMONITORED is how to say that)
+-- An UPDATE that sets next_run_at itself to a time is left alone, so a DBA can still move one run by hand.
 CREATE OR REPLACE FUNCTION nightshift.schedules_next_run()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -12,7 +14,7 @@ VOLATILE
 AS $$
 BEGIN
     /* Compute next_run_at of a new or rescheduled schedule row from its frequency and target. */
-    IF TG_OP = 'UPDATE' AND (
+    IF TG_OP = 'UPDATE' AND NEW.next_run_at IS NOT NULL AND (
            NEW.next_run_at IS DISTINCT FROM OLD.next_run_at
            OR NOT (NEW.frequency IS DISTINCT FROM OLD.frequency OR (NEW.is_active AND NOT OLD.is_active))) THEN
         RETURN NEW;
@@ -30,9 +32,13 @@ CREATE TRIGGER schedules_next_run_insert
     WHEN (NEW.next_run_at IS NULL)  -- bulk loads that set next_run_at never call the function
     EXECUTE FUNCTION nightshift.schedules_next_run();
 
--- UPDATE OF: enqueue_due() advancing next_run_at does not fire it
+-- The WHEN clause is evaluated without calling the function: enqueue_due() advancing next_run_at of
+-- 100,000 rows (never to NULL, same frequency, same is_active) costs no function call.
 DROP TRIGGER IF EXISTS schedules_next_run_update ON nightshift.schedules;
 CREATE TRIGGER schedules_next_run_update
-    BEFORE UPDATE OF frequency, is_active ON nightshift.schedules
+    BEFORE UPDATE OF frequency, is_active, next_run_at ON nightshift.schedules
     FOR EACH ROW
+    WHEN (NEW.frequency IS DISTINCT FROM OLD.frequency
+          OR (NEW.is_active AND NOT OLD.is_active)
+          OR (NEW.next_run_at IS NULL AND NEW.frequency <> 'UNMONITORED'))
     EXECUTE FUNCTION nightshift.schedules_next_run();

@@ -19,7 +19,7 @@ BEGIN
             v_expected := 'an interval of 0 or more'; v_example := '5 minutes'; v_type := 'interval >= 0';
         WHEN NEW.key IN ('retention.tasks', 'retention.scans', 'retention.cron_run_details') THEN
             v_expected := 'a positive interval'; v_example := '14 days'; v_type := 'interval > 0';
-        WHEN NEW.key IN ('retention.batch_size', 'cost.lookback_days') THEN
+        WHEN NEW.key IN ('retention.batch_size', 'cost.lookback_days', 'schedule.batch_size') THEN
             v_expected := 'a whole number of 1 or more'; v_example := '30'; v_type := 'integer >= 1';
         WHEN NEW.key = 'notifications.max_findings' THEN
             v_expected := 'a whole number of 0 or more'; v_example := '50'; v_type := 'integer >= 0';
