@@ -86,11 +86,12 @@ class Dispatcher:
         task_id = row[0]
         deadline = time.monotonic() + SCAN_TIMEOUT
         while time.monotonic() < deadline:
+            # the task's status first: its scan is stored in the same transaction that ends the task
+            task = conn.execute("SELECT status, last_error FROM nightshift.tasks WHERE id = %s",
+                                (task_id,)).fetchone()
             found = conn.execute("SELECT id FROM nightshift.scans WHERE task_id = %s", (task_id,)).fetchone()
             if found:
                 return scan_row(conn, found[0])
-            task = conn.execute("SELECT status, last_error FROM nightshift.tasks WHERE id = %s",
-                                (task_id,)).fetchone()
             assert task is not None and task[0] in ("queued", "running"), f"task {task}: {self.tail()}"
             assert self.process.poll() is None, f"the dispatcher exited: {self.tail()}"
             time.sleep(0.25)
