@@ -49,6 +49,8 @@ def test_a_refused_result_becomes_a_failure_without_retry() -> None:
 def test_a_nul_in_an_error_is_shown_not_refused() -> None:
     result = checked(AgentResult(ok=False, error="stderr: a\0b"))
     assert result.error == "stderr: a\\0b" and result.retry
+    scanned = checked(AgentResult(scan=ScanReport(status="ERROR", error="terraform: a\0b")))
+    assert scanned.ok and scanned.scan is not None and scanned.scan.error == "terraform: a\\0b"
 
 
 def test_fingerprint_is_stable_and_separates_its_parts() -> None:
