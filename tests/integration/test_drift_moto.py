@@ -10,12 +10,7 @@ touches the network beyond 127.0.0.1.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +21,7 @@ import pytest
 
 from dispatcher.demo import offline_aws
 from dispatcher.demo.offline_aws import ENV_ALLOWLIST, missing_prerequisite, moto_server, terraform_env
-from tests.support.drift_support import findings_by_address, make_pipeline, scan_row
+from tests.support.drift_support import ScanningDispatcher, findings_by_address, make_pipeline
 
 # terraform against moto takes about a minute on a quiet machine, several on a loaded one
 pytestmark = [pytest.mark.terraform, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -66,49 +61,16 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aws]:
                                           "TF_VAR_db_password": INITIAL_SECRET})
 
 
-class Dispatcher:
-    """`nightshift dispatcher run` as a subprocess, with the pipeline's variables in its environment."""
+class Dispatcher(ScanningDispatcher):
+    """`nightshift dispatcher run --kinds drift-scan` with the pipeline's variables in its environment."""
+
+    kind = "drift-scan"
 
     def __init__(self, db_url: str, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self._out = log.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "dispatcher", "dispatcher", "run", "--database-url", db_url,
-             "--kinds", "drift-scan", "--poll-interval", "0.5", "--concurrency", "2"],
-            env={**os.environ, **env}, stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True,
-            cwd=ROOT,
-        )
+        super().__init__(db_url, log, env)
 
-    def scan(self, conn: psycopg.Connection, subject: str) -> dict[str, Any]:
-        """Enqueue a drift scan of `subject` and wait until the dispatcher has recorded it."""
-        row = conn.execute("SELECT nightshift.enqueue('drift-scan', %s)", (subject,)).fetchone()
-        assert row is not None and row[0] is not None
-        task_id = row[0]
-        deadline = time.monotonic() + SCAN_TIMEOUT
-        while time.monotonic() < deadline:
-            # the task's status first: its scan is stored in the same transaction that ends the task
-            task = conn.execute("SELECT status, last_error FROM nightshift.tasks WHERE id = %s",
-                                (task_id,)).fetchone()
-            found = conn.execute("SELECT id FROM nightshift.scans WHERE task_id = %s", (task_id,)).fetchone()
-            if found:
-                return scan_row(conn, found[0])
-            assert task is not None and task[0] in ("queued", "running"), f"task {task}: {self.tail()}"
-            assert self.process.poll() is None, f"the dispatcher exited: {self.tail()}"
-            time.sleep(0.25)
-        raise AssertionError(f"no scan of task {task_id} within {SCAN_TIMEOUT:.0f}s: {self.tail()}")
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self._out.close()
+    def scan(self, conn: psycopg.Connection, subject: str, timeout: float = SCAN_TIMEOUT) -> dict[str, Any]:
+        return super().scan(conn, subject, timeout)
 
 
 @pytest.fixture

@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,7 +15,7 @@ import psycopg
 from dispatcher.agents.base import AgentContext
 from dispatcher.agents.compliance_scan import ComplianceScanAgent
 from dispatcher.compliance import scanners
-from tests.support.drift_support import claim, record, scan_row
+from tests.support.drift_support import ScanningDispatcher, claim, record
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "terraform" / "compliance_aws"
@@ -90,47 +87,7 @@ def fake_checkov(bin_dir: Path, body: str) -> Path:
     return script
 
 
-class DispatcherProcess:
+class DispatcherProcess(ScanningDispatcher):
     """`nightshift dispatcher run --kinds compliance-scan` as a subprocess."""
 
-    def __init__(self, db_url: str, log: Path, env: dict[str, str] | None = None) -> None:
-        self.log = log
-        self._out = log.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "dispatcher", "dispatcher", "run", "--database-url", db_url,
-             "--kinds", "compliance-scan", "--poll-interval", "0.5", "--concurrency", "2"],
-            env={**os.environ, **(env or {})}, stdout=self._out, stderr=subprocess.STDOUT,
-            start_new_session=True, cwd=ROOT,
-        )
-
-    def scan(self, conn: psycopg.Connection, subject: str, timeout: float = 600.0) -> dict[str, Any]:
-        """Enqueue a compliance scan of `subject` and wait until the dispatcher has recorded it."""
-        row = conn.execute("SELECT nightshift.enqueue('compliance-scan', %s)", (subject,)).fetchone()
-        assert row is not None and row[0] is not None
-        task_id = row[0]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            # the task's status first: its scan is stored in the same transaction that ends the task,
-            # so a task seen ended has its scan visible from then on
-            task = conn.execute("SELECT status, last_error FROM nightshift.tasks WHERE id = %s",
-                                (task_id,)).fetchone()
-            found = conn.execute("SELECT id FROM nightshift.scans WHERE task_id = %s", (task_id,)).fetchone()
-            if found:
-                return scan_row(conn, found[0])
-            assert task is not None and task[0] in ("queued", "running"), f"task {task}: {self.tail()}"
-            assert self.process.poll() is None, f"the dispatcher exited: {self.tail()}"
-            time.sleep(0.25)
-        raise AssertionError(f"no scan of task {task_id} within {timeout:.0f}s: {self.tail()}")
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self._out.close()
+    kind = "compliance-scan"

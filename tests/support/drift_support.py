@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -103,3 +107,51 @@ def findings_by_address(conn: psycopg.Connection, subject: str) -> dict[tuple[st
     cur = conn.cursor(row_factory=dict_row)
     rows = cur.execute("SELECT * FROM nightshift.findings WHERE subject = %s", (subject,)).fetchall()
     return {(row["kind"], row["resource_address"]): row for row in rows}
+
+
+class ScanningDispatcher:
+    """`nightshift dispatcher run --kinds KIND` as a subprocess, and a way to wait for one scan of it."""
+
+    kind: str  # set by the subclass
+
+    def __init__(self, db_url: str, log: Path, env: dict[str, str] | None = None) -> None:
+        self.log = log
+        self._out = log.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "dispatcher", "dispatcher", "run", "--database-url", db_url,
+             "--kinds", self.kind, "--poll-interval", "0.5", "--concurrency", "2"],
+            env={**os.environ, **(env or {})}, stdout=self._out, stderr=subprocess.STDOUT,
+            start_new_session=True, cwd=Path(__file__).resolve().parents[2],
+        )
+
+    def scan(self, conn: psycopg.Connection, subject: str, timeout: float = 600.0) -> dict[str, Any]:
+        """Enqueue a scan of `subject` and wait until the dispatcher has recorded it."""
+        row = conn.execute("SELECT nightshift.enqueue(%s, %s)", (self.kind, subject)).fetchone()
+        assert row is not None and row[0] is not None
+        task_id = row[0]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            # the task's status first: its scan is stored in the same transaction that ends the task,
+            # so a task seen ended has its scan visible from then on
+            task = conn.execute("SELECT status, last_error FROM nightshift.tasks WHERE id = %s",
+                                (task_id,)).fetchone()
+            found = conn.execute("SELECT id FROM nightshift.scans WHERE task_id = %s", (task_id,)).fetchone()
+            if found:
+                return scan_row(conn, found[0])
+            assert task is not None and task[0] in ("queued", "running"), f"task {task}: {self.tail()}"
+            assert self.process.poll() is None, f"the dispatcher exited: {self.tail()}"
+            time.sleep(0.25)
+        raise AssertionError(f"no scan of task {task_id} within {timeout:.0f}s: {self.tail()}")
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._out.close()
