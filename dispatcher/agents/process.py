@@ -30,8 +30,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from dispatcher.redact import mask  # noqa: F401 (its home is dispatcher/redact.py; kept for agents importing it here)
-
 DEFAULT_MAX_OUTPUT = 1024 * 1024  # bytes kept per stream
 KILL_GRACE_SECONDS = 2.0
 # The reaper's own grace is KILL_GRACE_SECONDS; we wait this much longer before the last resort.
