@@ -480,7 +480,7 @@ def _actionable(
         touched: list[tuple[str, ...]] | None = None
         kept, ignored = [], []
         for leaf in leaves:
-            if leaf.cosmetic:
+            if leaf.cosmetic or (_zero_flip(leaf) and _in_place(leaf, entry.change)):
                 ignored.append(leaf)
                 continue
             if leaf.path not in exact:  # the common case, a reverted leaf, needs no prefix search
@@ -551,6 +551,15 @@ def _settle_key(path: tuple[str, ...]) -> tuple[str, ...]:
 
 def _touches(key: tuple[str, ...], touched: list[tuple[str, ...]]) -> bool:
     return any(key[: len(other)] == other or other[: len(key)] == key for other in touched)
+
+
+def _in_place(leaf: _Leaf, change: Mapping[str, Any]) -> bool:
+    """True when the object holding the leaf is there on both sides of the change (null read back as
+    false inside an encryption rule that stayed), not when it came or went as a whole (a new rule's
+    `self = false` belongs to the rule)."""
+    parent = leaf.path[:-1]
+    return (not leaf.whole and isinstance(_lookup(change.get("before"), parent), dict)
+            and isinstance(_lookup(change.get("after"), parent), dict))
 
 
 def _zero_flip(leaf: _Leaf) -> bool:
@@ -836,6 +845,7 @@ class _Leaf:
     marks: _Marks
     unknown: bool
     cosmetic: bool = False  # the same JSON document written differently
+    whole: bool = False  # part of a set element that was added or removed as a whole
 
 
 def _diff(
@@ -915,12 +925,22 @@ def _set_diff(
             removed.remove(index)
             added.remove(partner)
             yield from _diff(before[index], after[partner], marks.child(index), (*path, str(index)), element)
+    # One element went and one came: the element changed (a bucket's only encryption rule switched from
+    # AES256 to aws:kms). Diffed in place it names the attribute that changed, and a plan that puts it
+    # back reads as the revert it is, not as one element dropped and another added.
+    if len(removed) == 1 and len(added) == 1:
+        index, other = removed.pop(), added.pop()
+        changed = _Marks(_child(marks.before_sensitive, index), _child(marks.after_sensitive, other),
+                         _child(marks.after_unknown, other))
+        yield from _diff(before[index], after[other], changed, (*path, str(index)), element)
     for index in removed:
         gone = _Marks(_child(marks.before_sensitive, index), None, None)
-        yield from _diff(before[index], None, gone, (*path, str(index)), element)
+        for leaf in _diff(before[index], None, gone, (*path, str(index)), element):
+            yield replace(leaf, whole=True)
     for index in added:
         new = _Marks(None, _child(marks.after_sensitive, index), _child(marks.after_unknown, index))
-        yield from _diff(None, after[index], new, (*path, str(index)), element)
+        for leaf in _diff(None, after[index], new, (*path, str(index)), element):
+            yield replace(leaf, whole=True)
 
 
 def _only_zero_flips(before: Any, after: Any) -> bool:
