@@ -8,7 +8,8 @@ In a database of its own on the embedded cluster (or the server of $NIGHTSHIFT_D
   2. The real sender (dispatcher.notify.run_sender, default settings but min_interval 0) delivers
      them until none is left; its rows/s is 10,000 over that time.
   3. A bare httpx loop posts the same bodies the receiver got (same order, same concurrency as the
-     sender's), with nothing else: no database, no rendering. Its rows/s is 10,000 over its time.
+     sender's, same event loop: uvloop, as `nightshift notify run` and the dispatcher use), with
+     nothing else: no database, no rendering. Its rows/s is 10,000 over its time.
   4. The same burst again with Slack's rate (min_interval 1 s per channel, the default), for the noise
      ratio a real channel gets; reported, not compared.
 
@@ -35,6 +36,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dispatcher import eventloop
 from dispatcher.config import URL_ENV, resolve_url
 from dispatcher.db import drop_database, recreate_database
 from dispatcher.migrate import migrate
@@ -133,7 +135,7 @@ async def deliver(url: str, config: SenderConfig) -> tuple[float, int]:
                 break
             if sender.done():
                 raise SystemExit(f"the sender stopped early: {sender.result()}")
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
     elapsed = time.perf_counter() - started
     stop.set()
     stats = await sender
@@ -187,13 +189,13 @@ def main() -> int:
         runs = []
         for _ in range(3):
             prepare(url, base, min_interval=0.0)
-            seconds, messages = asyncio.run(deliver(url, config))
+            seconds, messages = eventloop.run(deliver(url, config))
             bodies = dump(base)
             assert len(bodies) == messages, (len(bodies), messages)
-            bare = asyncio.run(bare_loop(base, bodies, config.concurrency))
+            bare = eventloop.run(bare_loop(base, bodies, config.concurrency))
             runs.append((seconds, messages, bare, sum(map(len, bodies))))
         prepare(url, base, min_interval=1.0)
-        paced_seconds, paced_messages = asyncio.run(deliver(url, config))
+        paced_seconds, paced_messages = eventloop.run(deliver(url, config))
         dump(base)
     finally:
         drop_database(server_url, DATABASE)
@@ -204,7 +206,7 @@ def main() -> int:
     ratio = (TRANSITIONS / seconds) / (TRANSITIONS / bare)
     print(f"Notification benchmark — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
           f"{os.cpu_count()} CPUs, {TRANSITIONS:,} pending transitions across {CHANNELS} slack channels, "
-          f"loopback receiver in its own process")
+          f"loopback receiver in its own process, {eventloop.loop_name()} event loop for both")
     print(f"sender (batch {config.batch}, concurrency {config.concurrency}, min_interval 0):")
     for s, m, b, _ in runs:
         print(f"  {s:6.2f} s  {TRANSITIONS / s:8,.0f} rows/s  {m:5,} messages   bare httpx loop: {b:6.2f} s  "
