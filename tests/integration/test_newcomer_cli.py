@@ -668,18 +668,20 @@ def test_a_second_demo_keeps_the_schedule_the_user_changed(conn: psycopg.Connect
     ).fetchall() == [("HOURLY",)]
 
 
-def test_the_demo_pipeline_notifies_the_log_channel_unless_the_user_chose_one(conn: psycopg.Connection) -> None:
+def test_the_demo_notifies_the_log_channel_unless_the_user_chose_one(conn: psycopg.Connection) -> None:
     from dispatcher.cli.demo_cmd import DEMO_CHANNEL, SAMPLE
 
     conn.execute(SAMPLE, {"repo_url": "examples/demo"})
     conn.execute(DEMO_CHANNEL)
     assert conn.execute("SELECT kind FROM nightshift.notification_channels WHERE name = 'demo-log'"
                         ).fetchall() == [("log",)]
-    assert conn.execute("SELECT notification_channel FROM nightshift.schedules").fetchall() == [("demo-log",)]
+    assert conn.execute("SELECT notification_channel FROM nightshift.schedules").fetchall() == [
+        ("demo-log",)]
     conn.execute("UPDATE nightshift.schedules SET notification_channel = 'ops-slack'")
     conn.execute(SAMPLE, {"repo_url": "examples/demo"})
     conn.execute(DEMO_CHANNEL)
-    assert conn.execute("SELECT notification_channel FROM nightshift.schedules").fetchall() == [("ops-slack",)]
+    chosen = conn.execute("SELECT notification_channel FROM nightshift.schedules").fetchall()
+    assert chosen == [("ops-slack",)]
 
 
 def test_tables_never_cut_a_long_kind(db_url: str) -> None:

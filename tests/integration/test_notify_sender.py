@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import time
@@ -343,7 +344,7 @@ def test_two_senders_keep_one_channel_rate_limit(db_url: str, conn: psycopg.Conn
     arrivals = [r.at for r in slack.received("/ok/ops")]
     assert sum(s.sent for s in stats) == 40 and sum(s.messages for s in stats) == len(arrivals)
     assert len(arrivals) >= 3, arrivals  # four seconds of rows: several messages, each grouping some
-    gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
     # the hold starts when a message is marked sent, after the endpoint answered: every gap is the
     # interval or more (0.05 s for the clocks: the database's now() against this process's monotonic)
     assert min(gaps) >= 0.95, gaps

@@ -315,5 +315,5 @@ def test_maintenance_prunes_sent_notifications_after_their_retention(conn: psyco
     conn.execute("UPDATE nightshift.settings SET value = '1 day' WHERE key = 'retention.notifications'")
     assert conn.execute("SELECT nightshift.run_maintenance()").fetchone()[0]["notifications_deleted"] == 1
     assert ids[1] not in [r[0] for r in conn.execute("SELECT id FROM nightshift.notifications").fetchall()]
-    with pytest.raises(psycopg.errors.DatabaseError, match="retention.notifications"):
+    with pytest.raises(psycopg.errors.DatabaseError, match=r"retention\.notifications"):
         conn.execute("UPDATE nightshift.settings SET value = 'soon' WHERE key = 'retention.notifications'")
