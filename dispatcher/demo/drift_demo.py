@@ -165,7 +165,8 @@ def logged_messages(log: Path, notification_id: int) -> list[str]:
             continue
         if (isinstance(entry, dict) and entry.get("event") == "notify_log"
                 and notification_id in (entry.get("notifications") or [])):
-            found.append(str(entry.get("msg", "")))
+            # the message without the log line's own first line ("notification to demo-log:")
+            found.append(str(entry.get("msg", "")).partition("\n")[2] or str(entry.get("msg", "")))
     return found
 
 
