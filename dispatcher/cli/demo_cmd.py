@@ -34,18 +34,21 @@ SELECT nightshift.set_frequency('pipeline/' || id, 'DAILY') FROM pipe
  WHERE NOT EXISTS (SELECT FROM nightshift.schedules AS s WHERE s.pipeline_id = pipe.id)
 """
 
-# The demo's notifications go to a `log` channel: the dispatcher delivers them into its own log, and
-# the drift demo prints what it logged. Only when the schedule names no channel yet (a user's choice
-# stays).
+# The demo organization's notifications go to a `log` channel: the dispatcher delivers them into its
+# own log, and the drift demo prints what it logged. Only for schedules that name no channel yet (a
+# user's choice stays).
 DEMO_CHANNEL = """
 INSERT INTO nightshift.notification_channels (name, kind, min_interval)
 VALUES ('demo-log', 'log', interval '0')
 ON CONFLICT (name) DO NOTHING;
 UPDATE nightshift.schedules AS s
    SET notification_channel = 'demo-log'
-  FROM nightshift.pipelines AS p, nightshift.repositories AS r, nightshift.organizations AS o
- WHERE s.pipeline_id = p.id AND r.id = p.repository_id AND o.id = r.organization_id
-   AND o.name = 'demo' AND r.name = 'infra' AND p.name = 'network'
+  FROM nightshift.organizations AS o
+ WHERE o.name = 'demo'
+   AND (s.organization_id = o.id  -- the organization's own (cost analysis), and its pipelines'
+        OR s.pipeline_id IN (SELECT p.id FROM nightshift.pipelines AS p
+                               JOIN nightshift.repositories AS r ON r.id = p.repository_id
+                              WHERE r.organization_id = o.id))
    AND s.notification_channel IS NULL
 """
 
