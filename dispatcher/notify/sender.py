@@ -14,8 +14,12 @@ How it works:
   when alone, a grouped message listing them when many). A channel is held back for its
   min_interval after each send (Slack allows about one message a second per webhook), and for a
   429's Retry-After; its rows stay pending meanwhile and are claimed together when it is free, so a
-  burst of 200 transitions becomes a handful of messages, not 200 posts. The hold is per process:
-  several senders each keep their own, and a 429 still holds each of them back.
+  burst of 200 transitions becomes a handful of messages, not 200 posts. The limit holds across
+  senders (several dispatchers on several machines): it is kept in the channel's row, and a claim
+  that takes a channel's rows takes its lease too (sql/functions/notification_claim.sql), so one
+  sender at a time sends to a channel, and the next message leaves min_interval (or a 429's
+  Retry-After) after the previous one was marked. This process's own holds (self.held) only tell
+  it when to claim again.
 - Mark each group sent, or failed with the endpoint's answer: retried with backoff and jitter
   (5xx, timeouts, 429), failed at once when it cannot succeed (404 channel_not_found, 410, a
   malformed URL, an unknown channel kind, a template that does not render), dead after
