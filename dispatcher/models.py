@@ -345,6 +345,8 @@ notifications = Table(
     Column("message_id", BigInteger, comment="rows sent in one grouped message share it"),
     Index("notifications_pending_idx", "next_attempt_at", postgresql_where=text("status = 'pending'")),
     Index("notifications_lease_idx", "locked_until", postgresql_where=text("status = 'sending'")),
+    # the retention delete of nightshift.prune_history (setting retention.notifications)
+    Index("notifications_sent_idx", "sent_at", postgresql_where=text("status = 'sent'")),
 )
 
 # Where notifications go: a schedule's notification_channel names a row here. Settings hold secret
@@ -365,6 +367,13 @@ notification_channels = Table(
     Column("is_active", Boolean, nullable=False, server_default=text("true")),
     _created(),
     _updated(),
+    # the rate limit, shared by every sender (sql/functions/notification_claim.sql): no message before
+    # held_until; locked_by/locked_until: the sender sending the rows it claimed, a lease
+    Column("held_until", DateTime(timezone=True),
+           comment="no message before this time: min_interval after a send, a 429's Retry-After"),
+    Column("locked_by", Text, comment="the sender sending this channel's claimed rows"),
+    Column("locked_until", DateTime(timezone=True),
+           comment="that sender's lease on the channel; expired: free again"),
     CheckConstraint("kind IN ('slack', 'webhook', 'email', 'log')", name="notification_channels_kind_check"),
     CheckConstraint("digest IN ('hourly', 'daily')", name="notification_channels_digest_check"),
     CheckConstraint("min_interval >= interval '0'", name="notification_channels_min_interval_check"),

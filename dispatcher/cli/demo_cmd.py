@@ -34,6 +34,24 @@ SELECT nightshift.set_frequency('pipeline/' || id, 'DAILY') FROM pipe
  WHERE NOT EXISTS (SELECT FROM nightshift.schedules AS s WHERE s.pipeline_id = pipe.id)
 """
 
+# The demo organization's notifications go to a `log` channel: the dispatcher delivers them into its
+# own log, and the drift demo prints what it logged. Only for schedules that name no channel yet (a
+# user's choice stays).
+DEMO_CHANNEL = """
+INSERT INTO nightshift.notification_channels (name, kind, min_interval)
+VALUES ('demo-log', 'log', interval '0')
+ON CONFLICT (name) DO NOTHING;
+UPDATE nightshift.schedules AS s
+   SET notification_channel = 'demo-log'
+  FROM nightshift.organizations AS o
+ WHERE o.name = 'demo'
+   AND (s.organization_id = o.id  -- the organization's own (cost analysis), and its pipelines'
+        OR s.pipeline_id IN (SELECT p.id FROM nightshift.pipelines AS p
+                               JOIN nightshift.repositories AS r ON r.id = p.repository_id
+                              WHERE r.organization_id = o.id))
+   AND s.notification_channel IS NULL
+"""
+
 SCHEDULED = """
 SELECT s.kind, o.name || '/' || r.name || '/' || p.name AS target, s.frequency, s.next_run_at
 FROM nightshift.schedules s
@@ -52,7 +70,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the pg_cron jobs, registers a sample organization/repository/pipeline with a DAILY drift "
         "schedule and prints what is scheduled. Then, where terraform, the AWS provider mirror and "
         "moto_server are available, applies the sample to a local moto AWS, changes it out of band, "
-        "and runs drift scans through the real dispatcher: findings open, then resolve.",
+        "and runs drift scans through the real dispatcher: findings open, then resolve, each scan's "
+        "notification delivered by the dispatcher to the log channel demo-log and printed.",
     )
     parser.add_argument("--repo-url", default="examples/demo", help="repository of the sample pipeline")
     parser.add_argument("--no-drift", action="store_true",
@@ -84,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"pg_cron job {jobid}: {spec.jobname:<24} {spec.schedule:<12} {spec.command}")
     with connect(url) as conn:
         conn.execute(SAMPLE, {"repo_url": args.repo_url})
+        conn.execute(DEMO_CHANNEL)
         rows = conn.execute(SCHEDULED).fetchall()
     print_table(("kind", "target", "frequency", "next_run_utc"), [
         {"kind": kind, "target": target, "frequency": frequency, "next_run_utc": next_run_at}

@@ -4,8 +4,11 @@
    hashicorp/aws provider coming from a local filesystem mirror (a CLI configuration written here:
    nothing is downloaded, the user's ~/.terraformrc is not read);
 2. change two things out of band with boto3: a bucket tag, and an SSH rule on a security group;
-3. enqueue a drift scan of the demo pipeline and run `nightshift dispatcher run` until it is recorded;
-4. print the scan and its findings; revert the changes, scan again, and show the findings resolved.
+3. enqueue a drift scan of the demo pipeline and run `nightshift dispatcher run` until it is recorded
+   and its notification delivered (the dispatcher sends the outbox; the demo pipeline's channel is
+   the `log` channel demo-log, so the message lands in the dispatcher's log);
+4. print the scan, its findings and the message the dispatcher logged; revert the changes, scan
+   again, and show the findings resolved (and the "resolved" message).
 
 Needs terraform (or tofu) on PATH, the provider in the mirror ($NIGHTSHIFT_TF_PLUGIN_MIRROR, default
 /opt/tf-plugins) and moto_server + boto3 (the dev extras). Without them it says what is missing and
@@ -14,6 +17,7 @@ the rest of the demo goes on.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -33,6 +37,7 @@ from dispatcher.demo.offline_aws import ENV_ALLOWLIST, moto_server, terraform, t
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "demo"
 SCAN_TIMEOUT = 300.0
+NOTIFY_TIMEOUT = 30.0  # the dispatcher sends the outbox within a moment of the scan's commit
 SSH_RULE = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
              "IpRanges": [{"CidrIp": "203.0.113.7/32", "Description": "ssh from a laptop"}]}]
 TAGS = {"env": "prod", "owner": "platform"}
@@ -75,10 +80,10 @@ def run(url: str, workdir: Path) -> None:
             print("  changed out of band with boto3: tag env=prod -> staging on the bucket, "
                   "tcp/22 from 203.0.113.7/32 added to the security group")
             log = workdir / "dispatcher.log"
-            show(conn, scan(conn, url, subject, env, log), subject)
+            show(conn, scan(conn, url, subject, env, log), subject, log)
             aws.revert()
             print("  reverted both changes with boto3")
-            show(conn, scan(conn, url, subject, env, log), subject)
+            show(conn, scan(conn, url, subject, env, log), subject, log)
     print("  the findings: nightshift findings list --target demo/infra/network; their history: "
           "nightshift db psql, then\n"
           "    SELECT target, resource_address, status, occurrences, reopened_count, resolved_at\n"
@@ -117,7 +122,7 @@ def scan(conn: psycopg.Connection, url: str, subject: str, env: dict[str, str], 
             # the URL (with its password) goes through the environment: argv is visible to every
             # user of the machine in `ps`
             [sys.executable, "-m", "dispatcher", "dispatcher", "run",
-             "--kinds", "drift-scan", "--poll-interval", "0.5"],
+             "--kinds", "drift-scan", "--poll-interval", "0.5", "--log-json"],
             env={**os.environ, **env, "NIGHTSHIFT_DATABASE_URL": url}, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -126,7 +131,9 @@ def scan(conn: psycopg.Connection, url: str, subject: str, env: dict[str, str], 
             result = conn.cursor(row_factory=dict_row).execute(
                 "SELECT * FROM nightshift.scans WHERE task_id = %s", (task_id,)).fetchone()
             if result is not None:
-                return {**result, "seconds": time.monotonic() - started}
+                seconds = time.monotonic() - started
+                wait_for_notification(conn, result["id"], daemon)
+                return {**result, "seconds": seconds}
             if daemon.poll() is not None:
                 raise RuntimeError(f"the dispatcher exited; see {log}")
             time.sleep(0.25)
@@ -137,7 +144,33 @@ def scan(conn: psycopg.Connection, url: str, subject: str, env: dict[str, str], 
             daemon.wait(timeout=60)
 
 
-def show(conn: psycopg.Connection, scan: dict[str, Any], subject: str) -> None:
+def wait_for_notification(conn: psycopg.Connection, scan_id: int, daemon: subprocess.Popen[bytes]) -> None:
+    """Until the scan's outbox row (if it wrote one) is no longer pending: the dispatcher delivered it."""
+    deadline = time.monotonic() + NOTIFY_TIMEOUT
+    while time.monotonic() < deadline and daemon.poll() is None:
+        row = conn.execute("SELECT count(*) FILTER (WHERE status IN ('pending', 'sending'))"
+                           "  FROM nightshift.notifications WHERE scan_id = %s", (scan_id,)).fetchone()
+        if row is None or row[0] == 0:
+            return
+        time.sleep(0.2)
+
+
+def logged_messages(log: Path, notification_id: int) -> list[str]:
+    """The messages the log channel wrote into the dispatcher's log (JSON lines) for this row."""
+    found = []
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if (isinstance(entry, dict) and entry.get("event") == "notify_log"
+                and notification_id in (entry.get("notifications") or [])):
+            # the message without the log line's own first line ("notification to demo-log:")
+            found.append(str(entry.get("msg", "")).partition("\n")[2] or str(entry.get("msg", "")))
+    return found
+
+
+def show(conn: psycopg.Connection, scan: dict[str, Any], subject: str, log: Path) -> None:
     counts = scan["summary"].get("findings", {})
     changed = ", ".join(f"{k} {v}" for k, v in counts.items() if v and k != "seen") or "no change"
     print(f"  scan {scan['id']} (task {scan['task_id']}, by `nightshift dispatcher run`): "
@@ -157,10 +190,15 @@ def show(conn: psycopg.Connection, scan: dict[str, Any], subject: str) -> None:
         moved = ", ".join(f"{a['path']}: {_value(a['before'])} -> {_value(a['after'])}"
                           for a in (attributes or [])[:3])
         print(f"    {status:<9} {kind:<6} {address:<26} {change:<7} {severity:<7} {moved}")
-    note = conn.execute("SELECT channel, template, payload -> 'counts' FROM nightshift.notifications"
+    note = conn.execute("SELECT id, channel, template, status::text, last_error FROM nightshift.notifications"
                         " WHERE scan_id = %s", (scan["id"],)).fetchone()
-    if note:
-        print(f"    outbox: {note[1]} to {note[0]!r}, counts {note[2]}")
+    if note is None:
+        return
+    notification_id, channel, template, status, error = note
+    print(f"  notification {notification_id} ({template}) to channel {channel!r}: {status}"
+          + (f" ({error})" if error else ""))
+    for message in logged_messages(log, notification_id):
+        print("    " + message.replace("\n", "\n    "))
 
 
 def _value(value: Any) -> str:

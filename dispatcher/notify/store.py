@@ -8,20 +8,31 @@ reconnects), anything else NotifyStoreError.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, set_json_loads
 
 from dispatcher.db import describe_connect_error, libpq_url
 from dispatcher.errors import DatabaseUnavailable, NightshiftError
 from dispatcher.queries import load_queries
 
 LISTEN_CHANNEL = "nightshift_notifications"
+
+
+def _loads(data: bytes | str) -> Any:
+    """orjson.loads, or json.loads for what orjson refuses and jsonb holds (a number beyond a double,
+    such as 1e400): one such payload must not make a claim fail."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
 
 
 class NotifyStoreError(NightshiftError):
@@ -84,6 +95,7 @@ class NotifyStore:
                 application_name=application_name)
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailable(describe_connect_error(url, exc)) from exc
+        set_json_loads(_loads, conn)  # claimed payloads: a fifth of json.loads' time
         return cls(conn)
 
     async def close(self) -> None:

@@ -26,6 +26,8 @@ INSERT INTO nightshift.settings (key, value, description) VALUES
      'maintenance deletes done, cancelled and dead tasks that finished longer ago than this'),
     ('retention.scans', '90 days',
      'maintenance deletes scans that finished longer ago than this (findings are kept)'),
+    ('retention.notifications', '30 days',
+     'maintenance deletes notifications sent longer ago than this (failed and dead ones are kept)'),
     ('retention.cron_run_details', '7 days',
      'maintenance deletes pg_cron''s cron.job_run_details rows older than this'),
     ('retention.batch_size', '10000',

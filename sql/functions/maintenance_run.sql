@@ -2,6 +2,8 @@
 --   * requeue tasks whose lease expired (nightshift.requeue_expired, owned by the queue);
 --   * delete done, cancelled and dead tasks that finished before now() - setting 'retention.tasks';
 --   * delete scans that finished before now() - 'retention.scans' (findings stay, with their history);
+--   * delete notifications sent before now() - 'retention.notifications' (failed and dead ones stay
+--     until an operator retries them: nightshift.notifications_undelivered lists them);
 --   * delete rows of cron.job_run_details older than 'retention.cron_run_details' for Nightshift's own jobs
 --     (jobname 'nightshift-%') — pg_cron never prunes it. Only when pg_cron lives in this database; when it
 --     lives in another one, `nightshift cron install` adds a purge job there (see cron_job_specs).
@@ -26,10 +28,13 @@ DECLARE
                                         WHERE st.key = 'retention.tasks')::interval, '14 days');
     v_keep_scans interval := coalesce((SELECT st.value FROM nightshift.settings AS st
                                         WHERE st.key = 'retention.scans')::interval, '90 days');
+    v_keep_notifications interval := coalesce((SELECT st.value FROM nightshift.settings AS st
+                                                WHERE st.key = 'retention.notifications')::interval, '30 days');
     v_tasks integer;
     v_scans integer;
+    v_notifications integer;
 BEGIN
-    /* Delete old finished tasks and old scans, at most retention.batch_size of each; report the counts. */
+    /* Delete old finished tasks, scans and sent notifications, at most retention.batch_size of each. */
     DELETE FROM nightshift.tasks AS t
      WHERE t.id IN (SELECT o.id
                       FROM nightshift.tasks AS o
@@ -49,7 +54,19 @@ BEGIN
                        FOR UPDATE SKIP LOCKED);
     GET DIAGNOSTICS v_scans = ROW_COUNT;
 
-    RETURN jsonb_build_object('tasks_deleted', v_tasks, 'scans_deleted', v_scans);
+    -- notifications_sent_idx: the sent rows by sent_at, never the pending ones
+    DELETE FROM nightshift.notifications AS n
+     WHERE n.id IN (SELECT o.id
+                      FROM nightshift.notifications AS o
+                     WHERE o.status = 'sent'
+                       AND o.sent_at < now() - v_keep_notifications
+                     ORDER BY o.sent_at
+                     LIMIT v_batch
+                       FOR UPDATE SKIP LOCKED);
+    GET DIAGNOSTICS v_notifications = ROW_COUNT;
+
+    RETURN jsonb_build_object('tasks_deleted', v_tasks, 'scans_deleted', v_scans,
+                              'notifications_deleted', v_notifications);
 END
 $$;
 
@@ -68,7 +85,7 @@ DECLARE
     v_pruned jsonb;
     v_runs integer;
 BEGIN
-    /* Requeue expired leases and prune old tasks, scans and pg_cron run history; report the counts. */
+    /* Requeue expired leases; prune old tasks, scans, sent notifications, pg_cron run history. */
     -- the queue's function may not exist on a partially migrated database: maintenance must not fail then
     IF to_regprocedure('nightshift.requeue_expired()') IS NOT NULL THEN
         EXECUTE 'SELECT nightshift.requeue_expired()' INTO v_requeued;
@@ -90,7 +107,9 @@ BEGIN
     END IF;
 
     RETURN jsonb_build_object('requeued', v_requeued, 'tasks_deleted', v_pruned -> 'tasks_deleted',
-                              'scans_deleted', v_pruned -> 'scans_deleted', 'cron_run_details_deleted', v_runs);
+                              'scans_deleted', v_pruned -> 'scans_deleted',
+                              'notifications_deleted', v_pruned -> 'notifications_deleted',
+                              'cron_run_details_deleted', v_runs);
 END
 $$;
 

@@ -25,20 +25,30 @@ SET enable_nestloop = off  -- see below
 AS $$
 DECLARE
     v_count integer;
+    v_channels text[];
+    v_workers text[];
 BEGIN
     /* mark the claimed rows sent; returns how many this holder still held */
-    UPDATE nightshift.notifications AS n
-       SET status = 'sent',
-           sent_at = now(),
-           locked_until = NULL,
-           last_error = NULL,
-           response = left(u.response, 500),
-           message_id = coalesce(u.message_id, (SELECT min(i) FROM unnest(p_ids) AS i))
-      FROM unnest(p_ids, p_attempts, p_responses, p_message_ids) AS u(id, attempt, response, message_id)
-     WHERE n.id = ANY (p_ids)
-       AND n.id = u.id
-       AND n.attempts = u.attempt AND n.status = 'sending';
-    GET DIAGNOSTICS v_count = ROW_COUNT;
+    WITH marked AS (
+        UPDATE nightshift.notifications AS n
+           SET status = 'sent',
+               sent_at = now(),
+               locked_until = NULL,
+               last_error = NULL,
+               response = left(u.response, 500),
+               message_id = coalesce(u.message_id, (SELECT min(i) FROM unnest(p_ids) AS i))
+          FROM unnest(p_ids, p_attempts, p_responses, p_message_ids) AS u(id, attempt, response, message_id)
+         WHERE n.id = ANY (p_ids)
+           AND n.id = u.id
+           AND n.attempts = u.attempt AND n.status = 'sending'
+        RETURNING n.channel, n.locked_by)
+    SELECT count(*)::integer, array_agg(m.channel), array_agg(m.locked_by)
+      INTO v_count, v_channels, v_workers
+      FROM marked AS m;
+    -- the channels sent to are free again after their min_interval (claim_notifications)
+    PERFORM nightshift.release_notification_channels(array_agg(DISTINCT u.channel), u.worker)
+       FROM unnest(v_channels, v_workers) AS u(channel, worker)
+      GROUP BY u.worker;
     RETURN v_count;
 END
 $$;
@@ -66,25 +76,41 @@ AS $$
 DECLARE
     v_max integer := coalesce((SELECT value::integer FROM nightshift.settings
                                 WHERE key = 'notifications.max_attempts'), 10);
+    v_ids bigint[];
+    v_statuses nightshift.notification_status[];
+    v_channels text[];
+    v_workers text[];
 BEGIN
     /* record a failed delivery of the claimed rows: retry later, failed or dead */
-    RETURN QUERY
-    UPDATE nightshift.notifications AS n
-       SET status = CASE WHEN NOT p_retry THEN 'failed'
-                         WHEN n.attempts >= v_max THEN 'dead'
-                         ELSE 'pending' END::nightshift.notification_status,
-           next_attempt_at = CASE WHEN p_retry AND n.attempts < v_max
-                                  THEN now() + coalesce(p_retry_after,
-                                                        nightshift.notification_retry_delay(n.attempts))
-                                  ELSE n.next_attempt_at END,
-           last_error = left(p_error, 2000),
-           response = left(p_response, 500),
-           locked_until = NULL
-      FROM unnest(p_ids, p_attempts) AS u(id, attempt)
-     WHERE n.id = ANY (p_ids)
-       AND n.id = u.id
-       AND n.attempts = u.attempt AND n.status = 'sending'
-    RETURNING n.id, n.status;
+    WITH failed AS (
+        UPDATE nightshift.notifications AS n
+           SET status = CASE WHEN NOT p_retry THEN 'failed'
+                             WHEN n.attempts >= v_max THEN 'dead'
+                             ELSE 'pending' END::nightshift.notification_status,
+               next_attempt_at = CASE WHEN p_retry AND n.attempts < v_max
+                                      THEN now() + coalesce(p_retry_after,
+                                                            nightshift.notification_retry_delay(n.attempts))
+                                      ELSE n.next_attempt_at END,
+               last_error = left(p_error, 2000),
+               response = left(p_response, 500),
+               locked_until = NULL
+          FROM unnest(p_ids, p_attempts) AS u(id, attempt)
+         WHERE n.id = ANY (p_ids)
+           AND n.id = u.id
+           AND n.attempts = u.attempt AND n.status = 'sending'
+        RETURNING n.id, n.status, n.channel, n.locked_by)
+    SELECT array_agg(f.id), array_agg(f.status), array_agg(f.channel), array_agg(f.locked_by)
+      INTO v_ids, v_statuses, v_channels, v_workers
+      FROM failed AS f;
+    -- the channel is free again: after a 429's Retry-After, or (other retryable failures) its
+    -- min_interval but at least a second, or at once when nothing can be retried
+    PERFORM nightshift.release_notification_channels(
+                array_agg(DISTINCT u.channel), u.worker,
+                CASE WHEN p_retry THEN p_retry_after ELSE interval '0' END,
+                CASE WHEN p_retry THEN interval '1 second' ELSE interval '0' END)
+       FROM unnest(v_channels, v_workers) AS u(channel, worker)
+      GROUP BY u.worker;
+    RETURN QUERY SELECT u.id, u.status FROM unnest(v_ids, v_statuses) AS u(id, status);
 END
 $$;
 
@@ -100,15 +126,25 @@ SET enable_nestloop = off  -- see below
 AS $$
 DECLARE
     v_count integer;
+    v_channels text[];
+    v_workers text[];
 BEGIN
     /* pending again, attempt not counted; returns how many this holder still held */
-    UPDATE nightshift.notifications AS n
-       SET status = 'pending', attempts = n.attempts - 1, locked_until = NULL
-      FROM unnest(p_ids, p_attempts) AS u(id, attempt)
-     WHERE n.id = ANY (p_ids)
-       AND n.id = u.id
-       AND n.attempts = u.attempt AND n.status = 'sending';
-    GET DIAGNOSTICS v_count = ROW_COUNT;
+    WITH released AS (
+        UPDATE nightshift.notifications AS n
+           SET status = 'pending', attempts = n.attempts - 1, locked_until = NULL
+          FROM unnest(p_ids, p_attempts) AS u(id, attempt)
+         WHERE n.id = ANY (p_ids)
+           AND n.id = u.id
+           AND n.attempts = u.attempt AND n.status = 'sending'
+        RETURNING n.channel, n.locked_by)
+    SELECT count(*)::integer, array_agg(r.channel), array_agg(r.locked_by)
+      INTO v_count, v_channels, v_workers
+      FROM released AS r;
+    -- nothing was sent: the channels are free at once
+    PERFORM nightshift.release_notification_channels(array_agg(DISTINCT u.channel), u.worker, interval '0')
+       FROM unnest(v_channels, v_workers) AS u(channel, worker)
+      GROUP BY u.worker;
     RETURN v_count;
 END
 $$;

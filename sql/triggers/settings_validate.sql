@@ -17,7 +17,8 @@ BEGIN
     CASE
         WHEN NEW.key LIKE 'schedule.stagger.%' THEN
             v_expected := 'an interval of 0 or more'; v_example := '5 minutes'; v_type := 'interval >= 0';
-        WHEN NEW.key IN ('retention.tasks', 'retention.scans', 'retention.cron_run_details') THEN
+        WHEN NEW.key IN ('retention.tasks', 'retention.scans', 'retention.cron_run_details',
+                         'retention.notifications') THEN
             v_expected := 'a positive interval'; v_example := '14 days'; v_type := 'interval > 0';
         WHEN NEW.key IN ('retention.batch_size', 'cost.lookback_days', 'schedule.batch_size') THEN
             v_expected := 'a whole number of 1 or more'; v_example := '30'; v_type := 'integer >= 1';

@@ -10,18 +10,24 @@ touches the network beyond 127.0.0.1.
 
 from __future__ import annotations
 
+import json
 import shutil
+import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from dispatcher.demo import offline_aws
 from dispatcher.demo.offline_aws import ENV_ALLOWLIST, missing_prerequisite, moto_server, terraform_env
+from tests.support import blockkit
 from tests.support.drift_support import ScanningDispatcher, findings_by_address, make_pipeline
+from tests.support.slack_server import SlackLike, slack_server
 
 # terraform against moto takes about a minute on a quiet machine, several on a loaded one
 pytestmark = [pytest.mark.terraform, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -121,10 +127,41 @@ def everything_stored(conn: psycopg.Connection) -> str:
         f"SELECT row_to_json(t)::text FROM nightshift.{table} AS t").fetchall())
 
 
+def slack_messages(slack: SlackLike, count: int, dispatcher: Dispatcher) -> list[dict[str, Any]]:
+    """The Slack bodies received, once there are `count` (the dispatcher sends the outbox)."""
+    deadline = time.monotonic() + 60
+    while len(slack.received()) < count and time.monotonic() < deadline:
+        assert dispatcher.process.poll() is None, f"the dispatcher exited: {dispatcher.tail()}"
+        time.sleep(0.1)
+    time.sleep(0.5)  # a second message (there must be none) would have left by now
+    return [r.json() for r in slack.received()]
+
+
+def message_text(body: dict[str, Any]) -> str:
+    return "\n".join(str(b.get("text", {}).get("text", "")) for b in body["blocks"])
+
+
 def test_real_drift_is_found_tracked_and_resolved_through_the_dispatcher(
     conn: psycopg.Connection, aws: Aws, dispatcher: Dispatcher, tmp_path: Path,
 ) -> None:
     aws.reset()
+    # the dispatcher delivers the outbox too: its messages go to a Slack-like receiver on loopback,
+    # the webhook URL read from a file by the sender (the dispatcher runs already; a file reference
+    # needs nothing in its environment)
+    slack = ExitStack()
+    receiver = slack.enter_context(slack_server())
+    hook = tmp_path / "slack-hook"
+    hook.write_text(receiver.url("/ok/T0001/B0002/sEcReT") + "\n")
+    conn.execute("INSERT INTO nightshift.notification_channels (name, kind, settings, min_interval)"
+                 " VALUES ('drift-slack', 'slack', %s, '0')", (Jsonb({"webhook_url": f"file:{hook}"}),))
+    conn.execute("UPDATE nightshift.settings SET value = 'drift-slack'"
+                 " WHERE key = 'notifications.default_channel'")
+    with slack:
+        _drift_found_tracked_and_resolved(conn, aws, dispatcher, tmp_path, receiver)
+
+
+def _drift_found_tracked_and_resolved(conn: psycopg.Connection, aws: Aws, dispatcher: Dispatcher,
+                                      tmp_path: Path, slack: SlackLike) -> None:
     repo = tmp_path / "infra"
     shutil.copytree(MODULE, repo)
     aws.terraform(repo, "init")
@@ -160,6 +197,16 @@ def test_real_drift_is_found_tracked_and_resolved_through_the_dispatcher(
     assert INITIAL_SECRET not in stored and ROTATED_SECRET not in stored, "a secret reached the database"
     [note] = conn.execute("SELECT template, payload FROM nightshift.notifications").fetchall()
     assert note[0] == "drift-changed" and note[1]["counts"]["new"] == 4
+    # exactly one Slack message, within Block Kit's limits, naming every changed resource, and no
+    # value of the SecureString parameter (before or after its rotation)
+    [drifted_message] = slack_messages(slack, 1, dispatcher)
+    assert blockkit.problems(drifted_message) == []
+    assert drifted_message["blocks"][0]["text"]["text"].startswith("Drift: 4 new on ")
+    for address in ("aws_s3_bucket.logs", "aws_security_group.web", "aws_s3_bucket.archive",
+                    "aws_ssm_parameter.db_password"):
+        assert address in message_text(drifted_message)
+    sent = json.dumps(drifted_message)
+    assert INITIAL_SECRET not in sent and ROTATED_SECRET not in sent, "a secret reached Slack"
 
     # 3. reverted out of band: all four resolve. The parameter was rewritten, so its computed `version`
     # still differs from the state, but Terraform plans no change: that is not drift (issue 19)
@@ -170,6 +217,9 @@ def test_real_drift_is_found_tracked_and_resolved_through_the_dispatcher(
         "aws_s3_bucket.logs": "RESOLVED", "aws_security_group.web": "RESOLVED",
         "aws_s3_bucket.archive": "RESOLVED", "aws_ssm_parameter.db_password": "RESOLVED"}
     assert reverted["status"] == "CLEAN" and reverted["summary"]["plan_exit_code"] == 0
+    [_, resolved_message] = slack_messages(slack, 2, dispatcher)
+    assert blockkit.problems(resolved_message) == []
+    assert resolved_message["blocks"][0]["text"]["text"].startswith("Drift: 4 resolved on ")
 
     # 4. the team accepts the new version into the state: still clean, nothing to announce
     aws.terraform(repo, "apply", "-refresh-only", "-auto-approve")
@@ -178,4 +228,7 @@ def test_real_drift_is_found_tracked_and_resolved_through_the_dispatcher(
     assert {f["status"] for f in findings_by_address(conn, subject).values()} == {"RESOLVED"}
     notes = conn.execute("SELECT payload FROM nightshift.notifications ORDER BY id").fetchall()
     assert [n[0]["counts"]["resolved"] for n in notes] == [0, 4], "one notification per change"
+    assert len(slack_messages(slack, 2, dispatcher)) == 2, "a clean scan without changes is silent"
+    statuses = conn.execute("SELECT status::text, response FROM nightshift.notifications").fetchall()
+    assert statuses == [("sent", "ok"), ("sent", "ok")]
     assert conn.execute("SELECT count(*) FROM nightshift.open_findings").fetchone() == (0,)

@@ -668,6 +668,28 @@ def test_a_second_demo_keeps_the_schedule_the_user_changed(conn: psycopg.Connect
     ).fetchall() == [("HOURLY",)]
 
 
+def test_the_demo_notifies_the_log_channel_unless_the_user_chose_one(conn: psycopg.Connection) -> None:
+    from dispatcher.cli.demo_cmd import DEMO_CHANNEL, SAMPLE
+
+    conn.execute("INSERT INTO nightshift.organizations (name) VALUES ('someone-else')")
+    conn.execute(SAMPLE, {"repo_url": "examples/demo"})
+    conn.execute(DEMO_CHANNEL)
+    assert conn.execute("SELECT kind FROM nightshift.notification_channels WHERE name = 'demo-log'"
+                        ).fetchall() == [("log",)]
+    channels = "SELECT kind, notification_channel FROM nightshift.schedules ORDER BY kind, organization_id"
+    demo_org = "(SELECT id FROM nightshift.organizations WHERE name = 'demo')"
+    assert conn.execute(f"SELECT kind, notification_channel FROM nightshift.schedules"
+                        f" WHERE organization_id = {demo_org} OR pipeline_id IS NOT NULL ORDER BY kind"
+                        ).fetchall() == [("cost-analysis", "demo-log"), ("drift-scan", "demo-log")]
+    assert ("cost-analysis", None) in conn.execute(channels).fetchall()  # another tenant's stays
+    conn.execute("UPDATE nightshift.schedules SET notification_channel = 'ops-slack'"
+                 " WHERE kind = 'drift-scan'")
+    conn.execute(SAMPLE, {"repo_url": "examples/demo"})
+    conn.execute(DEMO_CHANNEL)
+    chosen = conn.execute("SELECT notification_channel FROM nightshift.schedules WHERE kind = 'drift-scan'")
+    assert chosen.fetchall() == [("ops-slack",)]
+
+
 def test_tables_never_cut_a_long_kind(db_url: str) -> None:
     long_kind = "a-very-long-plugin-kind-name"
     assert run("enqueue", long_kind, "--database-url", db_url).returncode == 0

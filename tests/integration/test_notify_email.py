@@ -148,3 +148,29 @@ def test_email_over_starttls(db_url: str, conn: psycopg.Connection, monkeypatch:
     assert "CERTIFICATE_VERIFY_FAILED" in after[refused]["last_error"]
     [(_, message)] = inbox.messages
     assert parts(message)[0].startswith("Drift: 2 new")
+
+
+def test_email_over_implicit_tls_with_auth(db_url: str, conn: psycopg.Connection,
+                                           monkeypatch: pytest.MonkeyPatch,
+                                           certificate: tuple[Path, Path]) -> None:
+    """security "tls" (SMTPS, port 465 by default): TLS from the first byte, then AUTH."""
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    inbox = Inbox()
+    monkeypatch.setenv("NS_TEST_SMTP_PASSWORD", PASSWORD)
+    # aiosmtpd only knows of TLS it started itself (STARTTLS): on an implicit-TLS socket it would not
+    # offer AUTH unless told that TLS is not required for it (the socket is TLS all the same)
+    for port in smtp_server(inbox, ssl_context=context, auth_require_tls=False):
+        add_channel(conn, "smtps", "email", {
+            "host": "127.0.0.1", "port": port, "security": "tls", "username": "nightshift",
+            "password": "env:NS_TEST_SMTP_PASSWORD", "from": "n@example.com", "to": ["ops@example.com"],
+            "ca_file": str(cert)})
+        sent = add_rows(conn, "smtps", [payload()])[0]
+        asyncio.run(send_outbox(db_url))
+    assert rows(conn)[sent]["status"] == "sent"
+    [(envelope, message)] = inbox.messages
+    assert envelope.rcpt_tos == ["ops@example.com"]
+    text, html = parts(message)
+    assert text.startswith("Drift: 2 new") and "acme/infra/net&lt;&amp;&gt;" in html
+    assert PASSWORD not in str(rows(conn))

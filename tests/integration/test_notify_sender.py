@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import time
@@ -315,6 +316,38 @@ def test_two_senders_never_send_one_row_twice(db_url: str, conn: psycopg.Connect
     delivered = [n["id"] for r in slack.received() for n in _ids_in(r.json())]
     assert all(r["status"] == "sent" for r in rows(conn).values())
     assert sum(int(n) for n in delivered) == len(rows(conn))  # every row counted once
+
+
+def test_two_senders_keep_one_channel_rate_limit(db_url: str, conn: psycopg.Connection, slack: SlackLike,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two senders (as on two machines: each its own connections and memory) share a channel's limit
+    through its row: never two messages within min_interval, however the rows arrive. With the limit
+    kept in each sender's memory, each would send once a second, two messages a second together."""
+    slack_channel(conn, monkeypatch, slack, "ops", "/ok/ops", min_interval=1.0)
+    payload = {"subject": "pipeline/1", "error": "boom"}
+
+    async def trickle(aconn: psycopg.AsyncConnection[Any]) -> None:
+        for _ in range(40):  # a row every 0.1 s for 4 s, each its own commit (and NOTIFY)
+            await aconn.execute("INSERT INTO nightshift.notifications (channel, template, payload)"
+                                " VALUES ('ops', 'scan-failing', %s)", (Jsonb(payload),))
+            await asyncio.sleep(0.1)
+
+    async def both() -> list[Any]:
+        configs = [SenderConfig(worker=name, poll_interval=0.05) for name in ("a", "b")]
+        return await asyncio.gather(
+            send_outbox(db_url, config=configs[0], during=trickle, timeout=30,
+                        until_sql="SELECT count(*) = 40 FROM nightshift.notifications WHERE status = 'sent'"),
+            send_outbox(db_url, config=configs[1], timeout=30,
+                        until_sql="SELECT count(*) = 40 FROM nightshift.notifications WHERE status = 'sent'"))
+
+    stats = asyncio.run(both())
+    arrivals = [r.at for r in slack.received("/ok/ops")]
+    assert sum(s.sent for s in stats) == 40 and sum(s.messages for s in stats) == len(arrivals)
+    assert len(arrivals) >= 3, arrivals  # four seconds of rows: several messages, each grouping some
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+    # the hold starts when a message is marked sent, after the endpoint answered: every gap is the
+    # interval or more (0.05 s for the clocks: the database's now() against this process's monotonic)
+    assert min(gaps) >= 0.95, gaps
 
 
 def _ids_in(body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -132,12 +132,13 @@ def test_digest_channels_wait_for_the_end_of_their_period(conn: psycopg.Connecti
     conn.execute("INSERT INTO nightshift.notification_channels (name, kind, digest) VALUES"
                  " ('hourly', 'log', 'hourly'), ('daily', 'log', 'daily'), ('now', 'log', NULL)")
     hourly, daily, now = outbox(conn, "hourly")[0], outbox(conn, "daily")[0], outbox(conn, "now")[0]
-    rows = dict(conn.execute(
-        "SELECT id, CASE WHEN next_attempt_at <= now() THEN 'due'"
-        " WHEN next_attempt_at = date_trunc('hour', now(), 'UTC') + interval '1 hour' THEN 'end of hour'"
-        " WHEN next_attempt_at = date_trunc('day', now(), 'UTC') + interval '1 day' THEN 'end of day' END"
-        " FROM nightshift.notifications").fetchall())
-    assert rows == {hourly: "end of hour", daily: "end of day", now: "due"}
+    # each row against its own period's end (between 23:00 and midnight UTC the two ends are one time)
+    rows = {r[0]: r[1:] for r in conn.execute(
+        "SELECT id, next_attempt_at <= now(),"
+        " next_attempt_at = date_trunc('hour', now(), 'UTC') + interval '1 hour',"
+        " next_attempt_at = date_trunc('day', now(), 'UTC') + interval '1 day'"
+        " FROM nightshift.notifications").fetchall()}
+    assert rows[hourly][:2] == (False, True) and rows[daily][0::2] == (False, True) and rows[now][0]
     assert [i for i, _ in claim(conn)] == [now]
 
 
@@ -218,3 +219,102 @@ def test_unknown_channel_kind_is_refused(conn: psycopg.Connection, bad: str) -> 
     with pytest.raises(psycopg.errors.CheckViolation):
         conn.execute("INSERT INTO nightshift.notification_channels (name, kind, settings)"
                      " VALUES ('x', %s, %s)", (bad, Jsonb({})))
+
+
+def channel(conn: psycopg.Connection, name: str, min_interval: str = "1 hour") -> None:
+    conn.execute("INSERT INTO nightshift.notification_channels (name, kind, min_interval)"
+                 " VALUES (%s, 'log', %s::interval)", (name, min_interval))
+
+
+def hold(conn: psycopg.Connection, name: str) -> dict[str, Any]:
+    row = conn.execute("SELECT locked_by, coalesce(locked_until > now(), false),"
+                       " coalesce(held_until > now() + interval '50 minutes', false)"
+                       " FROM nightshift.notification_channels WHERE name = %s", (name,)).fetchone()
+    assert row is not None
+    return dict(zip(("locked_by", "leased", "held_an_hour"), row, strict=True))
+
+
+def test_a_channel_is_sent_to_by_one_sender_and_paced_across_senders(conn: psycopg.Connection) -> None:
+    """The rate limit lives in the channel's row: a claim takes the channel's lease with its rows,
+    marking them sent starts the channel's min_interval, and every sender's claim honours both."""
+    channel(conn, "ops", "1 hour")
+    first = outbox(conn, "ops", count=2)
+    other = outbox(conn, "elsewhere", count=1)  # no channel row: nothing to pace
+    assert [i for i, _ in claim(conn, "w1", limit=1)] == first[:1]
+    assert hold(conn, "ops") == {"locked_by": "w1", "leased": True, "held_an_hour": False}
+    # w2 gets neither the channel's other row (w1 is sending to it) nor anything of it later
+    assert [i for i, _ in claim(conn, "w2")] == other
+    conn.execute("SELECT nightshift.mark_notifications_sent(%s, %s, %s)", (first[:1], [1], ["ok"]))
+    assert hold(conn, "ops") == {"locked_by": None, "leased": False, "held_an_hour": True}
+    assert claim(conn, "w2") == [] and claim(conn, "w1") == []  # held for its min_interval
+    conn.execute("UPDATE nightshift.notification_channels SET held_until = now() - interval '1 second'")
+    assert claim(conn, "w2") == [(first[1], 1)]
+
+
+def test_a_429_holds_the_channel_for_every_sender(conn: psycopg.Connection) -> None:
+    channel(conn, "ops", "0")
+    ids = outbox(conn, "ops", count=2)
+    claimed = claim(conn, "w1", limit=1)
+    conn.execute("SELECT * FROM nightshift.fail_notifications(%s, %s, 'HTTP 429', true, '1 hour')",
+                 ([i for i, _ in claimed], [a for _, a in claimed]))
+    assert hold(conn, "ops")["held_an_hour"] and claim(conn, "w2") == []
+    assert status(conn, ids[0])["status"] == "pending"
+
+
+def test_a_failure_that_cannot_be_retried_frees_the_channel_at_once(conn: psycopg.Connection) -> None:
+    channel(conn, "ops", "0")
+    ids = outbox(conn, "ops", count=2)
+    [(one, attempt)] = claim(conn, "w1", limit=1)
+    conn.execute("SELECT * FROM nightshift.fail_notifications(%s, %s, 'HTTP 404', false)", ([one], [attempt]))
+    assert claim(conn, "w2") == [(ids[1], 1)]
+
+
+def test_a_grouped_message_keeps_its_channel_until_all_its_rows_are_marked(conn: psycopg.Connection) -> None:
+    """A row of a group that does not render is failed before the group is sent: the channel stays
+    leased to its sender until the rest is marked."""
+    channel(conn, "ops", "0")
+    ids = outbox(conn, "ops", count=2)
+    claimed = claim(conn, "w1")
+    conn.execute("SELECT * FROM nightshift.fail_notifications(%s, %s, 'does not render', false)",
+                 ([claimed[0][0]], [claimed[0][1]]))
+    assert hold(conn, "ops")["locked_by"] == "w1"
+    outbox(conn, "ops", count=1)
+    assert claim(conn, "w2") == []
+    conn.execute("SELECT nightshift.mark_notifications_sent(%s, %s, %s)", ([ids[1]], [1], ["ok"]))
+    assert hold(conn, "ops")["locked_by"] is None and len(claim(conn, "w2")) == 1
+
+
+def test_an_expired_channel_lease_frees_the_channel(conn: psycopg.Connection) -> None:
+    """A sender that died while sending: its rows and its channel lease expire together."""
+    channel(conn, "ops", "0")
+    ids = outbox(conn, "ops", count=1)
+    assert claim(conn, "w1", lease="1 minute") == [(ids[0], 1)]
+    conn.execute("UPDATE nightshift.notifications SET locked_until = now() - interval '1 second'")
+    conn.execute("UPDATE nightshift.notification_channels SET locked_until = now() - interval '1 second'")
+    assert claim(conn, "w2") == [(ids[0], 2)]
+    assert hold(conn, "ops")["locked_by"] == "w2"
+    # w1 comes back: its fenced mark changes nothing, and does not free w2's channel
+    assert conn.execute("SELECT nightshift.mark_notifications_sent(%s, %s, %s)",
+                        ([ids[0]], [1], ["ok"])).fetchone() == (0,)
+    assert hold(conn, "ops")["locked_by"] == "w2"
+
+
+def test_maintenance_prunes_sent_notifications_after_their_retention(conn: psycopg.Connection) -> None:
+    ids = outbox(conn, "ops", count=5)
+    conn.execute("""
+        UPDATE nightshift.notifications AS n
+           SET status = v.status::nightshift.notification_status,
+               sent_at = CASE WHEN v.status = 'sent' THEN now() - v.age::interval END,
+               created_at = now() - v.age::interval
+          FROM (VALUES (%s, 'sent', '31 days'), (%s, 'sent', '2 days'), (%s, 'failed', '40 days'),
+                       (%s, 'dead', '40 days'), (%s, 'pending', '40 days')) AS v(id, status, age)
+         WHERE n.id = v.id""", ids)
+    report = conn.execute("SELECT nightshift.run_maintenance()").fetchone()[0]
+    assert report["notifications_deleted"] == 1  # the default retention.notifications: 30 days
+    left = [r[0] for r in conn.execute("SELECT id FROM nightshift.notifications ORDER BY id").fetchall()]
+    assert left == ids[1:]  # failed, dead and pending rows stay whatever their age
+    conn.execute("UPDATE nightshift.settings SET value = '1 day' WHERE key = 'retention.notifications'")
+    assert conn.execute("SELECT nightshift.run_maintenance()").fetchone()[0]["notifications_deleted"] == 1
+    assert ids[1] not in [r[0] for r in conn.execute("SELECT id FROM nightshift.notifications").fetchall()]
+    with pytest.raises(psycopg.errors.DatabaseError, match=r"retention\.notifications"):
+        conn.execute("UPDATE nightshift.settings SET value = 'soon' WHERE key = 'retention.notifications'")

@@ -33,6 +33,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # time.monotonic() when it arrived
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -70,7 +71,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", 0))
         body = self.rfile.read(length)
         with self.server.lock:
-            self.server.requests.append(Request(self.path, dict(self.headers.items()), body))
+            request = Request(self.path, dict(self.headers.items()), body, time.monotonic())
+            self.server.requests.append(request)
             self.server.counts[self.path] = count = self.server.counts.get(self.path, 0) + 1
         kind = self.path.strip("/").split("/")[0]
         if kind == "ok":

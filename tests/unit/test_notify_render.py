@@ -195,3 +195,11 @@ def test_checker_limits_match_the_slack_corpus() -> None:
         match = re.search(pattern, text)
         assert match, name
         assert blockkit.LIMITS[name] == int(match.group(1)), name
+
+
+def test_payloads_orjson_refuses_are_still_decoded() -> None:
+    """The sender decodes claimed payloads with orjson; jsonb can hold what orjson refuses."""
+    from dispatcher.notify.store import _loads
+
+    assert _loads(b'{"a": [1, "x"]}') == {"a": [1, "x"]}
+    assert _loads(b'{"big": 1e400}') == {"big": float("inf")}
