@@ -2,6 +2,9 @@
 --   * requeue tasks whose lease expired (nightshift.requeue_expired, owned by the queue);
 --   * delete done, cancelled and dead tasks that finished before now() - setting 'retention.tasks';
 --   * delete scans that finished before now() - 'retention.scans' (findings stay, with their history);
+--   * delete webhook delivery ids received before now() - 'retention.webhook_deliveries' (never less
+--     than 7 days: GitHub lets people redeliver a delivery for 3 days, Enterprise Server for 7, and a
+--     delivery id still redeliverable must stay recorded, or its replay would enqueue again);
 --   * delete rows of cron.job_run_details older than 'retention.cron_run_details' for Nightshift's own jobs
 --     (jobname 'nightshift-%') — pg_cron never prunes it. Only when pg_cron lives in this database; when it
 --     lives in another one, `nightshift cron install` adds a purge job there (see cron_job_specs).
@@ -26,10 +29,14 @@ DECLARE
                                         WHERE st.key = 'retention.tasks')::interval, '14 days');
     v_keep_scans interval := coalesce((SELECT st.value FROM nightshift.settings AS st
                                         WHERE st.key = 'retention.scans')::interval, '90 days');
+    -- settings_validate refuses less than 7 days; greatest() also covers a row written before that check
+    v_keep_deliveries interval := greatest(nightshift.setting_interval('retention.webhook_deliveries',
+                                                                       '30 days'), interval '7 days');
     v_tasks integer;
     v_scans integer;
+    v_deliveries integer;
 BEGIN
-    /* Delete old finished tasks and old scans, at most retention.batch_size of each; report the counts. */
+    /* Delete old finished tasks, scans and webhook delivery ids, at most retention.batch_size of each. */
     DELETE FROM nightshift.tasks AS t
      WHERE t.id IN (SELECT o.id
                       FROM nightshift.tasks AS o
@@ -49,7 +56,17 @@ BEGIN
                        FOR UPDATE SKIP LOCKED);
     GET DIAGNOSTICS v_scans = ROW_COUNT;
 
-    RETURN jsonb_build_object('tasks_deleted', v_tasks, 'scans_deleted', v_scans);
+    DELETE FROM nightshift.webhook_deliveries AS d
+     WHERE d.delivery_id IN (SELECT o.delivery_id
+                               FROM nightshift.webhook_deliveries AS o
+                              WHERE o.received_at < now() - v_keep_deliveries
+                              ORDER BY o.received_at
+                              LIMIT v_batch
+                                FOR UPDATE SKIP LOCKED);
+    GET DIAGNOSTICS v_deliveries = ROW_COUNT;
+
+    RETURN jsonb_build_object('tasks_deleted', v_tasks, 'scans_deleted', v_scans,
+                              'webhook_deliveries_deleted', v_deliveries);
 END
 $$;
 
@@ -68,7 +85,7 @@ DECLARE
     v_pruned jsonb;
     v_runs integer;
 BEGIN
-    /* Requeue expired leases and prune old tasks, scans and pg_cron run history; report the counts. */
+    /* Requeue expired leases and prune old tasks, scans, delivery ids, pg_cron run history; report. */
     -- the queue's function may not exist on a partially migrated database: maintenance must not fail then
     IF to_regprocedure('nightshift.requeue_expired()') IS NOT NULL THEN
         EXECUTE 'SELECT nightshift.requeue_expired()' INTO v_requeued;
@@ -90,7 +107,9 @@ BEGIN
     END IF;
 
     RETURN jsonb_build_object('requeued', v_requeued, 'tasks_deleted', v_pruned -> 'tasks_deleted',
-                              'scans_deleted', v_pruned -> 'scans_deleted', 'cron_run_details_deleted', v_runs);
+                              'scans_deleted', v_pruned -> 'scans_deleted',
+                              'webhook_deliveries_deleted', v_pruned -> 'webhook_deliveries_deleted',
+                              'cron_run_details_deleted', v_runs);
 END
 $$;
 
