@@ -59,7 +59,8 @@ def test_a_batch_keeps_going_past_an_invalid_delivery(conn: psycopg.Connection) 
              {"delivery_id": "b-2", "event": "pull_request", "payload": good},
              {"delivery_id": "b-2", "event": "pull_request", "payload": good}]
     rows = conn.execute("SELECT ordinal, outcome, error IS NOT NULL"
-                        " FROM nightshift.receive_github_deliveries(%s) ORDER BY ordinal", (Jsonb(batch),)).fetchall()
+                        " FROM nightshift.receive_github_deliveries(%s) ORDER BY ordinal",
+                        (Jsonb(batch),)).fetchall()
     assert rows == [(1, "invalid", True), (2, "enqueued", False), (3, "duplicate", False)]
     # the invalid one left nothing behind, not even its delivery id
     recorded = conn.execute("SELECT array_agg(delivery_id ORDER BY delivery_id)"
@@ -75,8 +76,12 @@ def test_maintenance_forgets_delivery_ids_only_after_github_can_no_longer_redeli
     for delivery in ("d-40-days", "d-10-days", "d-6-days"):
         row = conn.execute(receive, (Jsonb([{"delivery_id": delivery, "event": "ping", "payload": ping}]),))
         assert row.fetchone() == ("ignored",)
-    conn.execute("UPDATE nightshift.webhook_deliveries SET received_at = now() - (split_part(delivery_id, '-', 2)"
-                 " || ' days')::interval")
+    conn.execute("UPDATE nightshift.webhook_deliveries"
+                 " SET received_at = now() - (split_part(delivery_id, '-', 2) || ' days')::interval")
+
+    def set_retention(value: str) -> None:
+        conn.execute("UPDATE nightshift.settings SET value = %s WHERE key = 'retention.webhook_deliveries'",
+                     (value,))
 
     def maintain() -> list[str]:
         before = (conn.execute("SELECT count(*) FROM nightshift.webhook_deliveries").fetchone() or (0,))[0]
@@ -89,15 +94,15 @@ def test_maintenance_forgets_delivery_ids_only_after_github_can_no_longer_redeli
     assert maintain() == ["d-10-days", "d-6-days"]  # the default keeps 30 days
     # shorter than GitHub Enterprise Server's 7 days of redelivery is refused...
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="at least 7 days"):
-        conn.execute("UPDATE nightshift.settings SET value = '2 days' WHERE key = 'retention.webhook_deliveries'")
-    conn.execute("UPDATE nightshift.settings SET value = '7 days' WHERE key = 'retention.webhook_deliveries'")
+        set_retention("2 days")
+    set_retention("7 days")
     assert maintain() == ["d-6-days"]
     # ...so a delivery GitHub can still redeliver is still known: its replay enqueues nothing
     row = conn.execute(receive, (Jsonb([{"delivery_id": "d-6-days", "event": "ping", "payload": ping}]),))
     assert row.fetchone() == ("duplicate",)
     # a value written before the check existed still keeps 7 days
     conn.execute("ALTER TABLE nightshift.settings DISABLE TRIGGER settings_validate")
-    conn.execute("UPDATE nightshift.settings SET value = '1 hour' WHERE key = 'retention.webhook_deliveries'")
+    set_retention("1 hour")
     conn.execute("ALTER TABLE nightshift.settings ENABLE TRIGGER settings_validate")
     assert maintain() == ["d-6-days"]
 
@@ -113,9 +118,11 @@ def test_two_pushes_to_one_pull_request_in_one_batch_leave_one_review_of_the_new
     repository(conn, "https://github.com/o/r", full_name="o/r")
     batch = [{"delivery_id": "p-1", "event": "pull_request",
               "payload": pull_request(7, "1", "2026-11-28T10:00:00Z", "opened")},
-             {"delivery_id": "p-2", "event": "pull_request", "payload": pull_request(7, "2", "2026-11-28T10:05:00Z")},
+             {"delivery_id": "p-2", "event": "pull_request",
+              "payload": pull_request(7, "2", "2026-11-28T10:05:00Z")},
              # arrives last but describes the pull request as it was before p-2: changes nothing
-             {"delivery_id": "p-3", "event": "pull_request", "payload": pull_request(7, "3", "2026-11-28T10:01:00Z")}]
+             {"delivery_id": "p-3", "event": "pull_request",
+              "payload": pull_request(7, "3", "2026-11-28T10:01:00Z")}]
     rows = conn.execute("SELECT ordinal, outcome, task_id FROM nightshift.receive_github_deliveries(%s)"
                         " ORDER BY ordinal", (Jsonb(batch),)).fetchall()
     assert [(o, outcome) for o, outcome, _ in rows] == [(1, "enqueued"), (2, "replaced"), (3, "stale")]
