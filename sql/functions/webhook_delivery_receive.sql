@@ -119,14 +119,16 @@ BEGIN
     IF cardinality(v_ordinals) = 0 THEN
         RETURN;
     END IF;
-    -- every review whose pull request has none in flight, in one statement and in batch order: of two
-    -- deliveries of one pull request the first is inserted here and the second replaces it below
+    -- every review whose pull request has none in flight, in one statement. Sorted by pull request, so
+    -- that concurrent batches wait for each other's pull requests in one order rather than deadlock;
+    -- in batch order within one: of two deliveries of a pull request the first is inserted here and
+    -- the second replaces it below
     WITH inserted AS (
         INSERT INTO nightshift.tasks (kind, subject, payload)
         SELECT 'pr-review', 'pr/' || w.repository_id || '/' || w.number,
                w.payload || jsonb_build_object('repository_id', w.repository_id, 'number', w.number)
           FROM unnest(v_ordinals, v_repositories, v_numbers, v_payloads) AS w(ord, repository_id, number, payload)
-         ORDER BY w.ord
+         ORDER BY w.repository_id, w.number, w.ord
         ON CONFLICT (kind, subject) WHERE status IN ('queued', 'running') DO NOTHING
         RETURNING id, payload ->> 'delivery_id' AS delivery_id
     )
