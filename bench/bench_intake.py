@@ -126,11 +126,11 @@ async def run_plan(plan: Plan) -> dict[str, Any]:
         finally:
             writer.close()
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     await asyncio.gather(*(connection() for _ in range(plan.concurrency)))
     elapsed = time.perf_counter() - started
     return {"elapsed": elapsed, "latencies": latencies, "answers": answers, "deliveries": deliveries,
-            "replays": replays}
+            "replays": replays, "client_cpu": time.process_time() - cpu_started}
 
 
 def client_process(plan: Plan) -> dict[str, Any]:
@@ -142,8 +142,22 @@ def client_process(plan: Plan) -> dict[str, Any]:
         return asyncio.run(run_plan(plan))
 
 
-def load(pool: Any, plan: Plan) -> dict[str, Any]:
-    return pool.apply(client_process, (plan,))
+def load(pool: Any, plan: Plan, server_pid: int | None = None) -> dict[str, Any]:
+    """Run one plan; with server_pid, also the server's CPU seconds spent meanwhile (a measure that
+    other load on the machine does not skew the way it skews requests/s)."""
+    before = cpu_seconds(server_pid) if server_pid else 0.0
+    result: dict[str, Any] = pool.apply(client_process, (plan,))
+    result["server_cpu"] = cpu_seconds(server_pid) - before if server_pid else 0.0
+    return result
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- the server and the report ---------------------------------------------------------------------------
@@ -202,7 +216,8 @@ def percentile(values: list[float], q: float) -> float:
 def summary(result: dict[str, Any]) -> dict[str, float]:
     latencies = result["latencies"]
     return {"rps": len(latencies) / result["elapsed"], "p50": percentile(latencies, 0.5) * 1000,
-            "p99": percentile(latencies, 0.99) * 1000}
+            "p99": percentile(latencies, 0.99) * 1000, "cpu": result["server_cpu"] / len(latencies) * 1000,
+            "client_cpu": result["client_cpu"] / len(latencies) * 1000}
 
 
 def check_answers(result: dict[str, Any]) -> tuple[int, int, list[str]]:
@@ -264,9 +279,9 @@ def main() -> int:
             problems += check_answers(warm)[2]
             number += 1000
             for concurrency, count in ((1, args.requests_c1), (64, args.requests_c64)):
-                health = summary(load(pool, Plan(port, count, concurrency, webhooks=False)))
+                health = summary(load(pool, Plan(port, count, concurrency, webhooks=False), server.pid))
                 result = load(pool, Plan(port, count, concurrency, webhooks=True, first_number=number,
-                                         seed=concurrency))
+                                         seed=concurrency), server.pid)
                 unique, replays, found = check_answers(result)
                 problems += found
                 expected |= {d for d, r in zip(result["deliveries"], result["replays"], strict=True) if not r}
@@ -283,14 +298,22 @@ def main() -> int:
           "(compact JSON, as GitHub sends), 20% replays; client in another process")
     print(f"floor of one delivery: a durable commit round trip takes {floor * 1000:.2f} ms here "
           "(INSERT + COMMIT at 1 connection)")
-    print(f"{'conns':>5}  {'endpoint':<24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}   ratio of healthz req/s")
+    print(f"{'conns':>5}  {'endpoint':<24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms':>7} "
+          f"{'client':>7}   ratio of healthz req/s")
     for concurrency, health, hooks, unique, replays in rows:
         print(f"{concurrency:>5}  {'GET /healthz':<24} {health['rps']:>8.0f} {health['p50']:>8.2f} "
-              f"{health['p99']:>8.2f}")
+              f"{health['p99']:>8.2f} {health['cpu']:>7.3f} {health['client_cpu']:>7.3f}")
         ratio = hooks["rps"] / health["rps"]
         verdict = "goal >= 0.5 met" if ratio >= 0.5 else "goal >= 0.5 NOT met"
         print(f"{concurrency:>5}  {'POST /webhooks/github':<24} {hooks['rps']:>8.0f} {hooks['p50']:>8.2f} "
-              f"{hooks['p99']:>8.2f}   {ratio:.2f} ({verdict}; {unique} unique + {replays} replays)")
+              f"{hooks['p99']:>8.2f} {hooks['cpu']:>7.3f} {hooks['client_cpu']:>7.3f}   {ratio:.2f} "
+              f"({verdict}; {unique} unique + {replays} replays)")
+    print("cpu ms: the server process's CPU time per request (user + system); client: the load client's")
+    if rows and rows[0][0] == 1:
+        bound = (1000 / rows[0][1]["rps"]) / (floor * 1000 + 1000 / rows[0][1]["rps"])
+        print(f"at 1 connection each delivery waits for its own durable commit: with {floor * 1000:.2f} ms "
+              f"of commit and {1000 / rows[0][1]['rps']:.2f} ms per healthz request, the ratio cannot "
+              f"exceed {bound:.2f} here")
     print(f"queue: {len(expected)} unique deliveries -> lost {lost}, duplicated {duplicated}"
           + ("" if not problems else f"; answer problems: {problems}"))
     if not args.keep:

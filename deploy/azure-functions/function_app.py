@@ -12,7 +12,6 @@ import json
 import logging
 
 import azure.functions as func
-
 from nightshift_trigger import trigger_all
 
 app = func.FunctionApp()

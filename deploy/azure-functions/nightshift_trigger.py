@@ -1,7 +1,8 @@
 """Call Nightshift's trigger endpoint for each scheduled kind (standard library only).
 
 Used by function_app.py on an Azure timer; runnable by hand too:
-    NIGHTSHIFT_URL=https://nightshift.example.com NIGHTSHIFT_TRIGGER_TOKEN=nst_... python nightshift_trigger.py
+    NIGHTSHIFT_URL=https://nightshift.example.com NIGHTSHIFT_TRIGGER_TOKEN=nst_... \
+        python nightshift_trigger.py
 """
 
 from __future__ import annotations

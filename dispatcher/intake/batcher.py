@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -98,7 +99,7 @@ class DeliveryBatcher:
                     cur = await conn.execute(
                         "SELECT outcome, task_id, repository_id, error"
                         " FROM nightshift.receive_github_deliveries(%s) ORDER BY ordinal",
-                        (Jsonb(elements),))
+                        (Jsonb(elements, dumps=msgspec.json.encode),))  # faster than json.dumps
                     return [Received(*row) for row in await cur.fetchall()]
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
                 if attempt == RETRIES:

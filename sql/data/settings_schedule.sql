@@ -30,6 +30,9 @@ INSERT INTO nightshift.settings (key, value, description) VALUES
      'maintenance deletes notifications sent longer ago than this (failed and dead ones are kept)'),
     ('retention.cron_run_details', '7 days',
      'maintenance deletes pg_cron''s cron.job_run_details rows older than this'),
+    ('retention.webhook_deliveries', '30 days',
+     'maintenance deletes recorded webhook delivery ids older than this; a delivery replayed later is '
+     'taken as new. At least 7 days: GitHub lets people redeliver for 3 days (Enterprise Server: 7)'),
     ('retention.batch_size', '10000',
      'at most this many rows of each kind are deleted per maintenance run, keeping runs short')
 ON CONFLICT (key) DO NOTHING;

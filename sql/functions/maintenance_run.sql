@@ -4,6 +4,9 @@
 --   * delete scans that finished before now() - 'retention.scans' (findings stay, with their history);
 --   * delete notifications sent before now() - 'retention.notifications' (failed and dead ones stay
 --     until an operator retries them: nightshift.notifications_undelivered lists them);
+--   * delete webhook delivery ids received before now() - 'retention.webhook_deliveries' (never less
+--     than 7 days: GitHub lets people redeliver a delivery for 3 days, Enterprise Server for 7, and a
+--     delivery id still redeliverable must stay recorded, or its replay would enqueue again);
 --   * delete rows of cron.job_run_details older than 'retention.cron_run_details' for Nightshift's own jobs
 --     (jobname 'nightshift-%') — pg_cron never prunes it. Only when pg_cron lives in this database; when it
 --     lives in another one, `nightshift cron install` adds a purge job there (see cron_job_specs).
@@ -30,11 +33,16 @@ DECLARE
                                         WHERE st.key = 'retention.scans')::interval, '90 days');
     v_keep_notifications interval := coalesce((SELECT st.value FROM nightshift.settings AS st
                                                 WHERE st.key = 'retention.notifications')::interval, '30 days');
+    -- settings_validate refuses less than 7 days; greatest() also covers a row written before that check
+    v_keep_deliveries interval := greatest(nightshift.setting_interval('retention.webhook_deliveries',
+                                                                       '30 days'), interval '7 days');
     v_tasks integer;
     v_scans integer;
     v_notifications integer;
+    v_deliveries integer;
 BEGIN
-    /* Delete old finished tasks, scans and sent notifications, at most retention.batch_size of each. */
+    /* Delete old finished tasks, scans, sent notifications and webhook delivery ids, at most
+       retention.batch_size of each. */
     DELETE FROM nightshift.tasks AS t
      WHERE t.id IN (SELECT o.id
                       FROM nightshift.tasks AS o
@@ -65,8 +73,18 @@ BEGIN
                        FOR UPDATE SKIP LOCKED);
     GET DIAGNOSTICS v_notifications = ROW_COUNT;
 
+    DELETE FROM nightshift.webhook_deliveries AS d
+     WHERE d.delivery_id IN (SELECT o.delivery_id
+                               FROM nightshift.webhook_deliveries AS o
+                              WHERE o.received_at < now() - v_keep_deliveries
+                              ORDER BY o.received_at
+                              LIMIT v_batch
+                                FOR UPDATE SKIP LOCKED);
+    GET DIAGNOSTICS v_deliveries = ROW_COUNT;
+
     RETURN jsonb_build_object('tasks_deleted', v_tasks, 'scans_deleted', v_scans,
-                              'notifications_deleted', v_notifications);
+                              'notifications_deleted', v_notifications,
+                              'webhook_deliveries_deleted', v_deliveries);
 END
 $$;
 
@@ -85,7 +103,8 @@ DECLARE
     v_pruned jsonb;
     v_runs integer;
 BEGIN
-    /* Requeue expired leases; prune old tasks, scans, sent notifications, pg_cron run history. */
+    /* Requeue expired leases; prune old tasks, scans, sent notifications, delivery ids, pg_cron run
+       history; report. */
     -- the queue's function may not exist on a partially migrated database: maintenance must not fail then
     IF to_regprocedure('nightshift.requeue_expired()') IS NOT NULL THEN
         EXECUTE 'SELECT nightshift.requeue_expired()' INTO v_requeued;
@@ -109,6 +128,7 @@ BEGIN
     RETURN jsonb_build_object('requeued', v_requeued, 'tasks_deleted', v_pruned -> 'tasks_deleted',
                               'scans_deleted', v_pruned -> 'scans_deleted',
                               'notifications_deleted', v_pruned -> 'notifications_deleted',
+                              'webhook_deliveries_deleted', v_pruned -> 'webhook_deliveries_deleted',
                               'cron_run_details_deleted', v_runs);
 END
 $$;

@@ -20,6 +20,9 @@ BEGIN
         WHEN NEW.key IN ('retention.tasks', 'retention.scans', 'retention.cron_run_details',
                          'retention.notifications') THEN
             v_expected := 'a positive interval'; v_example := '14 days'; v_type := 'interval > 0';
+        WHEN NEW.key = 'retention.webhook_deliveries' THEN
+            -- shorter would forget delivery ids GitHub can still redeliver (3 days; Enterprise Server: 7)
+            v_expected := 'an interval of at least 7 days'; v_example := '30 days'; v_type := 'interval >= 7 days';
         WHEN NEW.key IN ('retention.batch_size', 'cost.lookback_days', 'schedule.batch_size') THEN
             v_expected := 'a whole number of 1 or more'; v_example := '30'; v_type := 'integer >= 1';
         WHEN NEW.key = 'notifications.max_findings' THEN
@@ -40,6 +43,7 @@ BEGIN
         v_ok := CASE
             WHEN v_type = 'interval >= 0' THEN NEW.value::interval >= interval '0'
             WHEN v_type = 'interval > 0' THEN NEW.value::interval > interval '0'
+            WHEN v_type = 'interval >= 7 days' THEN NEW.value::interval >= interval '7 days'
             WHEN v_type = 'integer >= 1' THEN NEW.value::integer >= 1
             WHEN v_type = 'integer >= 0' THEN NEW.value::integer >= 0
             WHEN v_type = 'seconds' THEN NEW.value::double precision > 0

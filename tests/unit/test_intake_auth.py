@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dispatcher.intake import tokens
-from dispatcher.intake.github import signature_valid, trim
+from dispatcher.intake.github import parse_delivery, signature_valid, trim
 from tests.support.intake import TEST_SECRET, corpus, manifest
 
 # GitHub Docs, "Validating webhook deliveries" (quoted in the corpus README)
@@ -43,6 +43,31 @@ def test_trim_keeps_what_the_review_needs() -> None:
     assert trimmed["pull_request"]["head"]["sha"] == payload["pull_request"]["head"]["sha"]
     assert trimmed["pull_request"]["base"]["ref"] == "master"
     assert len(json.dumps(trimmed)) < len(json.dumps(payload)) / 10
+
+
+def test_the_fast_parse_reads_what_trim_keeps_from_every_corpus_payload() -> None:
+    payloads = sorted(corpus().glob("*.json")) + sorted((corpus() / "more").glob("*.json"))
+    payloads = [path for path in payloads if path.name != "manifest.json"]
+    assert len(payloads) >= 15
+    for path in payloads:
+        raw = path.read_bytes()
+        assert parse_delivery(raw) == trim(json.loads(raw)), path.name
+
+
+@pytest.mark.parametrize("body", [
+    b'{"action": "opened", "number": "seven", "pull_request": {"head": "not an object"}}',
+    b'{"repository": ["a list"], "pull_request": {"head": {"sha": 1, "repo": null}}}',
+    b'{"pull_request": {"head": {"sha": "a", "repo": {"name": "no clone_url"}}, "base": 5}}',
+    b'{"number": 123456789012345678901234567890}',
+    b'[1, 2]', b'"text"', b'null', b'{"a": 1} trailing', b'{"a": ', b'\xff\xfe', b'',
+])
+def test_the_fast_parse_of_odd_shapes_is_trim_of_the_json_module(body: bytes) -> None:
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        assert parse_delivery(body) is None
+        return
+    assert parse_delivery(body) == (trim(decoded) if isinstance(decoded, dict) else decoded)
 
 
 def stored(token: tokens.NewToken, **changes: object) -> tokens.StoredToken:
