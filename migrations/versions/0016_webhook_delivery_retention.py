@@ -1,7 +1,7 @@
 """webhook_deliveries: pruned by age, and no foreign key to tasks
 
 Revision ID: 0016
-Revises: 0003
+Revises: 0015
 Create Date: 2026-11-28 23:00:00
 
 - webhook_deliveries_received_idx: maintenance deletes deliveries older than the setting
@@ -17,7 +17,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0016"
-down_revision = "0003"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
