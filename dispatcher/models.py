@@ -80,7 +80,8 @@ organizations = Table(
 organization_members = Table(
     "organization_members",
     metadata,
-    Column("organization_id", BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True),
+    Column("organization_id", BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"),
+           primary_key=True),
     Column("member", Text, primary_key=True, comment="a database role name (a team's group role)"),
     _created(),
     Index("organization_members_member_idx", "member"),

@@ -32,7 +32,8 @@ def upgrade() -> None:
         schema="nightshift",
         comment="database roles whose members may read an organization's rows (row-level security)",
     )
-    op.create_index("organization_members_member_idx", "organization_members", ["member"], schema="nightshift")
+    op.create_index("organization_members_member_idx", "organization_members", ["member"],
+                    schema="nightshift")
 
 
 def downgrade() -> None:

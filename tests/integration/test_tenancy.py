@@ -54,23 +54,29 @@ def one(conn: psycopg.Connection, query: str, *params: object) -> object:
 
 def seed_reference(conn: psycopg.Connection) -> None:
     """Shared reference data: one compliance requirement and the check that maps to it."""
-    requirement = one(conn, "INSERT INTO nightshift.compliance_requirements (framework, provider, source_name,"
+    requirement = one(conn, "INSERT INTO nightshift.compliance_requirements (framework, provider,"
+                            " source_name,"
                             " requirement, title) VALUES ('CIS', 'aws', 'test:cis', '2.1.1', 'S3 logging')"
                             " RETURNING id")
-    conn.execute("INSERT INTO nightshift.compliance_check_mappings (requirement_id, scanner, check_id, source)"
+    conn.execute("INSERT INTO nightshift.compliance_check_mappings (requirement_id, scanner, check_id,"
+                 " source)"
                  " VALUES (%s, 'checkov', 'CKV_AWS_18', 'test')", (requirement,))
 
 
 def seed_organization(conn: psycopg.Connection, name: str) -> dict[str, object]:
     """An organization with a bit of everything: targets, schedules, tasks of each kind, scans,
     findings of every finding kind, a remediation, notifications, a suppression, cost rows."""
-    org = one(conn, "INSERT INTO nightshift.organizations (name, cost_optimization_enabled, compliance_enabled,"
+    org = one(conn, "INSERT INTO nightshift.organizations (name, cost_optimization_enabled,"
+                    " compliance_enabled,"
                     " auto_remediate) VALUES (%s, true, true, true) RETURNING id", name)
-    repo = one(conn, "INSERT INTO nightshift.repositories (organization_id, name, url) VALUES (%s, 'infra', %s)"
+    repo = one(conn, "INSERT INTO nightshift.repositories (organization_id, name, url) VALUES (%s,"
+                     " 'infra', %s)"
                      " RETURNING id", org, f"https://git.example.com/{name}/infra.git")
-    pipeline = one(conn, "INSERT INTO nightshift.pipelines (repository_id, name) VALUES (%s, 'prod') RETURNING id",
+    pipeline = one(conn, "INSERT INTO nightshift.pipelines (repository_id, name) VALUES (%s, 'prod')"
+                         " RETURNING id",
                    repo)
-    integration = one(conn, "INSERT INTO nightshift.cloud_integrations (organization_id, provider, account_id,"
+    integration = one(conn, "INSERT INTO nightshift.cloud_integrations (organization_id, provider,"
+                            " account_id,"
                             " frameworks) VALUES (%s, 'aws', %s, '{CIS}') RETURNING id",
                       org, f"{abs(hash(name)) % 10**12:012d}")
     conn.execute("INSERT INTO nightshift.cloud_integration_pipelines (cloud_integration_id, pipeline_id)"
@@ -78,13 +84,15 @@ def seed_organization(conn: psycopg.Connection, name: str) -> dict[str, object]:
     conn.execute("INSERT INTO nightshift.schedules (kind, organization_id, frequency, next_run_at)"
                  " VALUES ('cost-analysis', %s, 'DAILY', now() + interval '1 hour')"
                  " ON CONFLICT DO NOTHING", (org,))
-    conn.execute("UPDATE nightshift.schedules SET frequency = 'DAILY', next_run_at = now() + interval '1 hour'"
+    conn.execute("UPDATE nightshift.schedules SET frequency = 'DAILY', next_run_at = now() + interval"
+                 " '1 hour'"
                  " WHERE pipeline_id = %s OR cloud_integration_id = %s OR organization_id = %s",
                  (pipeline, integration, org))
     conn.execute("INSERT INTO nightshift.notification_channels (organization_id, name, kind)"
                  " VALUES (%s, %s, 'log')", (org, f"{name}-log"))
     conn.execute("INSERT INTO nightshift.suppressions (kind, subject_pattern, address_pattern, owner, reason)"
-                 " VALUES ('drift', %s, 'aws_s3_bucket.logs', %s, 'accepted')", (f"pipeline/{pipeline}", name))
+                 " VALUES ('drift', %s, 'aws_s3_bucket.logs', %s,"
+                 " 'accepted')", (f"pipeline/{pipeline}", name))
 
     targets = {"drift-scan": (f"pipeline/{pipeline}", "DRIFTED", ["drift", "pending-change"]),
                "compliance-scan": (f"cloud_integration/{integration}", "FAILED_CHECKS", ["compliance"]),
@@ -93,28 +101,35 @@ def seed_organization(conn: psycopg.Connection, name: str) -> dict[str, object]:
     resource = f"arn:aws:s3:::{name}-logs"
     for kind, (subject, bad, finding_kinds) in targets.items():
         one(conn, "SELECT nightshift.enqueue(%s, %s)", kind, subject)  # queued
-        task = one(conn, "INSERT INTO nightshift.tasks (kind, subject, status, attempt, started_at, finished_at)"
+        task = one(conn, "INSERT INTO nightshift.tasks (kind, subject, status, attempt, started_at,"
+                         " finished_at)"
                          " VALUES (%s, %s, 'done', 1, now() - interval '2 hours', now() - interval '1 hour')"
                          " RETURNING id", kind, subject)
         conn.execute("INSERT INTO nightshift.tasks (kind, subject, status, attempt, last_error, finished_at)"
                      " VALUES (%s, %s, 'dead', 3, 'gave up', now() - interval '3 hours')", (kind, subject))
-        scans = [one(conn, "INSERT INTO nightshift.scans (task_id, attempt, kind, subject, status, summary, error,"
-                           " started_at, finished_at) VALUES (%s, %s, %s, %s, %s, '{}', %s, %s, %s) RETURNING id",
+        scans = [one(conn, "INSERT INTO nightshift.scans (task_id, attempt, kind, subject, status,"
+                           " summary, error,"
+                           " started_at, finished_at) VALUES (%s, %s, %s, %s, %s, '{}', %s, %s, %s)"
+                           " RETURNING id",
                      task, attempt, kind, subject, status, "boom" if status == "ERROR" else None,
                      NOW - ago - timedelta(minutes=5), NOW - ago)
                  for attempt, (status, ago) in enumerate(
                      (("CLEAN", timedelta(days=3)), (bad, timedelta(days=1)),
                       ("ERROR", timedelta(hours=2)), (bad, timedelta(hours=1))), start=1)]
-        conn.execute("INSERT INTO nightshift.notifications (channel, template, payload, scan_id, status, last_error)"
-                     " VALUES (%s, 'findings', '{}', %s, 'pending', NULL), (%s, 'findings', '{}', %s, 'dead', 'gone')",
+        conn.execute("INSERT INTO nightshift.notifications (channel, template, payload, scan_id,"
+                     " status, last_error)"
+                     " VALUES (%s, 'findings', '{}', %s, 'pending', NULL), (%s, 'findings', '{}', %s,"
+                     " 'dead', 'gone')",
                      (f"{name}-log", scans[-1], f"{name}-log", scans[1]))
         conn.execute("INSERT INTO nightshift.webhook_deliveries (delivery_id, source, event, task_id)"
                      " VALUES (%s, 'github', 'pull_request', %s)", (f"{name}-{kind}", task))
         for finding_kind in finding_kinds:
             for status, severity in (("OPEN", "high"), ("RESOLVED", "low")):
                 conn.execute(
-                    "INSERT INTO nightshift.findings (kind, subject, fingerprint, resource_address, resource_type,"
-                    " provider_id, change_type, check_id, severity, status, first_seen, last_seen, resolved_at,"
+                    "INSERT INTO nightshift.findings (kind, subject, fingerprint, resource_address,"
+                    " resource_type,"
+                    " provider_id, change_type, check_id, severity, status, first_seen, last_seen,"
+                    " resolved_at,"
                     " first_scan_id, last_scan_id, details) VALUES (%s, %s, %s, 'aws_s3_bucket.logs',"
                     " 'aws_s3_bucket', %s, 'update', 'CKV_AWS_18', %s, %s, %s, %s, %s, %s, %s, %s)",
                     (finding_kind, subject, f"{finding_kind}-{status}", resource, severity, status,
@@ -125,7 +140,8 @@ def seed_organization(conn: psycopg.Connection, name: str) -> dict[str, object]:
                  " SELECT subject, array_agg(id), 'pr_opened', 'nightshift/fix' FROM nightshift.findings"
                  " WHERE subject = %s GROUP BY subject", (f"pipeline/{pipeline}",))
 
-    source = one(conn, "INSERT INTO nightshift.cost_sources (organization_id, uri) VALUES (%s, %s) RETURNING id",
+    source = one(conn, "INSERT INTO nightshift.cost_sources (organization_id, uri) VALUES (%s, %s)"
+                       " RETURNING id",
                  org, f"file:///billing/{name}")
     month = NOW.replace(day=1, hour=0, minute=0, second=0)
     conn.execute("SELECT nightshift.cost_ensure_partitions(%s, %s)", (month, month + timedelta(days=32)))
@@ -187,7 +203,8 @@ def reader_of(pg_server: PgServer, db_url: str, admin: psycopg.Connection,
     with group_role(pg_server.admin_url) as team, \
             login_role(pg_server.admin_url, READER, team) as (user, password):
         if organization is not None:
-            admin.execute("INSERT INTO nightshift.organization_members (organization_id, member) VALUES (%s, %s)",
+            admin.execute("INSERT INTO nightshift.organization_members (organization_id, member) VALUES"
+                          " (%s, %s)",
                           (organization, team))
         try:
             with psycopg.connect(db_url, user=user, password=password) as reader:
@@ -199,7 +216,8 @@ def reader_of(pg_server: PgServer, db_url: str, admin: psycopg.Connection,
 def test_every_table_is_tenant_data_or_declared_shared(conn: psycopg.Connection) -> None:
     rows = conn.execute(
         "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,"
-        "       EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'nightshift_tenant'),"
+        "       EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname ="
+        " 'nightshift_tenant'),"
         "       EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0"
         "                  AND NOT a.attisdropped AND a.attname IN ('organization_id', 'subject'))"
         "  FROM pg_class c WHERE c.relnamespace = 'nightshift'::regnamespace AND c.relkind IN ('r', 'p')"
@@ -232,7 +250,8 @@ def test_security_definer_functions_fix_search_path_and_are_not_public(conn: psy
     definers = conn.execute(
         "SELECT p.oid::regprocedure::text, p.proconfig, has_function_privilege('public', p.oid, 'EXECUTE'),"
         "       has_function_privilege(%s, p.oid, 'EXECUTE')"
-        "  FROM pg_proc p WHERE p.pronamespace = 'nightshift'::regnamespace AND p.prosecdef", (READER,)).fetchall()
+        "  FROM pg_proc p WHERE p.pronamespace = 'nightshift'::regnamespace AND"
+        " p.prosecdef", (READER,)).fetchall()
     assert len(definers) >= 10
     for name, config, public, reader in definers:
         assert "search_path=pg_catalog, pg_temp" in (config or []), name
@@ -247,7 +266,8 @@ def test_each_role_holds_only_what_it_needs(pg_server: PgServer, conn: psycopg.C
     for role in ("nightshift_dispatcher", "nightshift_scheduler", READER):
         # no DDL: no CREATE in the schema, the database or public; no role attributes
         assert conn.execute(
-            "SELECT has_schema_privilege(%s, 'nightshift', 'CREATE'), has_database_privilege(%s, %s, 'CREATE'),"
+            "SELECT has_schema_privilege(%s, 'nightshift', 'CREATE'), has_database_privilege(%s, %s,"
+            " 'CREATE'),"
             "       has_schema_privilege(%s, 'public', 'CREATE'), rolcanlogin, rolsuper, rolcreaterole,"
             "       rolcreatedb, rolbypassrls FROM pg_roles WHERE rolname = %s",
             (role, role, database, role, role)).fetchone() == (False,) * 8, role
@@ -263,7 +283,8 @@ def test_each_role_holds_only_what_it_needs(pg_server: PgServer, conn: psycopg.C
         " WHERE c.relnamespace = 'nightshift'::regnamespace AND c.relkind IN ('r', 'p')"
         "   AND r.rolname IN ('nightshift_dispatcher', 'nightshift_scheduler')"
         "   AND has_table_privilege(r.oid, c.oid, 'SELECT') ORDER BY 1, 2").fetchall()
-    assert readable == [("nightshift_dispatcher", "notification_channels"), ("nightshift_scheduler", "settings")]
+    assert readable == [("nightshift_dispatcher", "notification_channels"),
+                        ("nightshift_scheduler", "settings")]
     executes = {name for (name,) in conn.execute(
         "SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'nightshift'::regnamespace AND p.prosecdef"
         " AND has_function_privilege('nightshift_scheduler', p.oid, 'EXECUTE')")}
@@ -312,7 +333,7 @@ def test_a_reader_of_one_organization_reads_and_infers_nothing_of_another(
     assert called_before == called_after
     for name in views:
         assert isinstance(before[name], list), f"view {name}: {before[name]} for a reader"
-        assert before[name] or name in MAY_BE_EMPTY, f"view {name} shows A nothing: extend seed_organization()"
+        assert before[name] or name in MAY_BE_EMPTY, f"view {name} shows A nothing: extend the seed"
     for name in tables:
         expected_refused = name in SHARED and name not in READER_SHARED
         assert isinstance(before[name], str) == expected_refused, f"table {name}: {before[name]!r:.80}"
@@ -339,15 +360,16 @@ def test_a_reader_cannot_change_another_organizations_rows(
     a = seed_organization(conn, "tenant-a")
     seed_organization(conn, "tenant-b")
     tables = relations(conn, "rp")
-    counts = {t: one(conn, sql.SQL("SELECT count(*) FROM nightshift.{}").format(sql.Identifier(t)).as_string(conn))
+    counts = {t: one(conn, sql.SQL("SELECT count(*) FROM"
+                                   " nightshift.{}").format(sql.Identifier(t)).as_string(conn))
               for t in tables}
     with reader_of(pg_server, db_url, conn, a["id"]) as reader:
         reader.autocommit = True
         for table in tables:
             name = sql.Identifier("nightshift", table)
+            column = sql.Identifier(first_column(conn, table))
             for statement in (sql.SQL("DELETE FROM {}").format(name),
-                              sql.SQL("UPDATE {} SET {} = {}").format(name, sql.Identifier(first_column(conn, table)),
-                                                                      sql.Identifier(first_column(conn, table))),
+                              sql.SQL("UPDATE {} SET {} = {}").format(name, column, column),
                               sql.SQL("INSERT INTO {} DEFAULT VALUES").format(name),
                               sql.SQL("TRUNCATE {}").format(name)):
                 with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -359,13 +381,15 @@ def test_a_reader_cannot_change_another_organizations_rows(
                      "SELECT * FROM nightshift.suppress_finding(1, 'me', 'why', NULL)"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 reader.execute(call)
-    assert {t: one(conn, sql.SQL("SELECT count(*) FROM nightshift.{}").format(sql.Identifier(t)).as_string(conn))
+    assert {t: one(conn, sql.SQL("SELECT count(*) FROM"
+                                 " nightshift.{}").format(sql.Identifier(t)).as_string(conn))
             for t in tables} == counts
 
 
 def first_column(conn: psycopg.Connection, table: str) -> str:
     return str(one(conn, "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
-                         " AND NOT attisdropped AND attidentity = '' AND attgenerated = '' ORDER BY attnum LIMIT 1",
+                         " AND NOT attisdropped AND attidentity = '' AND attgenerated = '' ORDER BY"
+                         " attnum LIMIT 1",
                    f"nightshift.{table}"))
 
 
@@ -375,7 +399,8 @@ def test_a_reader_without_membership_sees_empty_results_not_errors(
     seed_organization(conn, "tenant-a")
     # a membership naming a role that does not exist (dropped since) grants nothing and breaks nothing
     a_id = one(conn, "SELECT id FROM nightshift.organizations")
-    conn.execute("INSERT INTO nightshift.organization_members (organization_id, member) VALUES (%s, 'no such role')",
+    conn.execute("INSERT INTO nightshift.organization_members (organization_id, member) VALUES (%s, 'no"
+                 " such role')",
                  (a_id,))
     views, tables = relations(conn, "vm"), relations(conn, "rp")
     with reader_of(pg_server, db_url, conn, None) as reader:
@@ -398,7 +423,8 @@ def test_the_owner_sees_every_organization_inside_definer_functions(
             "SELECT DISTINCT subject FROM nightshift.claim_tasks('w1', NULL, 100, '1 minute')").fetchall()
         assert {f"pipeline/{a['pipeline']}", f"pipeline/{b['pipeline']}"} <= {s for (s,) in claimed}
         # the sender reads every organization's channels (its one table grant)
-        channels = dispatcher.execute("SELECT name FROM nightshift.notification_channels ORDER BY 1").fetchall()
+        channels = dispatcher.execute("SELECT name FROM nightshift.notification_channels ORDER BY"
+                                      " 1").fetchall()
         assert channels == [("tenant-a-log",), ("tenant-b-log",)]
 
 
