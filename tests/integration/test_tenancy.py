@@ -39,6 +39,18 @@ SHARED = {
 # Of those, what the reporting views read, so the reader may too.
 READER_SHARED = {"settings", "task_kinds", "compliance_requirements", "compliance_check_mappings"}
 
+# The SECURITY DEFINER functions each service role may call (their files grant them).
+DISPATCHER_FUNCTIONS = sorted([
+    "claim_notifications", "claim_tasks", "claim_tasks_after", "complete_and_claim", "complete_task",
+    "complete_tasks", "enqueue", "enqueue_pr_review", "fail_notifications", "fail_task", "find_api_token",
+    "heartbeat", "mark_notifications_sent", "match_github_repository", "queue_stats",
+    "receive_github_deliveries", "receive_github_delivery", "record_result", "record_scan",
+    "release_notifications", "release_tasks", "requeue_expired", "requeue_expired_notifications",
+    "retry_notification", "task_targets", "use_api_token"])
+SCHEDULER_FUNCTIONS = sorted([
+    "enqueue_due", "prune_history", "requeue_expired", "resolve_schedule", "run_now", "set_active",
+    "set_frequency", "upcoming_runs"])
+
 # Views that may stay empty for a seeded organization, and why. Every other view must show A
 # something, or its isolation check would prove nothing: extend seed_organization() instead.
 MAY_BE_EMPTY: dict[str, str] = {}
@@ -213,6 +225,27 @@ def reader_of(pg_server: PgServer, db_url: str, admin: psycopg.Connection,
             admin.execute("DELETE FROM nightshift.organization_members WHERE member = %s", (team,))
 
 
+def organization_functions(conn: psycopg.Connection) -> list[tuple[str, int]]:
+    """Set-returning functions the reader may call that take an organization id, then only time bounds
+    (or defaults): the cost reports. Their name and how many arguments to pass."""
+    return [(name, nargs) for name, nargs in conn.execute(
+        "SELECT p.proname, p.pronargs - p.pronargdefaults FROM pg_proc p"
+        " WHERE p.pronamespace = 'nightshift'::regnamespace AND p.proretset"
+        "   AND p.proargnames[1] = 'p_organization_id' AND p.proargtypes[0] = 'bigint'::regtype"
+        "   AND has_function_privilege(%s, p.oid, 'EXECUTE')"
+        "   AND (SELECT bool_and(t = 'timestamptz'::regtype) FROM unnest(p.proargtypes[1:]) WITH ORDINALITY"
+        "         AS a(t, i) WHERE i <= p.pronargs - p.pronargdefaults - 1) IS NOT FALSE ORDER BY 1",
+        (READER,))]
+
+
+def call_for_organization(conn: psycopg.Connection, name: str, nargs: int, organization: object) -> int:
+    """Rows the function returns for the organization over a window around the seed's month."""
+    bounds = [NOW - timedelta(days=70), NOW + timedelta(days=40)] * nargs
+    query = sql.SQL("SELECT count(*) FROM nightshift.{}({})").format(
+        sql.Identifier(name), sql.SQL(", ").join([sql.Placeholder()] * nargs))
+    return int(one(conn, query.as_string(conn), organization, *bounds[:nargs - 1]))
+
+
 def test_every_table_is_tenant_data_or_declared_shared(conn: psycopg.Connection) -> None:
     rows = conn.execute(
         "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,"
@@ -285,11 +318,13 @@ def test_each_role_holds_only_what_it_needs(pg_server: PgServer, conn: psycopg.C
         "   AND has_table_privilege(r.oid, c.oid, 'SELECT') ORDER BY 1, 2").fetchall()
     assert readable == [("nightshift_dispatcher", "notification_channels"),
                         ("nightshift_scheduler", "settings")]
-    executes = {name for (name,) in conn.execute(
+    # the definer functions each role may call, exactly: a new one must be granted on purpose
+    executes = {role: sorted(name for (name,) in conn.execute(
         "SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'nightshift'::regnamespace AND p.prosecdef"
-        " AND has_function_privilege('nightshift_scheduler', p.oid, 'EXECUTE')")}
-    assert {"enqueue_due", "prune_history", "requeue_expired"} <= executes
-    assert "record_result" not in executes and "claim_tasks" not in executes
+        " AND has_function_privilege(%s, p.oid, 'EXECUTE')", (role,)))
+        for role in ("nightshift_dispatcher", "nightshift_scheduler")}
+    assert executes == {"nightshift_dispatcher": DISPATCHER_FUNCTIONS,
+                        "nightshift_scheduler": SCHEDULER_FUNCTIONS}
     # pg_cron: neither the dispatcher nor the reader may touch cron.job, in pg_cron's own database
     with psycopg.connect(pg_server.url(pg_server.cron_database()), autocommit=True) as cron:
         for role in ("nightshift_dispatcher", READER):
@@ -315,6 +350,11 @@ def test_a_reader_of_one_organization_reads_and_infers_nothing_of_another(
         after = snapshot(reader, views + tables)
         called_after = call_all(reader, functions)
         assert one(reader, "SELECT nightshift.member_organizations()") == [a["id"]]
+        # the functions a report calls with an organization id run with the reader's rights
+        cost_reports = organization_functions(conn)
+        assert {"cost_items", "cost_top_movers"} <= {name for name, _ in cost_reports}
+        of_b = {name: call_for_organization(reader, name, nargs, b["id"]) for name, nargs in cost_reports}
+        of_a = {name: call_for_organization(reader, name, nargs, a["id"]) for name, nargs in cost_reports}
         b_subjects = [f"organization/{b['id']}", f"repository/{b['repository']}", f"pipeline/{b['pipeline']}",
                       f"cloud_integration/{b['integration']}", f"pr/{b['repository']}/7"]
         with reader.transaction():
@@ -325,6 +365,10 @@ def test_a_reader_of_one_organization_reads_and_infers_nothing_of_another(
                 (b_subjects, b["id"], b["pipeline"])).fetchone()
         reader.rollback()
     assert direct == (0, 0, 0)
+    assert of_b == dict.fromkeys(of_b, 0)
+    assert of_a["cost_items"] == 1  # A's own line item
+    # the admin gets B's from the same calls: the seed wrote rows these functions return
+    assert call_for_organization(conn, "cost_items", dict(cost_reports)["cost_items"], b["id"]) == 1
     # the admin sees B's rows: the seed did write them
     assert one(conn, "SELECT count(*) FROM nightshift.findings WHERE subject = ANY(%s)", b_subjects) == 10
 
