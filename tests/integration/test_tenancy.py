@@ -127,7 +127,7 @@ def seed_organization(conn: psycopg.Connection, name: str) -> dict[str, object]:
                      NOW - ago - timedelta(minutes=5), NOW - ago)
                  for attempt, (status, ago) in enumerate(
                      (("CLEAN", timedelta(days=3)), (bad, timedelta(days=1)),
-                      ("ERROR", timedelta(hours=2)), (bad, timedelta(hours=1))), start=1)]
+                      (bad, timedelta(hours=2)), ("ERROR", timedelta(hours=1))), start=1)]
         conn.execute("INSERT INTO nightshift.notifications (channel, template, payload, scan_id,"
                      " status, last_error)"
                      " VALUES (%s, 'findings', '{}', %s, 'pending', NULL), (%s, 'findings', '{}', %s,"
@@ -174,7 +174,8 @@ def relations(conn: psycopg.Connection, kinds: str) -> list[str]:
 
 
 def snapshot(conn: psycopg.Connection, names: list[str]) -> dict[str, list[str] | str]:
-    """Every row of each relation as text, sorted; or the error the reader got."""
+    """Every row of each relation as text, sorted; or the error the reader got. Inside the caller's
+    transaction (each read is a savepoint)."""
     seen: dict[str, list[str] | str] = {}
     for name in names:
         query = sql.SQL("SELECT row_to_json(r)::text FROM nightshift.{} AS r").format(sql.Identifier(name))
@@ -342,8 +343,9 @@ def test_a_reader_of_one_organization_reads_and_infers_nothing_of_another(
     seed_reference(conn)
     a = seed_organization(conn, "tenant-a")
     views, tables = relations(conn, "vm"), relations(conn, "rp")
-    with reader_of(pg_server, db_url, conn, a["id"]) as reader:
-        functions = stable_functions_without_arguments(conn, READER)
+    functions = stable_functions_without_arguments(conn, READER)
+    # one transaction, one now(): ages and "in the last day" counts read the same clock both times
+    with reader_of(pg_server, db_url, conn, a["id"]) as reader, reader.transaction():
         before = snapshot(reader, views + tables)
         called_before = call_all(reader, functions)
         b = seed_organization(conn, "tenant-b")  # committed by the admin connection meanwhile
@@ -357,13 +359,12 @@ def test_a_reader_of_one_organization_reads_and_infers_nothing_of_another(
         of_a = {name: call_for_organization(reader, name, nargs, a["id"]) for name, nargs in cost_reports}
         b_subjects = [f"organization/{b['id']}", f"repository/{b['repository']}", f"pipeline/{b['pipeline']}",
                       f"cloud_integration/{b['integration']}", f"pr/{b['repository']}/7"]
-        with reader.transaction():
-            direct = reader.execute(
-                "SELECT (SELECT count(*) FROM nightshift.findings WHERE subject = ANY(%s)),"
-                "       (SELECT count(*) FROM nightshift.organizations WHERE id = %s),"
-                "       (SELECT count(*) FROM nightshift.pipelines WHERE id = %s)",
-                (b_subjects, b["id"], b["pipeline"])).fetchone()
-        reader.rollback()
+        direct = reader.execute(
+            "SELECT (SELECT count(*) FROM nightshift.findings WHERE subject = ANY(%s)),"
+            "       (SELECT count(*) FROM nightshift.organizations WHERE id = %s),"
+            "       (SELECT count(*) FROM nightshift.pipelines WHERE id = %s)",
+            (b_subjects, b["id"], b["pipeline"])).fetchone()
+        assert one(reader, "SELECT now() < statement_timestamp()") is True  # still the same transaction
     assert direct == (0, 0, 0)
     assert of_b == dict.fromkeys(of_b, 0)
     assert of_a["cost_items"] == 1  # A's own line item
