@@ -63,15 +63,16 @@ BEGIN
              'FROM nightshift.member_subjects() AS m)) AS s(subject) '
              'WHERE s.subject ~ nightshift.glob_regex(subject_pattern))')
         )
-        SELECT c.oid, pg_catalog.format('nightshift.%I', c.relname) AS name, c.relowner::regrole::text AS owner,
+        SELECT c.oid, pg_catalog.format('nightshift.%I', c.relname) AS name,
+               pg_catalog.pg_get_userbyid(c.relowner) AS owner,
                c.relrowsecurity, c.relforcerowsecurity, c.relispartition,
                coalesce(k.qual,
                         CASE WHEN a.organization_id THEN v_orgs WHEN a.subject THEN v_subjects END) AS qual
           FROM pg_catalog.pg_class AS c
           LEFT JOIN keyed_through AS k ON k.relname = c.relname
           CROSS JOIN LATERAL (
-              SELECT bool_or(att.attname = 'organization_id') AS organization_id,
-                     bool_or(att.attname = 'subject') AS subject
+              SELECT pg_catalog.bool_or(att.attname = 'organization_id') AS organization_id,
+                     pg_catalog.bool_or(att.attname = 'subject') AS subject
                 FROM pg_catalog.pg_attribute AS att
                WHERE att.attrelid = c.oid AND att.attnum > 0 AND NOT att.attisdropped
           ) AS a
