@@ -485,3 +485,25 @@ def test_membership_functions_refuse_a_role_without_grants(
             psycopg.connect(db_url, user=user, password=password, autocommit=True) as dispatcher, \
             pytest.raises(psycopg.errors.InsufficientPrivilege):
         dispatcher.execute(statement)
+
+
+def explain(conn: psycopg.Connection, role: str, query: str) -> str:
+    with conn.transaction():
+        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+        conn.execute("SET LOCAL search_path = pg_catalog")  # the same names in every role's plan
+        plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN (COSTS OFF) {query}"))
+    return plan
+
+
+def test_the_owner_pays_no_filter_and_the_reader_one_lookup_per_statement(conn: psycopg.Connection) -> None:
+    # the owner's policy is USING (true): folded away, the claim plan is the one without row security
+    claim = ("UPDATE nightshift.tasks SET status = 'running' WHERE id IN (SELECT id FROM nightshift.tasks"
+             " WHERE status = 'queued' ORDER BY priority, run_after, id FOR UPDATE SKIP LOCKED LIMIT 5)"
+             " RETURNING id")
+    owner_plan = explain(conn, "nightshift_owner", claim)
+    assert "SubPlan" not in owner_plan and "member" not in owner_plan
+    assert owner_plan == explain(conn, str(one(conn, "SELECT current_user")), claim)  # a superuser: no RLS
+    # the reader's: an index scan filtered by a hash of its subjects, built once per statement
+    reader_plan = explain(conn, READER, "SELECT * FROM nightshift.findings WHERE subject = 'pipeline/1'")
+    assert "Index Cond: (subject = 'pipeline/1'::text)" in reader_plan
+    assert "hashed SubPlan" in reader_plan
