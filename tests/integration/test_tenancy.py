@@ -66,45 +66,41 @@ def one(conn: psycopg.Connection, query: str, *params: object) -> object:
 
 def seed_reference(conn: psycopg.Connection) -> None:
     """Shared reference data: one compliance requirement and the check that maps to it."""
-    requirement = one(conn, "INSERT INTO nightshift.compliance_requirements (framework, provider,"
-                            " source_name,"
-                            " requirement, title) VALUES ('CIS', 'aws', 'test:cis', '2.1.1', 'S3 logging')"
-                            " RETURNING id")
-    conn.execute("INSERT INTO nightshift.compliance_check_mappings (requirement_id, scanner, check_id,"
-                 " source)"
-                 " VALUES (%s, 'checkov', 'CKV_AWS_18', 'test')", (requirement,))
+    requirement = one(conn, "INSERT INTO nightshift.compliance_requirements"
+                            " (framework, provider, source_name, requirement, title)"
+                            " VALUES ('CIS', 'aws', 'test:cis', '2.1.1', 'S3 logging') RETURNING id")
+    conn.execute("INSERT INTO nightshift.compliance_check_mappings"
+                 " (requirement_id, scanner, check_id, source) VALUES (%s, 'checkov', 'CKV_AWS_18', 'test')",
+                 (requirement,))
 
 
 def seed_organization(conn: psycopg.Connection, name: str) -> dict[str, object]:
     """An organization with a bit of everything: targets, schedules, tasks of each kind, scans,
     findings of every finding kind, a remediation, notifications, a suppression, cost rows."""
-    org = one(conn, "INSERT INTO nightshift.organizations (name, cost_optimization_enabled,"
-                    " compliance_enabled,"
-                    " auto_remediate) VALUES (%s, true, true, true) RETURNING id", name)
-    repo = one(conn, "INSERT INTO nightshift.repositories (organization_id, name, url) VALUES (%s,"
-                     " 'infra', %s)"
-                     " RETURNING id", org, f"https://git.example.com/{name}/infra.git")
-    pipeline = one(conn, "INSERT INTO nightshift.pipelines (repository_id, name) VALUES (%s, 'prod')"
-                         " RETURNING id",
-                   repo)
-    integration = one(conn, "INSERT INTO nightshift.cloud_integrations (organization_id, provider,"
-                            " account_id,"
-                            " frameworks) VALUES (%s, 'aws', %s, '{CIS}') RETURNING id",
-                      org, f"{abs(hash(name)) % 10**12:012d}")
+    org = one(conn, "INSERT INTO nightshift.organizations"
+                    " (name, cost_optimization_enabled, compliance_enabled, auto_remediate)"
+                    " VALUES (%s, true, true, true) RETURNING id", name)
+    repo = one(conn, "INSERT INTO nightshift.repositories (organization_id, name, url)"
+                     " VALUES (%s, 'infra', %s) RETURNING id", org, f"https://git.example.com/{name}.git")
+    pipeline = one(conn, "INSERT INTO nightshift.pipelines (repository_id, name)"
+                         " VALUES (%s, 'prod') RETURNING id", repo)
+    integration = one(conn, "INSERT INTO nightshift.cloud_integrations"
+                            " (organization_id, provider, account_id, frameworks)"
+                            " VALUES (%s, 'aws', %s, '{CIS}') RETURNING id", org, f"{name}-account")
     conn.execute("INSERT INTO nightshift.cloud_integration_pipelines (cloud_integration_id, pipeline_id)"
                  " VALUES (%s, %s)", (integration, pipeline))
     conn.execute("INSERT INTO nightshift.schedules (kind, organization_id, frequency, next_run_at)"
                  " VALUES ('cost-analysis', %s, 'DAILY', now() + interval '1 hour')"
                  " ON CONFLICT DO NOTHING", (org,))
-    conn.execute("UPDATE nightshift.schedules SET frequency = 'DAILY', next_run_at = now() + interval"
-                 " '1 hour'"
+    conn.execute("UPDATE nightshift.schedules"
+                 " SET frequency = 'DAILY', next_run_at = now() + interval '1 hour'"
                  " WHERE pipeline_id = %s OR cloud_integration_id = %s OR organization_id = %s",
                  (pipeline, integration, org))
     conn.execute("INSERT INTO nightshift.notification_channels (organization_id, name, kind)"
                  " VALUES (%s, %s, 'log')", (org, f"{name}-log"))
     conn.execute("INSERT INTO nightshift.suppressions (kind, subject_pattern, address_pattern, owner, reason)"
-                 " VALUES ('drift', %s, 'aws_s3_bucket.logs', %s,"
-                 " 'accepted')", (f"pipeline/{pipeline}", name))
+                 " VALUES ('drift', %s, 'aws_s3_bucket.logs', %s, 'accepted')",
+                 (f"pipeline/{pipeline}", name))
 
     targets = {"drift-scan": (f"pipeline/{pipeline}", "DRIFTED", ["drift", "pending-change"]),
                "compliance-scan": (f"cloud_integration/{integration}", "FAILED_CHECKS", ["compliance"]),
@@ -113,25 +109,25 @@ def seed_organization(conn: psycopg.Connection, name: str) -> dict[str, object]:
     resource = f"arn:aws:s3:::{name}-logs"
     for kind, (subject, bad, finding_kinds) in targets.items():
         one(conn, "SELECT nightshift.enqueue(%s, %s)", kind, subject)  # queued
-        task = one(conn, "INSERT INTO nightshift.tasks (kind, subject, status, attempt, started_at,"
-                         " finished_at)"
+        task = one(conn, "INSERT INTO nightshift.tasks"
+                         " (kind, subject, status, attempt, started_at, finished_at)"
                          " VALUES (%s, %s, 'done', 1, now() - interval '2 hours', now() - interval '1 hour')"
                          " RETURNING id", kind, subject)
         conn.execute("INSERT INTO nightshift.tasks (kind, subject, status, attempt, last_error, finished_at)"
                      " VALUES (%s, %s, 'dead', 3, 'gave up', now() - interval '3 hours')", (kind, subject))
-        scans = [one(conn, "INSERT INTO nightshift.scans (task_id, attempt, kind, subject, status,"
-                           " summary, error,"
-                           " started_at, finished_at) VALUES (%s, %s, %s, %s, %s, '{}', %s, %s, %s)"
-                           " RETURNING id",
+        scans = [one(conn, "INSERT INTO nightshift.scans"
+                           " (task_id, attempt, kind, subject, status, summary, error, started_at,"
+                           "  finished_at)"
+                           " VALUES (%s, %s, %s, %s, %s, '{}', %s, %s, %s) RETURNING id",
                      task, attempt, kind, subject, status, "boom" if status == "ERROR" else None,
                      NOW - ago - timedelta(minutes=5), NOW - ago)
                  for attempt, (status, ago) in enumerate(
                      (("CLEAN", timedelta(days=3)), (bad, timedelta(days=1)),
                       (bad, timedelta(hours=2)), ("ERROR", timedelta(hours=1))), start=1)]
-        conn.execute("INSERT INTO nightshift.notifications (channel, template, payload, scan_id,"
-                     " status, last_error)"
-                     " VALUES (%s, 'findings', '{}', %s, 'pending', NULL), (%s, 'findings', '{}', %s,"
-                     " 'dead', 'gone')",
+        conn.execute("INSERT INTO nightshift.notifications"
+                     " (channel, template, payload, scan_id, status, last_error)"
+                     " VALUES (%s, 'findings', '{}', %s, 'pending', NULL),"
+                     "        (%s, 'findings', '{}', %s, 'dead', 'gone')",
                      (f"{name}-log", scans[-1], f"{name}-log", scans[1]))
         conn.execute("INSERT INTO nightshift.webhook_deliveries (delivery_id, source, event, task_id)"
                      " VALUES (%s, 'github', 'pull_request', %s)", (f"{name}-{kind}", task))
@@ -139,11 +135,10 @@ def seed_organization(conn: psycopg.Connection, name: str) -> dict[str, object]:
             for status, severity in (("OPEN", "high"), ("RESOLVED", "low")):
                 conn.execute(
                     "INSERT INTO nightshift.findings (kind, subject, fingerprint, resource_address,"
-                    " resource_type,"
-                    " provider_id, change_type, check_id, severity, status, first_seen, last_seen,"
-                    " resolved_at,"
-                    " first_scan_id, last_scan_id, details) VALUES (%s, %s, %s, 'aws_s3_bucket.logs',"
-                    " 'aws_s3_bucket', %s, 'update', 'CKV_AWS_18', %s, %s, %s, %s, %s, %s, %s, %s)",
+                    " resource_type, provider_id, change_type, check_id, severity, status, first_seen,"
+                    " last_seen, resolved_at, first_scan_id, last_scan_id, details)"
+                    " VALUES (%s, %s, %s, 'aws_s3_bucket.logs', 'aws_s3_bucket', %s, 'update', 'CKV_AWS_18',"
+                    "         %s, %s, %s, %s, %s, %s, %s, %s)",
                     (finding_kind, subject, f"{finding_kind}-{status}", resource, severity, status,
                      NOW - timedelta(days=2), NOW - timedelta(hours=1),
                      NOW - timedelta(hours=1) if status == "RESOLVED" else None, scans[1], scans[-1],
