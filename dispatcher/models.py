@@ -75,6 +75,19 @@ organizations = Table(
     _updated(),
 )
 
+# Tenancy (migration 0014): database roles whose members may read an organization's rows through
+# row-level security (sql/row_security.sql). The role is kept by name, as a DBA writes it in GRANT.
+organization_members = Table(
+    "organization_members",
+    metadata,
+    Column("organization_id", BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("member", Text, primary_key=True, comment="a database role name (a team's group role)"),
+    _created(),
+    Index("organization_members_member_idx", "member"),
+    comment="database roles whose members may read an organization's rows (row-level security)",
+)
+
 repositories = Table(
     "repositories",
     metadata,

@@ -4,7 +4,8 @@ sql/ holds the current definition of every function, view, trigger and role, one
 each idempotent (CREATE OR REPLACE). Migrations apply them after the table DDL, in the same
 transaction. A file whose checksum is already recorded in nightshift.applied_sql is skipped, so a
 second `nightshift migrate` changes nothing. Last, every time, sql/ownership.sql gives
-nightshift_owner whatever is not yet its own (tables a migration just created included).
+nightshift_owner whatever is not yet its own (tables a migration just created included), and
+sql/row_security.sql puts every organization-owned table under row-level security.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ _PACKAGE = Path(__file__).resolve().parent
 SQL_FOLDERS = ("roles", "types", "functions", "views", "triggers", "data", "grants")
 # Not a checksummed file: it runs at the end of every migration (a migration may add tables).
 OWNERSHIP_FILE = "ownership.sql"
+# Likewise, after it: row-level security on every organization-owned table, the reader's grants on
+# them, security_invoker views (a migration may add tables and views).
+ROW_SECURITY_FILE = "row_security.sql"
 
 
 def _bundled_or_checkout(name: str) -> Path:
@@ -51,7 +55,8 @@ def sql_files() -> Iterator[tuple[str, str]]:
 
 def apply_sql_objects(dbapi_connection: Any, force: bool = False) -> list[str]:
     """Apply changed sql/ files through a DB-API connection (psycopg or pg8000); return their paths.
-    Then hand every object of the schema to nightshift_owner (sql/ownership.sql).
+    Then hand every object of the schema to nightshift_owner (sql/ownership.sql) and put the
+    organization-owned tables under row-level security (sql/row_security.sql).
 
     Runs inside the caller's transaction. Function bodies are checked when first called, not when
     created, so files need not be ordered by the functions they call.
@@ -71,6 +76,7 @@ def apply_sql_objects(dbapi_connection: Any, force: bool = False) -> list[str]:
         done.append(path)
         _record(cur, path, digest)
     cur.execute((sql_dir() / OWNERSHIP_FILE).read_text())
+    cur.execute((sql_dir() / ROW_SECURITY_FILE).read_text())
     return done
 
 

@@ -25,10 +25,14 @@ DO $$
 DECLARE
     v_role text;
 BEGIN
-    FOREACH v_role IN ARRAY ARRAY['nightshift_dispatcher', 'nightshift_reader'] LOOP
+    FOREACH v_role IN ARRAY ARRAY['nightshift_dispatcher'] LOOP
         IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = v_role) THEN
             EXECUTE format('GRANT EXECUTE ON FUNCTION nightshift.queue_stats() TO %I', v_role);
         END IF;
     END LOOP;
+    -- not the reader's: it counts every organization's rows (the reader has the views)
+    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'nightshift_reader') THEN
+        REVOKE EXECUTE ON FUNCTION nightshift.queue_stats() FROM nightshift_reader;
+    END IF;
 END
 $$;

@@ -22,6 +22,7 @@ from dispatcher.db import quote_ident_sql
 from dispatcher.migrate import migrate
 from dispatcher.schema import OWNERSHIP_FILE, sql_dir
 from tests.support.pgserver import PgServer
+from tests.support.roles import login_role
 
 OWNER = "nightshift_owner"
 
@@ -71,22 +72,6 @@ BEGIN
 END
 $$;
 """
-
-
-@contextmanager
-def login_role(admin_url: str, *member_of: str, options: str = "") -> Iterator[tuple[str, str]]:
-    """A LOGIN role with a password (the test server may require one), dropped afterwards."""
-    name, password = f"ns_test_{secrets.token_hex(4)}", secrets.token_hex(16)
-    grants = sql.SQL("IN ROLE {}").format(sql.SQL(", ").join(map(sql.Identifier, member_of))) \
-        if member_of else sql.SQL("")
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} {} {}").format(
-            sql.Identifier(name), sql.Literal(password), sql.SQL(options), grants))
-    try:
-        yield name, password
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
 def owners(conn: psycopg.Connection) -> dict[str, str]:
