@@ -1,7 +1,7 @@
 """notification channels paced across senders, and sent notifications pruned
 
 Revision ID: 0015
-Revises: 0003
+Revises: 0014
 Create Date: 2026-11-28 23:00:00
 
 A channel's rate limit (min_interval, a 429's Retry-After) held in its row, not in each sender's
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0003"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
