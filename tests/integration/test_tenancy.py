@@ -45,7 +45,7 @@ DISPATCHER_FUNCTIONS = sorted([
     "complete_tasks", "enqueue", "enqueue_pr_review", "fail_notifications", "fail_task", "find_api_token",
     "heartbeat", "mark_notifications_sent", "match_github_repository", "queue_stats",
     "receive_github_deliveries", "receive_github_delivery", "record_result", "record_scan",
-    "release_notifications", "release_tasks", "requeue_expired", "requeue_expired_notifications",
+    "release_notification_channels", "release_notifications", "release_tasks", "requeue_expired", "requeue_expired_notifications",
     "retry_notification", "task_targets", "use_api_token"])
 SCHEDULER_FUNCTIONS = sorted([
     "enqueue_due", "prune_history", "requeue_expired", "resolve_schedule", "run_now", "set_active",
