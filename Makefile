@@ -4,7 +4,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := postgresql-15 postgresql-15-cron
+# chromium: the HTML report test opens the page in a real headless browser (tests/integration/test_report_html.py)
+APT_PACKAGES := postgresql-15 postgresql-15-cron chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: demo test lint typecheck system-deps venv clean db-stop bench-schedule bench-dispatch bench-drift \
