@@ -17,7 +17,8 @@ from dispatcher.report.terminal import duration, money
 KIND_COLOURS = {"drift": "#e8590c", "pending-change": "#f59f00", "compliance": "#7048e8", "cost": "#1c7ed6",
                 "pr-review": "#0ca678"}
 OTHER_COLOUR = "#868e96"
-CHART_WIDTH, CHART_HEIGHT, PAD = 560, 150, 28
+CHART_WIDTH, CHART_HEIGHT, PAD = 560, 150, 36
+ATTENTION_ROWS = 20
 
 
 def render_html(report: Report) -> str:
@@ -44,8 +45,31 @@ def render_html(report: Report) -> str:
         "overdue": sum(o["kpis"]["overdue"] for o in orgs),
         "failing": sum(o["kpis"]["failing_scans"] for o in orgs),
     }
-    return env.get_template("report.html.j2").render(report=report, orgs=orgs, totals=totals,
-                                                     colours=KIND_COLOURS, other_colour=OTHER_COLOUR)
+    attention = needs_attention(report)
+    return env.get_template("report.html.j2").render(
+        report=report, orgs=orgs, totals=totals, attention=attention[:ATTENTION_ROWS],
+        attention_more=max(0, len(attention) - ATTENTION_ROWS))
+
+
+def needs_attention(report: Report) -> list[dict[str, Any]]:
+    """The targets someone should look at this morning, the most urgent first: broke since yesterday,
+    failing to scan, overdue."""
+    rows = []
+    for org in report.organizations:
+        broke = {(t["subject"], t["kind"]) for t in org["broke_since_yesterday"]}
+        for t in org["targets"]:
+            reasons = []
+            if (t["subject"], t["kind"]) in broke:
+                reasons.append("broke since yesterday")
+            if t["error_streak"]:
+                reasons.append(f"{t['error_streak']} failed scans in a row")
+            if t["overdue"]:
+                reasons.append("overdue")
+            if reasons:
+                rows.append(dict(t, organization=org["name"], organization_id=org["id"], why=", ".join(reasons),
+                                 urgency=(len(reasons), t["open_findings"])))
+    rows.sort(key=lambda t: (t["urgency"][0], t["urgency"][1]), reverse=True)
+    return rows
 
 
 def colour(kind: str) -> str:
@@ -53,23 +77,29 @@ def colour(kind: str) -> str:
 
 
 def trend_chart(rows: list[dict[str, Any]], today: date) -> dict[str, Any]:
-    """One polyline per finding kind over the last 30 days, on a shared scale."""
+    """Open findings per day of the last 30, stacked by kind: each kind an area on top of the ones
+    before it, so the top edge is the total."""
     days = [today - timedelta(days=29 - i) for i in range(30)]
     series: dict[str, dict[date, int]] = defaultdict(dict)
     for row in rows:
         series[row["kind"]][row["day"]] = row["open"]
-    top = max((v for s in series.values() for v in s.values()), default=0)
-    scale = top or 1
+    kinds = sorted(series, key=lambda k: -sum(series[k].values()))  # the largest at the bottom
+    totals = [sum(series[k].get(d, 0) for k in kinds) for d in days]
+    top = max(totals, default=0)
+    scale = (CHART_HEIGHT - 2 * PAD) / (top or 1)
     step = (CHART_WIDTH - 2 * PAD) / (len(days) - 1)
-    lines = []
-    for kind in sorted(series):
-        points = " ".join(
-            f"{PAD + i * step:.1f},{CHART_HEIGHT - PAD - series[kind].get(d, 0) / scale * (CHART_HEIGHT - 2 * PAD):.1f}"
-            for i, d in enumerate(days))
-        lines.append({"kind": kind, "colour": colour(kind), "points": points,
-                      "last": series[kind].get(today, 0)})
-    return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "pad": PAD, "lines": lines, "top": top,
-            "first": days[0], "last": days[-1], "empty": not lines}
+    xs = [PAD + i * step for i in range(len(days))]
+    base = [0] * len(days)
+    areas = []
+    for kind in kinds:
+        upper = [b + series[kind].get(d, 0) for b, d in zip(base, days, strict=True)]
+        edge = [f"{x:.1f},{CHART_HEIGHT - PAD - u * scale:.1f}" for x, u in zip(xs, upper, strict=True)]
+        floor = [f"{x:.1f},{CHART_HEIGHT - PAD - b * scale:.1f}" for x, b in zip(xs, base, strict=True)]
+        areas.append({"kind": kind, "colour": colour(kind), "polygon": " ".join(edge + floor[::-1]),
+                      "edge": " ".join(edge), "last": series[kind].get(today, 0)})
+        base = upper
+    return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "pad": PAD, "areas": areas, "top": top,
+            "total": totals[-1] if totals else 0, "first": days[0], "last": days[-1], "empty": not areas}
 
 
 def bar_chart(bars: list[tuple[str, float, str]], maximum: float | None = None) -> dict[str, Any]:

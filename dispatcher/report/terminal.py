@@ -28,7 +28,7 @@ def duration(seconds: int | float | None) -> str:
         return f"{days}d {hours}h"
     if hours:
         return f"{hours}h {minutes}m"
-    return f"{minutes}m"
+    return f"{minutes}m" if minutes else "<1m"
 
 
 def money(amounts: dict[str, float]) -> str:
