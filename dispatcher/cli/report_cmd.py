@@ -57,7 +57,8 @@ def run_report(args: argparse.Namespace) -> int:
             sys.stdout.write(page)
         else:
             args.html.write_text(page, encoding="utf-8")
-            print(f"wrote {args.html} ({len(page) / 1024:.0f} KiB, {len(report.organizations)} organizations)",
+            print(f"wrote {args.html} ({len(page) / 1024:.0f} KiB,"
+                  f" {len(report.organizations)} organizations)",
                   file=sys.stderr)
     else:
         from rich.console import Console

@@ -96,7 +96,8 @@ def _organization(org: dict[str, Any], sections: dict[str, list[dict[str, Any]]]
             "failing_scans": sum(1 for t in targets if t["error_streak"]),
             "mttr_seconds": round(mttr_weighted / resolved) if resolved else None,
             "resolved": resolved,
-            "posture_score": round(sum(float(p["score"]) for p in scored) / len(scored), 1) if scored else None,
+            "posture_score": (round(sum(float(p["score"]) for p in scored) / len(scored), 1)
+                              if scored else None),
             "monthly_saving": dict(sorted(savings.items())),
         },
     }

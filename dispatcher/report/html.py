@@ -66,7 +66,8 @@ def needs_attention(report: Report) -> list[dict[str, Any]]:
             if t["overdue"]:
                 reasons.append("overdue")
             if reasons:
-                rows.append(dict(t, organization=org["name"], organization_id=org["id"], why=", ".join(reasons),
+                rows.append(dict(t, organization=org["name"], organization_id=org["id"],
+                                 why=", ".join(reasons),
                                  urgency=(len(reasons), t["open_findings"])))
     rows.sort(key=lambda t: (t["urgency"][0], t["urgency"][1]), reverse=True)
     return rows

@@ -64,7 +64,8 @@ def print_summary(report: Report, console: Console) -> None:
                                     "done 1h", "done 24h", "failed 24h", "dead 24h"))
     rows = [(o["name"], q) for o in orgs for q in o["queue"]]
     for name, q in rows[:ROWS]:
-        queue.add_row(name, q["kind"], str(q["queued"]), str(q["running"]), duration(q["oldest_queued_seconds"]),
+        queue.add_row(name, q["kind"], str(q["queued"]), str(q["running"]),
+                      duration(q["oldest_queued_seconds"]),
                       str(q["done_last_hour"]), str(q["done_last_day"]), str(q["failed_last_day"]),
                       _red(q["dead_last_day"]))
     if rows:

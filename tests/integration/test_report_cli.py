@@ -35,7 +35,7 @@ def test_json_for_one_organization_holds_only_its_rows(
     acme = report["organizations"][0]
     assert acme["kpis"]["open_findings"] == 3 and acme["kpis"]["monthly_saving"] == {"USD": 123.4}
     assert {t["subject"] for t in acme["targets"]} >= {history.network, history.dns, history.edge}
-    assert [r["resource"] for r in acme["resources"]][0] == INSTANCE
+    assert acme["resources"][0]["resource"] == INSTANCE
     network = next(t for t in acme["targets"] if t["subject"] == history.network)
     assert network["last_status"] == "DRIFTED" and "T" in network["last_scan_at"]  # ISO 8601
     assert network in acme["drifting_now"]

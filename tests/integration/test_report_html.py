@@ -73,8 +73,11 @@ def test_the_report_opens_without_console_errors_and_its_tables_sort(
     probe = tmp_path / "sorted.html"
     probe.write_text(html.replace("</body>", """<script>
       var table = document.querySelectorAll("section.org")[1].querySelectorAll("table.sortable")[0];
-      var header = Array.from(table.tHead.rows[0].cells).findIndex(function (c) { return c.textContent === "open"; });
-      function column() { return Array.from(table.tBodies[0].rows).map(function (r) { return +r.cells[header].textContent; }); }
+      var header = Array.from(table.tHead.rows[0].cells)
+                        .findIndex(function (c) { return c.textContent === "open"; });
+      function column() {
+        return Array.from(table.tBodies[0].rows).map(function (r) { return +r.cells[header].textContent; });
+      }
       table.tHead.rows[0].cells[header].click(); console.log(JSON.stringify(column()));
       table.tHead.rows[0].cells[header].click(); console.log(JSON.stringify(column()));
     </script></body>"""))

@@ -32,7 +32,8 @@ class History:
 
 
 def _org(conn: psycopg.Connection, name: str) -> int:
-    row = conn.execute("INSERT INTO nightshift.organizations (name, compliance_enabled, cost_optimization_enabled)"
+    row = conn.execute("INSERT INTO nightshift.organizations"
+                       " (name, compliance_enabled, cost_optimization_enabled)"
                        " VALUES (%s, true, true) RETURNING id", (name,)).fetchone()
     assert row is not None
     return int(row[0])
@@ -44,7 +45,8 @@ def _pipeline(conn: psycopg.Connection, org: int, name: str, frequency: str = "D
                INSERT INTO nightshift.repositories (organization_id, name, url)
                VALUES (%(org)s, 'infra-' || %(name)s, '/srv/infra') RETURNING id
            ), pipe AS (
-               INSERT INTO nightshift.pipelines (repository_id, name) SELECT id, %(name)s FROM repo RETURNING id
+               INSERT INTO nightshift.pipelines (repository_id, name)
+               SELECT id, %(name)s FROM repo RETURNING id
            ), sched AS (
                INSERT INTO nightshift.schedules (kind, pipeline_id, frequency)
                SELECT 'drift-scan', id, %(frequency)s FROM pipe
