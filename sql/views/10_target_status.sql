@@ -4,9 +4,9 @@
 -- an organization's cost analysis), with its latest scan, its latest successful (not ERROR) and clean
 -- scans, its open findings, its current error streak, and whether it is overdue.
 --
---   overdue      the schedule is active and the latest successful scan is older than the schedule's
---                period (plus 15 minutes: a scan takes minutes to finish after its slot), or there is
---                none yet. UNMONITORED and paused schedules are never overdue.
+--   overdue      the schedule is active and the latest successful scan (or, when there is none yet, the
+--                schedule's creation) is older than the schedule's period, plus 15 minutes: a scan takes
+--                minutes to finish after its slot. UNMONITORED and paused schedules are never overdue.
 --   status_24h_ago  the status of the latest scan finished before this time yesterday (what the report
 --                calls "broke since yesterday": bad now, CLEAN or nothing then)
 --   error_streak the number of ERROR scans since the latest successful one
@@ -27,23 +27,22 @@ SELECT t.organization_id, t.subject, t.target_type, t.target_id, t.label AS targ
                           WHEN 'WEEKLY' THEN interval '7 days' WHEN 'MONTHLY' THEN interval '1 month' END
            AS period,
        coalesce(sch.is_active AND sch.frequency <> 'UNMONITORED'
-                AND (ok.finished_at IS NULL
-                     OR ok.finished_at < now() - interval '15 minutes' - CASE sch.frequency
+                AND coalesce(ok.finished_at, sch.created_at) < now() - interval '15 minutes' - CASE sch.frequency
                             WHEN 'HOURLY' THEN interval '1 hour' WHEN 'DAILY' THEN interval '1 day'
-                            WHEN 'WEEKLY' THEN interval '7 days' ELSE interval '1 month' END),
+                            WHEN 'WEEKLY' THEN interval '7 days' ELSE interval '1 month' END,
                 false) AS overdue
   FROM nightshift.subjects AS t
   JOIN nightshift.task_kinds AS k ON k.target_type = t.target_type AND k.scheduled
   -- its schedule: each branch runs only for its target type and is one probe of schedules_one_per_target
   LEFT JOIN LATERAL (
-      SELECT s.id AS schedule_id, s.frequency, s.is_active FROM nightshift.schedules AS s
+      SELECT s.id AS schedule_id, s.frequency, s.is_active, s.created_at FROM nightshift.schedules AS s
        WHERE t.target_type = 'pipeline' AND s.kind = k.kind AND s.pipeline_id = t.target_id
       UNION ALL
-      SELECT s.id, s.frequency, s.is_active FROM nightshift.schedules AS s
+      SELECT s.id, s.frequency, s.is_active, s.created_at FROM nightshift.schedules AS s
        WHERE t.target_type = 'cloud_integration' AND s.kind = k.kind AND s.pipeline_id IS NULL
          AND s.cloud_integration_id = t.target_id
       UNION ALL
-      SELECT s.id, s.frequency, s.is_active FROM nightshift.schedules AS s
+      SELECT s.id, s.frequency, s.is_active, s.created_at FROM nightshift.schedules AS s
        WHERE t.target_type = 'organization' AND s.kind = k.kind AND s.pipeline_id IS NULL
          AND s.cloud_integration_id IS NULL AND s.organization_id = t.target_id
       LIMIT 1

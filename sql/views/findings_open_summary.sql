@@ -47,21 +47,30 @@ COMMENT ON VIEW nightshift.findings_mttr IS
 
 -- nightshift.findings_open_trend answers "are we getting better?": per organization, kind and day of
 -- the last 30 days (UTC), the findings open at the end of that day (for today: now). Built from each
--- finding's first_seen and resolved_at; findings suppressed now are left out.
+-- finding's first_seen and resolved_at (a finding first seen before the window counts from its first
+-- day); findings suppressed now are left out.
 --   SELECT day, sum(open) FROM nightshift.findings_open_trend WHERE organization_id = 1
 --    GROUP BY day ORDER BY day;
+-- Each finding becomes two changes (+1 the day it opened, -1 the day it was resolved), summed per day;
+-- the open count of a day is the sum of the changes up to it. That reads each finding once, where
+-- a row per finding and day open would read it up to 30 times.
 CREATE OR REPLACE VIEW nightshift.findings_open_trend WITH (security_invoker = true) AS
-SELECT t.organization_id, f.kind, d.day::date AS day, count(*) AS open
-  FROM nightshift.subjects AS t
-  JOIN nightshift.findings AS f ON f.subject = t.subject
- CROSS JOIN LATERAL generate_series(
-           greatest(date_trunc('day', f.first_seen AT TIME ZONE 'UTC'),
-                    date_trunc('day', now() AT TIME ZONE 'UTC') - interval '29 days'),
-           least(coalesce((f.resolved_at AT TIME ZONE 'UTC') - interval '1 day', 'infinity'),
-                 now() AT TIME ZONE 'UTC'),
-           interval '1 day') AS d(day)
- WHERE f.status <> 'SUPPRESSED'
-   AND (f.resolved_at IS NULL OR f.resolved_at > now() - interval '30 days')
+SELECT c.organization_id, c.kind, w.day::date AS day,
+       coalesce(sum(c.change) FILTER (WHERE c.day <= w.day::date), 0)::bigint AS open
+  FROM (SELECT t.organization_id, f.kind, e.day, sum(e.change) AS change
+          FROM nightshift.subjects AS t
+          JOIN nightshift.findings AS f ON f.subject = t.subject
+         CROSS JOIN LATERAL (
+                VALUES (greatest((f.first_seen AT TIME ZONE 'UTC')::date,
+                                 (now() AT TIME ZONE 'UTC')::date - 29), 1),
+                       ((f.resolved_at AT TIME ZONE 'UTC')::date, -1)) AS e(day, change)
+         WHERE f.status <> 'SUPPRESSED'
+           AND (f.resolved_at IS NULL
+                OR f.resolved_at >= ((now() AT TIME ZONE 'UTC')::date - 29) AT TIME ZONE 'UTC')
+           AND e.day IS NOT NULL
+         GROUP BY 1, 2, 3) AS c
+ CROSS JOIN generate_series((now() AT TIME ZONE 'UTC')::date - 29, (now() AT TIME ZONE 'UTC')::date,
+                            interval '1 day') AS w(day)
  GROUP BY 1, 2, 3;
 
 COMMENT ON VIEW nightshift.findings_open_trend IS 'per organization, kind and day of the last 30: findings open';

@@ -12,7 +12,8 @@ from psycopg.rows import dict_row
 from tests.support.report_support import ARN, INSTANCE, History, make_history
 
 # the views of issue 18, each with the organization_id column a DBA filters on
-REPORT_VIEWS = ("target_status", "drift_status", "findings_open_summary", "findings_mttr",
+REPORT_VIEWS = ("subjects", "findings_report", "open_findings",
+                "target_status", "drift_status", "findings_open_summary", "findings_mttr",
                 "findings_open_trend", "scan_history", "scan_error_streaks", "queue_tasks_recent",
                 "queue_health", "queue_throughput", "compliance_posture", "compliance_scores", "cost_savings",
                 "resource_findings")
@@ -59,8 +60,11 @@ def test_drift_status_per_pipeline(conn: psycopg.Connection, history: History) -
     assert (dns["last_status"], dns["error_streak"], dns["open_findings"]) == ("ERROR", 2, 0)
     assert dns["last_clean_at"] == dns["last_success_at"] is not None
     assert "registry unreachable" in dns["last_error"]
-    # edge: HOURLY and never scanned
+    # edge: HOURLY, never scanned, its schedule 2 hours old: overdue; a schedule made now is not yet
     assert (edge["last_status"], edge["overdue"], edge["frequency"]) == (None, True, "HOURLY")
+    conn.execute("UPDATE nightshift.schedules SET created_at = now() - interval '70 minutes'"
+                 " WHERE pipeline_id = %s", (int(history.edge.split("/")[1]),))
+    assert rows(conn, "drift_status", history.acme, f"subject = '{history.edge}'")[0]["overdue"] is False
 
 
 def test_a_pipeline_whose_last_success_is_older_than_its_period_is_overdue(
@@ -106,9 +110,11 @@ def test_open_trend_counts_findings_open_at_the_end_of_each_day(
 ) -> None:
     conn.execute("UPDATE nightshift.findings SET first_seen = now() - interval '5 days' WHERE kind = 'drift'"
                  " AND status = 'OPEN'")
-    trend = rows(conn, "findings_open_trend", history.acme, "kind = 'drift'")
-    days = sorted(r["day"] for r in trend)
-    assert len(days) in (6, 7) and all(r["open"] == 1 for r in trend)  # 5 days ago up to today, in UTC days
+    trend = sorted(rows(conn, "findings_open_trend", history.acme, "kind = 'drift'"), key=lambda r: r["day"])
+    assert len(trend) == 30  # every day of the window
+    # network's finding open from 5 days ago up to today; dns's, first seen and resolved today, never
+    # open at the end of a day
+    assert [r["open"] for r in trend] == [0] * 24 + [1] * 6
 
 
 def test_scan_history_and_error_streaks(conn: psycopg.Connection, history: History) -> None:
@@ -123,14 +129,16 @@ def test_scan_history_and_error_streaks(conn: psycopg.Connection, history: Histo
 def test_queue_health(conn: psycopg.Connection, history: History) -> None:
     conn.execute("INSERT INTO nightshift.tasks (kind, subject, run_after) VALUES ('drift-scan', %s,"
                  " now() - interval '10 minutes')", (history.edge,))
-    conn.execute("UPDATE nightshift.tasks SET status = 'dead'"
-                 " WHERE id = (SELECT max(id) FROM nightshift.tasks"
-                 " WHERE subject = %s AND status = 'done')", (history.dns,))
+    # a task that ran out of attempts (no scan stored), and another organization's
+    for subject in (history.dns, "pipeline/999999"):
+        conn.execute("INSERT INTO nightshift.tasks (kind, subject, status, attempt, finished_at, last_error)"
+                     " VALUES ('drift-scan', %s, 'dead', 3, now(), 'lease expired')", (subject,))
     health = {r["kind"]: r for r in rows(conn, "queue_health", history.acme)}
     drift = health["drift-scan"]
-    assert (drift["queued"], drift["running"], drift["dead_last_day"], drift["done_last_day"]) == (1, 0, 1, 4)
+    assert (drift["queued"], drift["running"], drift["dead_last_day"], drift["done_last_day"]) == (1, 0, 1, 5)
     assert drift["oldest_queued_age"].total_seconds() >= 600
-    assert sum(r["done"] for r in rows(conn, "queue_throughput", history.acme)) == 6
+    throughput = rows(conn, "queue_throughput", history.acme)
+    assert (sum(r["done"] for r in throughput), sum(r["failed"] for r in throughput)) == (7, 1)
 
 
 def test_cost_savings_and_one_resource_across_drift_compliance_and_cost(

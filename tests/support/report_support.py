@@ -5,7 +5,7 @@ Two organizations:
   acme      pipeline acme/infra/network drifting (one EC2 instance, i-0abc), its integration failing
             a compliance check on the same instance (by ARN), a cost finding on it too; pipeline
             acme/infra/dns fixed (drift resolved by a clean scan) and now failing to scan twice in a row;
-            an HOURLY pipeline acme/infra/edge never scanned (overdue)
+            an HOURLY pipeline acme/infra/edge, never scanned, its schedule made 2 hours ago (overdue)
   globex    one clean pipeline: nothing of acme's may show up in its rows
 """
 
@@ -39,7 +39,8 @@ def _org(conn: psycopg.Connection, name: str) -> int:
     return int(row[0])
 
 
-def _pipeline(conn: psycopg.Connection, org: int, name: str, frequency: str = "DAILY") -> str:
+def _pipeline(conn: psycopg.Connection, org: int, name: str, frequency: str = "DAILY",
+              age: str = "0 seconds") -> str:
     row = conn.execute(
         """WITH repo AS (
                INSERT INTO nightshift.repositories (organization_id, name, url)
@@ -48,10 +49,10 @@ def _pipeline(conn: psycopg.Connection, org: int, name: str, frequency: str = "D
                INSERT INTO nightshift.pipelines (repository_id, name)
                SELECT id, %(name)s FROM repo RETURNING id
            ), sched AS (
-               INSERT INTO nightshift.schedules (kind, pipeline_id, frequency)
-               SELECT 'drift-scan', id, %(frequency)s FROM pipe
+               INSERT INTO nightshift.schedules (kind, pipeline_id, frequency, created_at)
+               SELECT 'drift-scan', id, %(frequency)s, now() - %(age)s::interval FROM pipe
            )
-           SELECT id FROM pipe""", {"org": org, "name": name, "frequency": frequency}).fetchone()
+           SELECT id FROM pipe""", {"org": org, "name": name, "frequency": frequency, "age": age}).fetchone()
     assert row is not None
     return f"pipeline/{row[0]}"
 
@@ -79,7 +80,7 @@ def drift(address: str, provider_id: str, severity: str = "medium") -> dict[str,
 def make_history(conn: psycopg.Connection) -> History:
     acme, globex = _org(conn, "acme"), _org(conn, "globex")
     network, dns = _pipeline(conn, acme, "network"), _pipeline(conn, acme, "dns")
-    edge = _pipeline(conn, acme, "edge", "HOURLY")
+    edge = _pipeline(conn, acme, "edge", "HOURLY", age="2 hours")
     row = conn.execute("INSERT INTO nightshift.cloud_integrations (organization_id, provider, account_id,"
                        " frameworks, compliance_enabled) VALUES (%s, 'aws', '123456789012', '{CIS}', true)"
                        " RETURNING id", (acme,)).fetchone()
