@@ -274,6 +274,8 @@ tasks = Table(
     # lease instead of looking the ids up in the primary key.
     Index("tasks_lease_idx", "locked_until", postgresql_where=text("locked_until IS NOT NULL")),
     Index("tasks_finished_idx", "finished_at", postgresql_where=text("finished_at IS NOT NULL")),
+    # queue_health: what failed or died lately, without reading the done tasks
+    Index("tasks_failed_idx", "finished_at", postgresql_where=text("status IN ('failed', 'dead')")),
 )
 
 scans = Table(
@@ -292,7 +294,8 @@ scans = Table(
     Column("finished_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     # rule 7: results are keyed by task and attempt, so a re-delivered result never duplicates
     UniqueConstraint("task_id", "attempt", name="scans_task_attempt_key"),
-    Index("scans_subject_idx", "subject", "finished_at"),
+    # covering: the reporting views (scan_history, target_status) read a target's scans from the index
+    Index("scans_subject_idx", "subject", "finished_at", postgresql_include=["kind", "status", "started_at"]),
 )
 
 suppressions = Table(

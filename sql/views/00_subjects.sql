@@ -1,7 +1,8 @@
 -- (00_: applied before the views that join it; files in a folder are applied alphabetically)
 -- nightshift.subjects: every target a task or finding can be about, by its subject string, with a
--- readable label and its organization. Reporting views join findings and scans to it.
-CREATE OR REPLACE VIEW nightshift.subjects AS
+-- readable label and its organization. Reporting views join findings and scans to it; like them it is
+-- security_invoker, so row-level security on the target tables applies to whoever reads through it.
+CREATE OR REPLACE VIEW nightshift.subjects WITH (security_invoker = true) AS
 SELECT 'pipeline/' || p.id AS subject, 'pipeline' AS target_type, p.id AS target_id,
        o.id AS organization_id, o.name || '/' || r.name || '/' || p.name AS label
   FROM nightshift.pipelines AS p

@@ -12,18 +12,13 @@
 --
 -- Frameworks are matched on the normalized name (upper case, letters and digits: iso-27001 = ISO27001)
 -- and the integration's provider. Deleted integrations are left out.
-CREATE OR REPLACE VIEW nightshift.compliance_posture AS
+CREATE OR REPLACE VIEW nightshift.compliance_posture WITH (security_invoker = true) AS
 WITH integrations AS (
     SELECT c.id AS cloud_integration_id, 'cloud_integration/' || c.id AS subject, c.organization_id,
            c.provider, upper(regexp_replace(f.name, '[^A-Za-z0-9]', '', 'g')) AS framework
       FROM nightshift.cloud_integrations AS c
      CROSS JOIN LATERAL unnest(c.frameworks) AS f(name)
      WHERE c.deleted_at IS NULL
-), latest AS (
-    SELECT DISTINCT ON (s.subject) s.subject, s.id AS scan_id, s.finished_at, s.summary
-      FROM nightshift.scans AS s
-     WHERE s.kind = 'compliance-scan' AND s.status <> 'ERROR'
-     ORDER BY s.subject, s.finished_at DESC, s.id DESC
 ), per_requirement AS (
     SELECT i.cloud_integration_id, i.subject, i.organization_id, r.framework, r.framework_version,
            r.source_name, r.requirement, r.title, r.section, r.assessment,
@@ -44,7 +39,15 @@ WITH integrations AS (
       JOIN nightshift.compliance_requirements AS r
         ON r.framework = i.framework AND r.provider = i.provider
       LEFT JOIN nightshift.compliance_check_mappings AS m ON m.requirement_id = r.id
-      LEFT JOIN latest AS l ON l.subject = i.subject
+      -- the latest successful scan of the integration: one probe of scans_subject_idx per integration,
+      -- so that one organization's posture reads its own scans only
+      LEFT JOIN LATERAL (
+          SELECT s.id AS scan_id, s.finished_at, s.summary
+            FROM nightshift.scans AS s
+           WHERE s.subject = i.subject AND s.kind = 'compliance-scan' AND s.status <> 'ERROR'
+           ORDER BY s.finished_at DESC, s.id DESC
+           LIMIT 1
+      ) AS l ON true
      GROUP BY i.cloud_integration_id, i.subject, i.organization_id, r.id, l.scan_id, l.finished_at
 )
 SELECT cloud_integration_id, subject, organization_id, framework, framework_version, source_name,
@@ -62,7 +65,7 @@ COMMENT ON VIEW nightshift.compliance_posture IS
 
 -- nightshift.compliance_scores: one row per integration x framework source. score = passing requirements
 -- / evaluated requirements (PASS + FAIL); manual and not evaluated ones are counted, not scored.
-CREATE OR REPLACE VIEW nightshift.compliance_scores AS
+CREATE OR REPLACE VIEW nightshift.compliance_scores WITH (security_invoker = true) AS
 SELECT cloud_integration_id, subject, organization_id, framework, framework_version, source_name,
        count(*) AS requirements,
        count(*) FILTER (WHERE status = 'PASS') AS passing,

@@ -2,7 +2,7 @@
 -- them. nightshift.open_findings is what a team has to look at; findings_report has the history.
 --   SELECT target, resource_address, change_type, attributes, first_seen, occurrences
 --     FROM nightshift.open_findings ORDER BY target, resource_address;
-CREATE OR REPLACE VIEW nightshift.findings_report AS
+CREATE OR REPLACE VIEW nightshift.findings_report WITH (security_invoker = true) AS
 SELECT f.id, f.subject, t.label AS target, t.organization_id, f.kind, f.status, f.severity,
        f.resource_address, f.resource_type, f.module, f.provider_id, f.change_type, f.check_id,
        pg_catalog.jsonb_path_query_array(f.details, '$.attributes[*].path') AS attributes,
@@ -15,7 +15,7 @@ SELECT f.id, f.subject, t.label AS target, t.organization_id, f.kind, f.status, 
 
 COMMENT ON VIEW nightshift.findings_report IS 'every finding with its target label and suppression';
 
-CREATE OR REPLACE VIEW nightshift.open_findings AS
+CREATE OR REPLACE VIEW nightshift.open_findings WITH (security_invoker = true) AS
 SELECT * FROM nightshift.findings_report WHERE status = 'OPEN';
 
 COMMENT ON VIEW nightshift.open_findings IS 'findings a team has to act on: OPEN, not suppressed';
