@@ -1,7 +1,7 @@
 """organization members: which database roles may read which organization's rows
 
 Revision ID: 0014
-Revises: 0003
+Revises: 0013
 Create Date: 2026-11-28 23:10:00
 
 Row-level security (sql/row_security.sql) lets a member of nightshift_reader see an organization's
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0003"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
