@@ -22,6 +22,9 @@ KIND = "pr-review"
 MAX_DIFF_CHARS = 6000
 _FMT_FILE = re.compile(r"^(?:--- |\+\+\+ )?(?:old/|new/)?(\S+\.(?:tf|tfvars|tftest\.hcl))\s*$", re.MULTILINE)
 _ERROR_AT = re.compile(r"on (\S+?) line (\d+)")
+# Offline (no platform key) Checkov gives no guideline link: its public policy index lists every check
+# with its description (../shared/corpora/terragoat-aws/README.md: guideline is null offline)
+POLICY_INDEX = "https://www.checkov.io/5.Policy%20Index/{framework}.html"
 _SNIPPET = re.compile(r"^\d+:")  # the quoted source line under a diagnostic
 
 
@@ -141,6 +144,8 @@ def new_compliance_failures(root: str, head: Iterable[Mapping[str, Any]],
             rule=str(finding.get("check_id")), root=root, severity=finding.get("severity") or "medium",
             message=str(details.get("check_name") or finding.get("check_id")),
             file=in_root(root, file_path) if file_path else None, line=lines[0],
-            resource=finding.get("address"), guideline=details.get("guideline"),
+            resource=finding.get("address"),
+            guideline=details.get("guideline")
+            or POLICY_INDEX.format(framework=details.get("check_type") or "terraform"),
             details={"resource_type": finding.get("type")}))
     return problems

@@ -114,9 +114,9 @@ def test_a_pull_request_is_reviewed_and_its_comment_updated_on_the_next_push(
 
     # stored through the one result path: a pr-review scan with its findings
     [(repo_id,)] = conn.execute(
-        "INSERT INTO nightshift.repositories (organization_id, name, url, full_name, pr_review_enabled)"
-        " SELECT id, 'infra', %s, %s, true FROM (INSERT INTO nightshift.organizations (name)"
-        " VALUES ('acme') RETURNING id) AS o RETURNING id", (repo.url, FULL_NAME)).fetchall()
+        "WITH o AS (INSERT INTO nightshift.organizations (name) VALUES ('acme') RETURNING id)"
+        " INSERT INTO nightshift.repositories (organization_id, name, url, full_name, pr_review_enabled)"
+        " SELECT id, 'infra', %s, %s, true FROM o RETURNING id", (repo.url, FULL_NAME)).fetchall()
     conn.execute("SELECT * FROM nightshift.enqueue_pr_review(%s, 1, '{}')", (repo_id,))
     [(task, attempt)] = conn.execute(
         "SELECT id, attempt FROM nightshift.claim_tasks('w1', '{pr-review}', 1, '1 minute')").fetchall()
@@ -210,7 +210,9 @@ def test_a_deleted_branch_is_reviewed_from_the_pull_request_ref(env: None, githu
 
 def test_a_deleted_branch_on_the_local_forge_says_so(env: None, tmp_path: Path) -> None:
     repo = PullRequestRepo(tmp_path / "git", {"main.tf": LIGHT})
-    head = repo.open(7, "gone", {"extra.tf": LIGHT.replace('"a"', '"x"')})
+    repo.branch("gone")  # the local forge has no refs/pull/N/head: only the branch
+    head = repo.commit({"extra.tf": LIGHT.replace('"a"', '"x"')}, "change")
+    repo.push("gone")
     repo.delete_branch("gone")
     repo.forget_unreachable()
     forge = {"kind": "local", "repository_id": 1, "remote": str(repo.bare),

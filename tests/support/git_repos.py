@@ -25,6 +25,7 @@ class Remote:
     def __init__(self, root: Path, files: dict[str, str], branch: str = "main") -> None:
         self.bare = root / "remote.git"
         self.work = root / "work"
+        root.mkdir(parents=True, exist_ok=True)
         git(root, "init", "--quiet", "--bare", f"--initial-branch={branch}", str(self.bare))
         git(root, "init", "--quiet", f"--initial-branch={branch}", str(self.work))
         git(self.work, "remote", "add", "origin", str(self.bare))
