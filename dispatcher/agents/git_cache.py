@@ -106,6 +106,12 @@ class GitCache:
                                 ok=(0, 1, 128))
         return result.text().strip() or None if result.returncode == 0 else None
 
+    async def rev_tree(self, commit: str, path: str) -> str | None:
+        """The id of the tree at `path` in `commit` (what its content is, in one hash), or None."""
+        spec = f"{commit}^{{tree}}" if path in ("", ".") else f"{commit}:{path}"
+        result = await self.run("git-rev-parse", "rev-parse", "--verify", "--quiet", spec, ok=(0, 1, 128))
+        return result.text().strip() or None if result.returncode == 0 else None
+
     async def merge_base(self, base: str, head: str, refspecs: list[str]) -> str | None:
         """The merge base, deepening the shallow history until it appears (then all of it)."""
         for round_ in range(DEEPEN_ROUNDS + 2):

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import os
 import re
 from dataclasses import replace
@@ -101,6 +103,7 @@ class Review:
         self.worktrees: list[Path] = []
         self.skipped: list[str] = []
         self.fork = False
+        self.merge_base = ""
         self.because: dict[str, list[str]] = {}
         self.checkov: Path | None = None
 
@@ -237,7 +240,7 @@ class Review:
             await cache.worktree(merge_base, base_tree)
             self.worktrees.append(base_tree)
             all_files = await cache.files_at(head_sha)
-        self.head_tree, self.base_tree = head_tree, base_tree
+        self.head_tree, self.base_tree, self.merge_base = head_tree, base_tree, merge_base
         module_files = [path for path in all_files if is_module_file(path)]
         sources = await asyncio.to_thread(_read_sources, head_tree, module_files)
         paths = [f.path for f in changed] + [f.previous_path for f in changed if f.previous_path]
@@ -295,7 +298,7 @@ class Review:
         head_dir, base_dir = self.head_tree / root, self.base_tree / root
         sides = [self._checkov(head_dir, root, "head")]
         if base_dir.is_dir():
-            sides.append(self._checkov(base_dir, root, "base"))
+            sides.append(self._base_checkov(base_dir, root))
         results = await asyncio.gather(*sides)
         head = results[0]
         if head is None:
@@ -303,6 +306,29 @@ class Review:
             return []
         base = results[1] if len(results) > 1 and results[1] is not None else []
         return new_compliance_failures(root, head, base)
+
+    async def _base_checkov(self, directory: Path, root: str) -> list[dict[str, Any]] | None:
+        """Checkov at the merge base, kept by the root's git tree id and Checkov's executable: every push
+        of a pull request (and every pull request on the same base) shares it."""
+        assert self.cache is not None and self.checkov is not None
+        tree = await self.cache.rev_tree(self.merge_base, root)
+        stat = self.checkov.stat()
+        identity = f"{root}|{tree}|{self.checkov}|{stat.st_size}|{stat.st_mtime_ns}"
+        key = hashlib.sha256(identity.encode()).hexdigest()
+        path = cache_dir() / "pr-review" / "checkov-base" / f"{key}.json"
+        if tree is not None:
+            with contextlib.suppress(OSError, ValueError):
+                found: list[dict[str, Any]] | None = json.loads(path.read_text())
+                self.steps.steps.append({"step": f"checkov {root} (base)", "cached": True})
+                return found
+        result = await self._checkov(directory, root, "base")
+        if tree is not None:
+            with contextlib.suppress(OSError):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(json.dumps(result))
+                tmp.replace(path)
+        return result
 
     async def _checkov(self, directory: Path, root: str, side: str) -> list[dict[str, Any]] | None:
         assert self.checkov is not None

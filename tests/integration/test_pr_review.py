@@ -136,6 +136,8 @@ def test_a_pull_request_is_reviewed_and_its_comment_updated_on_the_next_push(
     second = review(payload(repo, 1, second_head, "feature", github.url), task_id=2)
     assert second.scan is not None and second.scan.status == "FAILED_CHECKS"
     assert {f["check_id"] for f in findings_of(second)} & {"terraform-fmt", "terraform-validate"} == set()
+    steps = {step["step"]: step for step in second.scan.artifacts["steps"]}
+    assert steps["checkov roots/app (base)"].get("cached")  # the merge base did not change
     [updated] = github.comments_of(FULL_NAME, 1)
     assert updated != comment and "terraform fmt" not in updated and "New compliance failures" in updated
     assert [s["sha"] for s in github.repo(FULL_NAME).statuses] == [head, second_head]
