@@ -68,7 +68,12 @@ TOOL_OUTPUT = 4 * 1024 * 1024
 
 
 class NotReviewed(Exception):
-    """The pull request could not be reviewed; the message says why (stored, shown in the comment)."""
+    """The pull request could not be reviewed; the message says why (stored, shown in the comment).
+    `head_gone`: the head SHA no longer exists, so no status is set on it (the forge would refuse)."""
+
+    def __init__(self, message: str, *, head_gone: bool = False) -> None:
+        super().__init__(message)
+        self.head_gone = head_gone
 
 
 @register("pr-review")
@@ -128,7 +133,7 @@ class Review:
         except NotReviewed as exc:
             reason = _one_line(mask(str(exc), self.steps.secrets))
             summary.update(reviewed=False, reason=reason)
-            await self._publish(number, head_sha, None, [], reason)
+            await self._publish(number, None if exc.head_gone else head_sha, None, [], reason)
             summary.update(self._forge_summary())
             return ScanReport(status="ERROR", error=reason, summary=summary)
 
@@ -153,6 +158,9 @@ class Review:
 
     def _forge(self) -> Forge:
         spec = self.payload.get("forge")
+        if isinstance(spec, dict) and spec.get("kind") == "github" and not spec.get("full_name"):
+            # a repository registered by URL only: the webhook named it
+            spec = {**spec, "full_name": self.payload.get("full_name")}
         if isinstance(spec, dict) and spec.get("token_ref"):
             with contextlib.suppress(SecretError):  # masked everywhere, even in git's messages
                 self.steps.secrets.append(resolve_secret(str(spec["token_ref"])))
@@ -169,14 +177,13 @@ class Review:
         """The comment (one per pull request) and the commit status; a refusal is recorded, not raised."""
         if self.forge is None or not isinstance(number, int):
             return
-        body = render_comment(head_sha=str(head_sha or "?"), merge_base=merge_base, roots=reviews,
-                              skipped=self.skipped, not_reviewed=not_reviewed)
+        reviewed = str(head_sha or self.payload.get("head_sha") or "?")
+        body = render_comment(head_sha=reviewed, merge_base=merge_base, roots=reviews, skipped=self.skipped,
+                              not_reviewed=not_reviewed)
         try:
             await self.forge.upsert_comment(number, MARKER, body)
         except ForgeError as exc:
             self.forge_errors.append(f"comment not written: {exc}")
-        if not_reviewed is not None and "no longer" in not_reviewed:
-            return  # the head is gone: a status on it would be refused, and it is outdated anyway
         state, line = headline(reviews, not_reviewed)
         if isinstance(head_sha, str) and head_sha:
             try:
@@ -208,8 +215,12 @@ class Review:
         env = git_env(self.home, self._token() if url.startswith("https://") else None)
         self.cache = cache = GitCache(url, self.ctx, self.steps, env)
         base_spec = f"+refs/heads/{base_ref}:refs/nightshift/base/{base_ref}"
-        head_spec = (f"+refs/pull/{number}/head:refs/nightshift/pr/{number}" if kind != "local"
-                     else f"+refs/heads/{head_ref}:refs/nightshift/pr/{number}")
+        if kind != "local":  # GitHub keeps the head of every pull request, forks' and deleted branches' too
+            head_spec = f"+refs/pull/{number}/head:refs/nightshift/pr/{number}"
+        elif head_ref:
+            head_spec = f"+refs/heads/{head_ref}:refs/nightshift/pr/{number}"
+        else:
+            head_spec = head_sha
         async with cache.locked():
             await cache.ensure()
             fetched = await cache.fetch([base_spec, head_spec])
@@ -221,14 +232,14 @@ class Review:
                 by_sha = await cache.fetch([head_sha])
                 if by_sha.returncode != 0 and not await cache.has_commit(head_sha):
                     raise NotReviewed(f"the head {head_sha[:12]} is no longer on the remote: the branch "
-                                      f"{head_ref or '?'} was deleted or force-pushed")
+                                      f"{head_ref or '?'} was deleted or force-pushed", head_gone=True)
             if not await cache.has_commit(head_sha):
                 pushed = await cache.rev(f"refs/nightshift/pr/{number}")
                 by_sha = await cache.fetch([head_sha])
                 if by_sha.returncode != 0 and not await cache.has_commit(head_sha):
                     raise NotReviewed(f"the head {head_sha[:12]} is no longer on the pull request "
                                       f"(force-pushed; it is at {str(pushed)[:12]} now): the newer head is "
-                                      "reviewed when its push arrives")
+                                      "reviewed when its push arrives", head_gone=True)
             base = f"refs/nightshift/base/{base_ref}"
             merge_base = await cache.merge_base(base, head_sha, [base_spec, head_spec])
             if merge_base is None:
