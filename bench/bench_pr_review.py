@@ -180,7 +180,7 @@ def main() -> int:
         scan_env = {**os.environ, "HOME": str(tmp)}
         with GitHubServer(None, token=TOKEN) as github:
             github.add_pull(FULL_NAME, 1, "feature", head_sha=head)
-            full_scan(repo.work, args.roots, checkov, scan_env)  # warm: providers into the plugin cache
+            full_scan(repo.work, 1, checkov, scan_env)  # warm: the provider into the plugin cache
             full = full_scan(repo.work, args.roots, checkov, scan_env)
             reviews = []
             for task_id in (1, 2):  # an empty git cache, then a fetch into it
