@@ -142,6 +142,22 @@ def test_rate_limits_are_waited_out(server: GitHubServer) -> None:
     assert 0 <= sleeps.waits[0] <= 2 and sleeps.waits[1] == 7 and sleeps.waits[2] == 60
 
 
+def test_server_errors_are_retried_then_reported(server: GitHubServer) -> None:
+    server.add_pull(REPO, 1, "feature", files=[{"filename": "main.tf", "status": "added"}])
+    server.unavailable = 2
+    sleeps = Sleeps()
+
+    async def go() -> Any:
+        async with forge(server, sleep=sleeps) as gh:
+            return await gh.list_changed_files(1)
+
+    assert [f.path for f in run(go())] == ["main.tf"] and len(sleeps.waits) == 2
+    server.unavailable = 10
+    with pytest.raises(ForgeError, match="503"):
+        run(go())
+    server.unavailable = 0
+
+
 def test_a_rate_limit_longer_than_the_run_may_wait_is_an_error(server: GitHubServer) -> None:
     server.add_pull(REPO, 1, "feature")
     server.rate_limit = [("primary", 3600)]

@@ -10,7 +10,8 @@ tests assert `errors == []`. Without the corpus (spec=None) the same server answ
 (only the fields the adapter reads), so the adapter's behaviour is tested everywhere.
 
 Knobs for the bad cases: `forbid` (operation ids answered 403), `rate_limit` (a queue of rate-limit
-answers: ("primary", reset_seconds) or ("retry-after", seconds) or ("secondary", None)), `page_size`.
+answers: ("primary", reset_seconds) or ("retry-after", seconds) or ("secondary", None)), `page_size`,
+`unavailable` (that many 503s first).
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class GitHubServer:
         self.forbid: set[str] = set()
         self.rate_limit: list[tuple[str, float | None]] = []
         self.page_size = 100
+        self.unavailable = 0  # answer this many requests 503 (GitHub's service_unavailable) first
         self.comment_events = threading.Condition()
         self._next_id = 1000
         self._lock = threading.Lock()
@@ -158,6 +160,10 @@ class GitHubServer:
                 return 403, {}, {"message": "You have exceeded a secondary rate limit. Please wait a few "
                                             "minutes before you try again.",
                                  "documentation_url": "https://docs.github.com/rest"}
+        if self.unavailable > 0:
+            self.unavailable -= 1
+            return 503, {}, {"code": "unavailable", "message": "Service unavailable",
+                             "documentation_url": "https://docs.github.com/rest"}
         if op in self.forbid:
             return 403, {}, {"message": "Resource not accessible by integration",
                              "documentation_url": "https://docs.github.com/rest"}
