@@ -41,7 +41,7 @@ from dispatcher.agents.compliance_scan import CHECKOV_ARGS, CHECKOV_ENV, MAX_CHE
 from dispatcher.agents.drift_scan import SAFE_TF_ENV
 from dispatcher.agents.git_cache import GitCache, fetch_error, git_env
 from dispatcher.agents.process import allowed_env, run_process
-from dispatcher.agents.workspace import DEADLINE_RESERVE_SECONDS, GIT_URL, Steps
+from dispatcher.agents.workspace import DEADLINE_RESERVE_SECONDS, GIT_URL, StepFailed, Steps
 from dispatcher.compliance.checkov import CheckovOutputError, parse_checkov
 from dispatcher.compliance.scanners import ScannerError, require
 from dispatcher.config import SecretError, cache_dir, resolve_secret
@@ -130,10 +130,11 @@ class Review:
                 summary.update(reviewed=False, reason="nothing to review: no IaC file changed")
                 return ScanReport(status="CLEAN", summary=summary)
             reviews = await self._review_roots(roots.roots, merge_base)
-        except NotReviewed as exc:
+        except (NotReviewed, StepFailed) as exc:  # StepFailed: a git step failed or hit the deadline
             reason = _one_line(mask(str(exc), self.steps.secrets))
             summary.update(reviewed=False, reason=reason)
-            await self._publish(number, None if exc.head_gone else head_sha, None, [], reason)
+            gone = isinstance(exc, NotReviewed) and exc.head_gone
+            await self._publish(number, None if gone else head_sha, None, [], reason)
             summary.update(self._forge_summary())
             return ScanReport(status="ERROR", error=reason, summary=summary)
 
