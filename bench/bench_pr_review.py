@@ -118,6 +118,7 @@ def webhook_to_comment(url: str, repo: PullRequestRepo, github: GitHubServer, en
             " SELECT id, 'infra', %s, %s, true, 'github', %s, %s FROM o",
             (repo.url, FULL_NAME, github.url, f"env:{TOKEN_ENV}"))
     base = git(repo.work, "rev-parse", "main")
+    github.repo(FULL_NAME).comments.clear()  # the direct reviews above wrote one for this same head
     log = (tmp / "dispatcher.log").open("wb")
     dispatcher = subprocess.Popen(
         [sys.executable, "-m", "dispatcher", "dispatcher", "run", "--database-url", url,
@@ -182,11 +183,16 @@ def main() -> int:
             github.add_pull(FULL_NAME, 1, "feature", head_sha=head)
             full_scan(repo.work, 1, checkov, scan_env)  # warm: the provider into the plugin cache
             full = full_scan(repo.work, args.roots, checkov, scan_env)
+            print(f"pr-review bench: {args.roots} roots, a pull request changes 1 ({os.cpu_count()} CPUs)")
+            print(f"  full scan of every root          {full:8.2f} s   "
+                  f"(fmt, init + validate x{args.roots}, checkov -d .)", flush=True)
             reviews = []
-            for task_id in (1, 2):  # an empty git cache, then a fetch into it
+            for task_id, label in ((1, "empty git cache  "), (2, "cached repository")):
                 seconds, result = timed_review(payload(repo, 1, head, "feature", github.url), task_id)
                 assert result.scan.summary.get("roots") == ["roots/r07"], result.scan.summary
                 reviews.append(seconds)
+                print(f"  review, {label}        {seconds:8.2f} s   {100 * seconds / full:5.1f} % of the "
+                      "full scan", flush=True)
             server_url = resolve_url(None)
             url = recreate_database(server_url, DATABASE)
             migrate(url)
@@ -195,11 +201,6 @@ def main() -> int:
             finally:
                 drop_database(server_url, DATABASE)
     review = statistics.median(reviews)
-    print(f"pr-review bench: {args.roots} roots, a pull request changes 1 ({os.cpu_count()} CPUs)")
-    print(f"  full scan of every root          {full:8.2f} s   "
-          f"(fmt, init + validate x{args.roots}, checkov -d .)")
-    for label, seconds in (("empty git cache  ", reviews[0]), ("cached repository", reviews[1])):
-        print(f"  review, {label}        {seconds:8.2f} s   {100 * seconds / full:5.1f} % of the full scan")
     print(f"  review (median)                  {review:8.2f} s   {100 * review / full:5.1f} % "
           f"(goal <= {100 * GOAL:.0f} %)")
     for action, seconds in hooks:
