@@ -9,7 +9,8 @@ APT_PACKAGES := postgresql-15 postgresql-15-cron chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: demo test lint typecheck system-deps venv clean db-stop bench-schedule bench-dispatch bench-drift \
-	bench-intake bench-process bench-notify scanners test-prowler bench-compliance bench-cost bench-report
+	bench-intake bench-process bench-notify scanners test-prowler bench-compliance bench-cost \
+	bench-report bench-pr-review
 
 demo: venv
 	$(BIN)/nightshift demo
@@ -63,6 +64,10 @@ test-prowler: venv
 # (bench/bench_compliance.py)
 bench-compliance: venv scanners
 	$(BIN)/python bench/bench_compliance.py
+
+# Pull-request review: one changed root of 50 against a full scan; webhook to comment on a loopback GitHub
+bench-pr-review: venv scanners
+	$(BIN)/python bench/bench_pr_review.py
 
 # FOCUS ingest of 5,000,000 line items against a bare COPY, and the cost analysis against DuckDB (bench/bench_cost.py)
 bench-cost: venv

@@ -122,6 +122,8 @@ def test_the_corpus_signatures_are_accepted_as_github_sent_them(server: IntakeSe
     assert (payload["base_ref"], payload["base_sha"]) == (expected["base_ref"], expected["base_sha"])
     assert payload["clone_url"] == "https://github.com/Codertocat/Hello-World.git"
     assert payload["repository_id"] == repository
+    # how the agent reaches the forge (it never sees the database): a token's reference, never a token
+    assert payload["forge"] == {"kind": "github", "full_name": HELLO_WORLD}
     assert response.json()["task_id"] == task["id"]
     row = db.execute("SELECT event, task_id FROM nightshift.webhook_deliveries WHERE delivery_id = 'd-opened'"
                      ).fetchone()

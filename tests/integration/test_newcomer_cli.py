@@ -240,7 +240,7 @@ def test_enqueue_warns_about_a_kind_nobody_runs(db_url: str) -> None:
     assert "warning: no agent is installed here for kind 'bogus-kind'" in bogus.stderr
     known = run("enqueue", "noop", "--database-url", db_url)
     assert known.returncode == 0 and known.stderr == ""
-    seeded = run("enqueue", "pr-review", "--database-url", db_url)  # a task_kinds row, no agent yet
+    seeded = run("enqueue", "pr-review", "--database-url", db_url)  # a task_kinds row and its agent
     assert seeded.returncode == 0 and "warning" not in seeded.stderr
 
 
