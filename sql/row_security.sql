@@ -56,6 +56,7 @@ BEGIN
             ('schedule_wakeups', 'schedule_id IN (SELECT s.id FROM nightshift.schedules AS s)'),
             ('notifications', 'scan_id IN (SELECT s.id FROM nightshift.scans AS s)'),
             ('webhook_deliveries', 'task_id IN (SELECT t.id FROM nightshift.tasks AS t)'),
+            ('pull_requests', 'repository_id IN (SELECT r.id FROM nightshift.repositories AS r)'),
             -- suppressions are rules over subject globs, not owned by one organization: a reader sees
             -- those that match one of its subjects ('*' matches every organization's)
             ('suppressions',

@@ -31,11 +31,6 @@ AS $$
      WHERE r.id = p_repository_id
 $$;
 
+-- Only definer functions call it (enqueue_pr_review, remediation requests): no role needs it directly,
+-- and it names every repository's token reference.
 REVOKE ALL ON FUNCTION nightshift.forge_of_repository(bigint) FROM PUBLIC;
-DO $$
-BEGIN
-    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'nightshift_dispatcher') THEN
-        GRANT EXECUTE ON FUNCTION nightshift.forge_of_repository(bigint) TO nightshift_dispatcher;
-    END IF;
-END
-$$;

@@ -84,6 +84,8 @@ def seed_organization(conn: psycopg.Connection, name: str) -> dict[str, object]:
                      " VALUES (%s, 'infra', %s) RETURNING id", org, f"https://git.example.com/{name}.git")
     pipeline = one(conn, "INSERT INTO nightshift.pipelines (repository_id, name)"
                          " VALUES (%s, 'prod') RETURNING id", repo)
+    conn.execute("INSERT INTO nightshift.pull_requests (repository_id, number, head_ref, base_ref, title)"
+                 " VALUES (%s, 1, 'nightshift/fix', 'main', %s)", (repo, f"fix of {name}"))
     integration = one(conn, "INSERT INTO nightshift.cloud_integrations"
                             " (organization_id, provider, account_id, frameworks)"
                             " VALUES (%s, 'aws', %s, '{CIS}') RETURNING id", org, f"{name}-account")
