@@ -10,7 +10,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 .PHONY: demo test lint typecheck system-deps venv clean db-stop bench-schedule bench-dispatch bench-drift \
 	bench-intake bench-process bench-notify scanners test-prowler bench-compliance bench-cost
 
-demo: venv
+demo: venv scanners
 	$(BIN)/nightshift demo
 
 test: venv scanners

@@ -5,7 +5,7 @@
               `checkov -d TREE -o json` of the same tree. Goal: at most 15 % more.
               The tree: TerraGoat's Terraform is not shipped with ../shared/corpora (only Checkov's output
               for it), so the bench builds one: --modules copies of the project's vulnerable example
-              (tests/fixtures/terraform/compliance_aws), each in its own module directory.
+              (examples/compliance), each in its own module directory.
 2. recording  100,000 check results through nightshift.record_result, as the dispatcher stores a
               result (dispatcher/store.py: the result document as one jsonb parameter): first scan
               (inserts), rescan (updates), clean rescan (resolves), each one transaction, timed from the
@@ -48,7 +48,7 @@ from dispatcher.store import result_jsonb
 
 DATABASE = "nightshift_bench_compliance"
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "tests" / "fixtures" / "terraform" / "compliance_aws" / "main.tf"
+EXAMPLE = ROOT / "examples" / "compliance" / "main.tf"
 CORPUS = ROOT.parent / "shared" / "corpora" / "terragoat-aws" / "checkov-output.json"
 OVERHEAD_GOAL, UNCHANGED_GOAL, RECORD_SECONDS = 1.15, 0.05, 3.0
 

@@ -1,5 +1,5 @@
 """The compliance-scan agent: real Checkov through the real dispatcher on the project's own vulnerable
-Terraform (tests/fixtures/terraform/compliance_aws), and every way a scan can fail to look.
+Terraform (examples/compliance), and every way a scan can fail to look.
 
 Checkov is installed once into .nightshift/scanners (tests/support/compliance_support.ensure_checkov);
 the failure cases use a stand-in executable, so they take milliseconds and can crash on purpose.

@@ -78,12 +78,18 @@ def test_prowler_findings_are_recorded_with_their_requirements(
 
 @pytest.mark.parametrize(("credentials", "frameworks", "provider", "error"), [
     ({"env": ["AWS_PROFILE"], "key": "x"}, ("CIS",), "aws",
-     "unknown key(s) in cloud_integrations.credentials: key; known: env, regions, role_arn"),
+     "unknown key(s) in cloud_integrations.credentials: key; known for aws: env, regions, role_arn"),
     ({"env": "AWS_PROFILE"}, ("CIS",), "aws", "cloud_integrations.credentials.env must be a list of names"),
     (CREDENTIALS, ("NIST-800-53",), "aws",
      "none of the enabled frameworks (NIST80053) has a Prowler mapping for aws; "
      "enable one of: CIS, ISO27001"),
-    (CREDENTIALS, ("CIS",), "azure", "Prowler scans of azure integrations are not supported yet (aws only)"),
+    ({"auth": "sp-env", "env": ["AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"]}, ("CIS",),
+     "azure", "azure service principal login (auth sp-env) needs AZURE_CLIENT_ID, AZURE_TENANT_ID, "
+              "AZURE_CLIENT_SECRET listed in credentials.env and set in the dispatcher's environment"),
+    ({"credentials_file": "/nonexistent/gcp-audit.json"}, ("CIS",), "gcp",
+     "gcp credentials_file /nonexistent/gcp-audit.json is not a readable file"),
+    (CREDENTIALS, ("CIS",), "gcp",
+     "unknown key(s) in cloud_integrations.credentials: regions; known for gcp"),
 ])
 def test_credentials_that_cannot_work_are_an_error(
     conn: psycopg.Connection, credentials: object, frameworks: tuple[str, ...], provider: str, error: str,

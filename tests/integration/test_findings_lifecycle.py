@@ -284,7 +284,7 @@ def test_two_findings_with_one_fingerprint_are_refused_whole(conn: psycopg.Conne
         scan(conn, subject, [LOGS])
     task_id = claim(conn, subject)
     with pytest.raises(psycopg.errors.InvalidParameterValue,
-                       match="two findings share the fingerprint drift:aws_s3_bucket.logs"):
+                       match=r"two findings share the fingerprint drift:aws_s3_bucket\.logs"):
         record(conn, task_id, [drift("aws_s3_bucket.other", "tags"), LOGS, dict(LOGS, severity="high")])
 
 
