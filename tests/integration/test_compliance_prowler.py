@@ -206,3 +206,49 @@ def test_real_prowler_refused_by_the_cloud_is_an_error(
     scan = scan_compliance(conn, live_integration(conn), timeout=1200)
     assert scan["status"] == "ERROR"
     assert scan["error"].startswith("prowler failed with exit status 1: ") and "CRITICAL" in scan["error"]
+
+
+# --- the real Prowler, Azure and GCP: what can be tested without an account (make test-prowler) ---------
+
+GCP_KEY_WITHOUT_A_KEY = {"type": "service_account", "project_id": "nightshift-test",
+                         "client_email": "audit@nightshift-test.iam.gserviceaccount.com"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("provider", ["azure", "gcp"])
+def test_real_prowler_refusing_azure_and_gcp_logins_is_an_error_that_resolves_nothing(
+    conn: psycopg.Connection, real_prowler: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    provider: str,
+) -> None:
+    """Azure: a service principal whose secret no tenant knows (and no network to ask one); GCP: a key file
+    without its private key. The real Prowler refuses both: an ERROR with Prowler's reason on one line,
+    no secret in it, and the open finding of an earlier scan stays open."""
+    monkeypatch.delenv("NIGHTSHIFT_PROWLER", raising=False)
+    if provider == "azure":
+        for name, value in (("AZURE_CLIENT_ID", "00000000-0000-0000-0000-000000000001"),
+                            ("AZURE_TENANT_ID", "00000000-0000-0000-0000-000000000002"),
+                            ("AZURE_CLIENT_SECRET", "s3cr3t-azure-value")):
+            monkeypatch.setenv(name, value)
+        credentials: dict[str, object] = {
+            "auth": "sp-env", "env": ["AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"],
+            "subscription_ids": ["00000000-0000-0000-0000-000000000003"]}
+    else:
+        key = tmp_path / "gcp-audit.json"
+        key.write_text(json.dumps(GCP_KEY_WITHOUT_A_KEY))
+        credentials = {"credentials_file": str(key), "project_ids": ["nightshift-test"]}
+    subject = live_integration(conn, credentials, provider=provider)
+    conn.execute(
+        "INSERT INTO nightshift.findings (kind, subject, fingerprint, check_id, resource_address)"
+        " VALUES ('compliance', %s, 'earlier', 'storage_secure_transfer_required_is_enabled', 'earlier')",
+        (subject,))
+    conn.commit()
+    scan = scan_compliance(conn, subject, timeout=800)
+    assert scan["status"] == "ERROR", scan
+    assert scan["error"].startswith("prowler failed with exit status "), scan["error"]
+    assert "\n" not in scan["error"] and "s3cr3t" not in scan["error"]
+    assert "s3cr3t" not in json.dumps(scan["artifacts"]), "passed secrets are masked in the stored steps"
+    argv = scan["artifacts"]["steps"][-1]["argv"]
+    assert argv[1] == provider and ("--sp-env-auth" in argv if provider == "azure"
+                                    else "--credentials-file" in argv)
+    assert open_checks(conn, subject) == {("storage_secure_transfer_required_is_enabled", "earlier")}
