@@ -317,7 +317,7 @@ findings = Table(
     Column("occurrences", Integer, nullable=False, server_default=text("1")),
     Column("reopened_count", Integer, nullable=False, server_default=text("0")),
     # scan ids without foreign keys (a referential check per row was half the cost of recording a scan);
-    # nightshift.maintenance() clears them when it deletes the scan (migration 0017)
+    # nightshift.run_maintenance() clears them when it deletes the scan (migration 0017)
     Column("first_scan_id", BigInteger),
     Column("last_scan_id", BigInteger),
     Column("suppression_id", BigInteger, ForeignKey("suppressions.id", ondelete="SET NULL")),

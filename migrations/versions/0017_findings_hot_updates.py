@@ -14,7 +14,7 @@ no longer sees (status). With 100,000 findings that was seconds per scan (bench/
   key; a subject's findings are few compared with the table;
 - first_scan_id and last_scan_id are no longer foreign keys: each insert ran two referential checks
   and each rescan one (a query per row, about half the cost of the insert). Scans are deleted only by
-  nightshift.maintenance(), which clears the references to the scans it deletes in one statement
+  nightshift.run_maintenance(), which clears the references to the scans it deletes in one statement
   (what ON DELETE SET NULL did with one query per deleted scan).
 """
 
