@@ -252,3 +252,24 @@ def test_real_prowler_refusing_azure_and_gcp_logins_is_an_error_that_resolves_no
     assert argv[1] == provider and ("--sp-env-auth" in argv if provider == "azure"
                                     else "--credentials-file" in argv)
     assert open_checks(conn, subject) == {("storage_secure_transfer_required_is_enabled", "earlier")}
+
+
+@pytest.mark.parametrize("how", ["missing", "hanging"])
+def test_a_missing_or_hanging_prowler_is_an_error_that_resolves_nothing(
+    conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str,
+) -> None:
+    script = fake_prowler(tmp_path / "bin", f'cp {FIXTURE} "$out/nightshift.ocsf.json"\n', monkeypatch)
+    subject = live_integration(conn)
+    assert scan_compliance(conn, subject)["status"] == "FAILED_CHECKS"
+    if how == "missing":
+        monkeypatch.delenv("NIGHTSHIFT_PROWLER")
+        monkeypatch.setenv(scanners.DIR_ENV, str(tmp_path / "no-scanners"))
+        monkeypatch.setenv("PATH", "/usr/bin:/bin")
+        scan = scan_compliance(conn, subject)
+        expected = "prowler is not installed: run `nightshift scanners install prowler`"
+    else:
+        fake_prowler(script.parent, "sleep 600\n", monkeypatch)
+        scan = scan_compliance(conn, subject, timeout=25)
+        expected = "prowler was killed at the deadline after"
+    assert scan["status"] == "ERROR" and scan["error"].startswith(expected), scan["error"]
+    assert len(open_checks(conn, subject)) == 2, "a scan that did not look resolves nothing"
