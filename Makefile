@@ -12,7 +12,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 	bench-intake bench-process bench-notify scanners test-prowler bench-compliance bench-cost \
 	bench-report bench-pr-review
 
-demo: venv
+demo: venv scanners
 	$(BIN)/nightshift demo
 
 test: venv scanners

@@ -9,11 +9,13 @@ or refused connection is DatabaseUnavailable (the daemon reconnects), anything e
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg.adapt import PyFormat, Transformer
 from psycopg.rows import dict_row
@@ -158,7 +160,7 @@ class Store:
     async def record_result(self, task: Task, result: AgentResult) -> tuple[bool, int | None]:
         """Store a successful result through nightshift.record_result: (stored, scan id); stored is
         False when this holder is stale (its lease is gone)."""
-        params = {"task_id": task.id, "attempt": task.attempt, "result": Jsonb(result.to_json())}
+        params = {"task_id": task.id, "attempt": task.attempt, "result": result_jsonb(result.to_json())}
         row = await self._one("result_record", params)
         assert row is not None
         return bool(row["stored"]), row["scan_id"]
@@ -265,3 +267,18 @@ def _int_array(values: Sequence[int]) -> str:
     element, in Python, about ten times slower, and the hot path sends two lists every round trip.
     """
     return "{" + ",".join(str(int(v)) for v in values) + "}"
+
+
+def result_jsonb(document: dict[str, Any]) -> Jsonb:
+    """A result document as a jsonb parameter, encoded by orjson: a scan of 100,000 findings is ~50 MB
+    of JSON, which json.dumps takes half a second to write (bench/bench_compliance.py). What orjson
+    refuses (an integer beyond 64 bits) goes through json.dumps. Datetimes come out as isoformat()
+    writes them, as contract.checked's encoding does."""
+    return Jsonb(document, dumps=_dumps)
+
+
+def _dumps(value: Any) -> str | bytes:
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value, ensure_ascii=False, default=lambda v: v.isoformat())

@@ -71,11 +71,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "schedule and prints what is scheduled. Then, where terraform, the AWS provider mirror and "
         "moto_server are available, applies the sample to a local moto AWS, changes it out of band, "
         "and runs drift scans through the real dispatcher: findings open, then resolve, each scan's "
-        "notification delivered by the dispatcher to the log channel demo-log and printed.",
+        "notification delivered by the dispatcher to the log channel demo-log and printed. Where Checkov "
+        "is installed (`make scanners`), a compliance scan of examples/compliance: failed checks, then an "
+        "unchanged rescan that reuses them.",
     )
     parser.add_argument("--repo-url", default="examples/demo", help="repository of the sample pipeline")
     parser.add_argument("--no-drift", action="store_true",
                         help="skip the drift scan demo (Terraform against a local moto_server)")
+    parser.add_argument("--no-compliance", action="store_true",
+                        help="skip the compliance scan demo (Checkov over examples/compliance)")
     parser.set_defaults(func=run)
 
 
@@ -112,6 +116,10 @@ def run(args: argparse.Namespace) -> int:
         from dispatcher.demo import drift_demo as demo
 
         demo.run(url, cluster.root / "demo")
+    if not args.no_compliance:
+        from dispatcher.demo import compliance_demo
+
+        compliance_demo.run(url, cluster.root / "demo")
     command = _command_name()
     print("\nThe embedded PostgreSQL keeps running, and pg_cron enqueues due scans every minute:")
     print(f"  {command} dispatcher run     # work them off")

@@ -7,8 +7,9 @@ is an error of the scan, never silently ignored: a typo must not look like a cle
 PROWLER_FILES names, per framework and provider, the compliance file of the pinned Prowler
 (prowler/compliance/<provider>/<name>.json) that `--compliance` takes and that
 `nightshift frameworks load` reads requirements and check mappings from, with the key Prowler's OCSF
-output uses for it in `unmapped.compliance`. Only files verified in Prowler 5.46.0 are listed (see
-../shared/corpora/compliance-mapping/).
+output uses for it in `unmapped.compliance`. Only files verified in Prowler 5.46.0 are listed (the AWS
+ones in ../shared/corpora/compliance-mapping/; the Azure and GCP ones read from the installed package:
+their `Framework` and `Version` give the key).
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from __future__ import annotations
 import re
 
 PROWLER_FILES: dict[str, dict[str, tuple[str, str]]] = {
-    "CIS": {"aws": ("cis_3.0_aws", "CIS-3.0")},
-    "SOC2": {"aws": ("soc2_aws", "SOC2")},
-    "ISO27001": {"aws": ("iso27001_2022_aws", "ISO27001-2022")},
+    # Azure and GCP: the newest CIS benchmark the pinned Prowler ships for each
+    "CIS": {"aws": ("cis_3.0_aws", "CIS-3.0"), "azure": ("cis_6.0_azure", "CIS-6.0"),
+            "gcp": ("cis_5.0_gcp", "CIS-5.0")},
+    "SOC2": {"aws": ("soc2_aws", "SOC2"), "azure": ("soc2_azure", "SOC2"), "gcp": ("soc2_gcp", "SOC2")},
+    "ISO27001": {"aws": ("iso27001_2022_aws", "ISO27001-2022"),
+                 "azure": ("iso27001_2022_azure", "ISO27001-2022"),
+                 "gcp": ("iso27001_2022_gcp", "ISO27001-2022")},
 }
 # Checkov's own source names NIST SP 800-53 rev5 controls for some AWS checks
 CHECKOV_FRAMEWORKS = ("NIST80053",)

@@ -20,11 +20,16 @@ RETURNS TABLE (id bigint, previous nightshift.finding_status, status nightshift.
 LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
+-- each pass over the findings (jsonb_array_elements) holds them all: a 100,000-finding scan is ~50 MB,
+-- which at the default 4 MB went to a temporary file once per pass (bench/bench_compliance.py)
+SET work_mem = '128MB'
 AS $$
 #variable_conflict use_column
 DECLARE
     v_bad jsonb;
-    v_before jsonb;
+    v_shared text;
+    v_suppressible boolean;
+    v_known boolean;
 BEGIN
     /* insert or update every finding of p_findings for p_subject, seen by scan p_scan_id */
     IF jsonb_typeof(p_findings) IS DISTINCT FROM 'array' THEN
@@ -41,29 +46,32 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    -- Statuses before the upsert, by fingerprint: one index lookup per finding, then an O(log n) key
-    -- lookup per returned row. (Joining the upsert's RETURNING to a CTE of the old rows instead makes the
-    -- planner, which expects a handful of rows from jsonb_array_elements, pick a quadratic nested loop.)
-    SELECT coalesce(jsonb_object_agg(f.fingerprint, f.status), '{}') INTO v_before
-      FROM jsonb_array_elements(p_findings) AS e(doc)
-      JOIN nightshift.findings AS f ON f.subject = p_subject AND f.fingerprint = e.doc ->> 'fingerprint';
+    -- Most subjects have no active suppression: then no finding is matched against the table one by one.
+    v_suppressible := EXISTS (SELECT FROM nightshift.suppressions AS s
+                               WHERE (s.expires_at IS NULL OR s.expires_at > now())
+                                 AND p_subject ~ nightshift.glob_regex(s.subject_pattern));
 
+    v_known := EXISTS (SELECT FROM nightshift.findings AS f WHERE f.subject = p_subject);
+
+    -- Two findings with one fingerprint (one row: which would win?) are refused, as the agent contract
+    -- refuses them (contract.checked): ON CONFLICT cannot touch a row twice in one statement.
     RETURN QUERY
     WITH input AS (
-        -- a scanner reporting one fingerprint twice must not make ON CONFLICT touch a row twice
-        SELECT DISTINCT ON (i.fingerprint) i.*,
+        SELECT i.*,
                e.doc - ARRAY['kind', 'fingerprint', 'address', 'type', 'module', 'provider_id',
                              'change', 'check_id', 'severity'] AS details
           FROM jsonb_array_elements(p_findings) AS e(doc)
          CROSS JOIN LATERAL jsonb_to_record(e.doc) AS i(
                kind text, fingerprint text, address text, type text, module text, provider_id text,
                change text, check_id text, severity text, attributes jsonb)
-         ORDER BY i.fingerprint
     ), matched AS (
-        SELECT input.*, sup.suppression_id
+        SELECT input.*,
+               CASE WHEN v_suppressible THEN
+                   (SELECT sup.suppression_id
+                      FROM nightshift.matching_suppression(input.kind, p_subject, input.address,
+                                                           input.attributes) AS sup)
+               END AS suppression_id
           FROM input
-          LEFT JOIN LATERAL nightshift.matching_suppression(
-                    input.kind, p_subject, input.address, input.attributes) AS sup ON true
     ), up AS (
         INSERT INTO nightshift.findings AS f (
                kind, subject, fingerprint, resource_address, resource_type, module, provider_id,
@@ -92,10 +100,20 @@ BEGIN
                    + CASE WHEN f.status = 'RESOLVED' AND EXCLUDED.status = 'OPEN' THEN 1 ELSE 0 END,
                resolved_at = NULL,
                details = EXCLUDED.details
-        RETURNING f.id, f.fingerprint, f.status
+        RETURNING f.id, f.status
     )
-    SELECT up.id, (v_before ->> up.fingerprint)::nightshift.finding_status, up.status
-      FROM up;
+    -- Every part of a WITH statement reads one snapshot, taken before the upsert: joined here, the
+    -- table still holds each finding's former row (none for a new one). One primary-key lookup per
+    -- finding, no second pass over the JSON; none at all for a subject's first findings.
+    SELECT up.id, old.status, up.status
+      FROM up
+      LEFT JOIN nightshift.findings AS old ON v_known AND old.id = up.id;
+EXCEPTION WHEN cardinality_violation THEN
+    SELECT e.doc ->> 'fingerprint' INTO v_shared
+      FROM jsonb_array_elements(p_findings) AS e(doc)
+     GROUP BY 1 HAVING count(*) > 1 LIMIT 1;
+    RAISE EXCEPTION 'two findings share the fingerprint %: each finding needs its own', left(v_shared, 64)
+        USING ERRCODE = 'invalid_parameter_value';
 END
 $$;
 

@@ -40,6 +40,7 @@ DECLARE
     v_scans integer;
     v_notifications integer;
     v_deliveries integer;
+    v_gone bigint[];
 BEGIN
     /* Delete old finished tasks, scans, sent notifications and webhook delivery ids, at most
        retention.batch_size of each. */
@@ -53,14 +54,26 @@ BEGIN
                        FOR UPDATE SKIP LOCKED);
     GET DIAGNOSTICS v_tasks = ROW_COUNT;
 
-    DELETE FROM nightshift.scans AS s
-     WHERE s.id IN (SELECT o.id
-                      FROM nightshift.scans AS o
-                     WHERE o.finished_at < now() - v_keep_scans
-                     ORDER BY o.finished_at
-                     LIMIT v_batch
-                       FOR UPDATE SKIP LOCKED);
-    GET DIAGNOSTICS v_scans = ROW_COUNT;
+    WITH gone AS (
+        DELETE FROM nightshift.scans AS s
+         WHERE s.id IN (SELECT o.id
+                          FROM nightshift.scans AS o
+                         WHERE o.finished_at < now() - v_keep_scans
+                         ORDER BY o.finished_at
+                         LIMIT v_batch
+                           FOR UPDATE SKIP LOCKED)
+        RETURNING s.id
+    )
+    SELECT coalesce(array_agg(gone.id), '{}') INTO v_gone FROM gone;
+    v_scans := cardinality(v_gone);
+    -- findings name their first and last scan without a foreign key (migration 0017: a check per
+    -- recorded finding); what ON DELETE SET NULL did, in one statement per batch
+    IF v_scans > 0 THEN
+        UPDATE nightshift.findings AS f SET first_scan_id = NULL
+          FROM unnest(v_gone) AS g(id) WHERE f.first_scan_id = g.id;
+        UPDATE nightshift.findings AS f SET last_scan_id = NULL
+          FROM unnest(v_gone) AS g(id) WHERE f.last_scan_id = g.id;
+    END IF;
 
     -- notifications_sent_idx: the sent rows by sent_at, never the pending ones
     DELETE FROM nightshift.notifications AS n

@@ -36,6 +36,9 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- each pass over the findings (jsonb_array_elements) holds them all: a 100,000-finding scan is ~50 MB,
+-- which at the default 4 MB went to a temporary file once per pass (bench/bench_compliance.py)
+SET work_mem = '128MB'
 AS $$
 DECLARE
     v_task nightshift.tasks;

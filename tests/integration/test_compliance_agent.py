@@ -1,5 +1,5 @@
 """The compliance-scan agent: real Checkov through the real dispatcher on the project's own vulnerable
-Terraform (tests/fixtures/terraform/compliance_aws), and every way a scan can fail to look.
+Terraform (examples/compliance), and every way a scan can fail to look.
 
 Checkov is installed once into .nightshift/scanners (tests/support/compliance_support.ensure_checkov);
 the failure cases use a stand-in executable, so they take milliseconds and can crash on purpose.
@@ -236,3 +236,19 @@ def test_explicit_links_choose_the_pipelines(conn: psycopg.Connection, tmp_path:
     assert names() == ["storage"], "links narrow it; a pipeline of another organization is never scanned"
     targets = conn.execute("SELECT nightshift.task_targets(%s)", (subject,)).fetchone()
     assert targets is not None and json.dumps(targets[0]["pipelines"]).count('"storage"') >= 1
+
+
+@pytest.mark.slow
+def test_a_scan_that_cannot_look_does_not_stop_the_dispatcher(
+    conn: psycopg.Connection, tmp_path: Path, dispatcher: DispatcherProcess,
+) -> None:
+    """An ERROR scan (an unknown framework) is recorded, and the same dispatcher goes on to the next task."""
+    broken = make_integration(conn, None, frameworks=("CIS", "PCI-DSS-9"), name="broken")
+    good = make_integration(conn, vulnerable_repo(tmp_path), name="good")
+    conn.commit()
+    failed = dispatcher.scan(conn, broken)
+    assert failed["status"] == "ERROR" and failed["error"].startswith("unknown framework 'PCI-DSS-9'")
+    scanned = dispatcher.scan(conn, good)
+    assert scanned["status"] == "FAILED_CHECKS", scanned["error"]
+    assert OPEN_TO_THE_WORLD <= open_checks(conn, good)
+    assert dispatcher.process.poll() is None, "one dispatcher for both"

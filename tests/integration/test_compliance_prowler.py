@@ -78,12 +78,18 @@ def test_prowler_findings_are_recorded_with_their_requirements(
 
 @pytest.mark.parametrize(("credentials", "frameworks", "provider", "error"), [
     ({"env": ["AWS_PROFILE"], "key": "x"}, ("CIS",), "aws",
-     "unknown key(s) in cloud_integrations.credentials: key; known: env, regions, role_arn"),
+     "unknown key(s) in cloud_integrations.credentials: key; known for aws: env, regions, role_arn"),
     ({"env": "AWS_PROFILE"}, ("CIS",), "aws", "cloud_integrations.credentials.env must be a list of names"),
     (CREDENTIALS, ("NIST-800-53",), "aws",
      "none of the enabled frameworks (NIST80053) has a Prowler mapping for aws; "
      "enable one of: CIS, ISO27001"),
-    (CREDENTIALS, ("CIS",), "azure", "Prowler scans of azure integrations are not supported yet (aws only)"),
+    ({"auth": "sp-env", "env": ["AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"]}, ("CIS",),
+     "azure", "azure service principal login (auth sp-env) needs AZURE_CLIENT_ID, AZURE_TENANT_ID, "
+              "AZURE_CLIENT_SECRET listed in credentials.env and set in the dispatcher's environment"),
+    ({"credentials_file": "/nonexistent/gcp-audit.json"}, ("CIS",), "gcp",
+     "gcp credentials_file /nonexistent/gcp-audit.json is not a readable file"),
+    (CREDENTIALS, ("CIS",), "gcp",
+     "unknown key(s) in cloud_integrations.credentials: regions; known for gcp"),
 ])
 def test_credentials_that_cannot_work_are_an_error(
     conn: psycopg.Connection, credentials: object, frameworks: tuple[str, ...], provider: str, error: str,
@@ -200,3 +206,70 @@ def test_real_prowler_refused_by_the_cloud_is_an_error(
     scan = scan_compliance(conn, live_integration(conn), timeout=1200)
     assert scan["status"] == "ERROR"
     assert scan["error"].startswith("prowler failed with exit status 1: ") and "CRITICAL" in scan["error"]
+
+
+# --- the real Prowler, Azure and GCP: what can be tested without an account (make test-prowler) ---------
+
+GCP_KEY_WITHOUT_A_KEY = {"type": "service_account", "project_id": "nightshift-test",
+                         "client_email": "audit@nightshift-test.iam.gserviceaccount.com"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("provider", ["azure", "gcp"])
+def test_real_prowler_refusing_azure_and_gcp_logins_is_an_error_that_resolves_nothing(
+    conn: psycopg.Connection, real_prowler: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    provider: str,
+) -> None:
+    """Azure: a service principal whose secret no tenant knows (and no network to ask one); GCP: a key file
+    without its private key. The real Prowler refuses both: an ERROR with Prowler's reason on one line,
+    no secret in it, and the open finding of an earlier scan stays open."""
+    monkeypatch.delenv("NIGHTSHIFT_PROWLER", raising=False)
+    if provider == "azure":
+        for name, value in (("AZURE_CLIENT_ID", "00000000-0000-0000-0000-000000000001"),
+                            ("AZURE_TENANT_ID", "00000000-0000-0000-0000-000000000002"),
+                            ("AZURE_CLIENT_SECRET", "s3cr3t-azure-value")):
+            monkeypatch.setenv(name, value)
+        credentials: dict[str, object] = {
+            "auth": "sp-env", "env": ["AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"],
+            "subscription_ids": ["00000000-0000-0000-0000-000000000003"]}
+    else:
+        key = tmp_path / "gcp-audit.json"
+        key.write_text(json.dumps(GCP_KEY_WITHOUT_A_KEY))
+        credentials = {"credentials_file": str(key), "project_ids": ["nightshift-test"]}
+    subject = live_integration(conn, credentials, provider=provider)
+    conn.execute(
+        "INSERT INTO nightshift.findings (kind, subject, fingerprint, check_id, resource_address)"
+        " VALUES ('compliance', %s, 'earlier', 'storage_secure_transfer_required_is_enabled', 'earlier')",
+        (subject,))
+    conn.commit()
+    scan = scan_compliance(conn, subject, timeout=800)
+    assert scan["status"] == "ERROR", scan
+    assert scan["error"].startswith("prowler failed with exit status "), scan["error"]
+    assert "\n" not in scan["error"] and "s3cr3t" not in scan["error"]
+    assert "s3cr3t" not in json.dumps(scan["artifacts"]), "passed secrets are masked in the stored steps"
+    argv = scan["artifacts"]["steps"][-1]["argv"]
+    assert argv[1] == provider and ("--sp-env-auth" in argv if provider == "azure"
+                                    else "--credentials-file" in argv)
+    assert open_checks(conn, subject) == {("storage_secure_transfer_required_is_enabled", "earlier")}
+
+
+@pytest.mark.parametrize("how", ["missing", "hanging"])
+def test_a_missing_or_hanging_prowler_is_an_error_that_resolves_nothing(
+    conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str,
+) -> None:
+    script = fake_prowler(tmp_path / "bin", f'cp {FIXTURE} "$out/nightshift.ocsf.json"\n', monkeypatch)
+    subject = live_integration(conn)
+    assert scan_compliance(conn, subject)["status"] == "FAILED_CHECKS"
+    if how == "missing":
+        monkeypatch.delenv("NIGHTSHIFT_PROWLER")
+        monkeypatch.setenv(scanners.DIR_ENV, str(tmp_path / "no-scanners"))
+        monkeypatch.setenv("PATH", "/usr/bin:/bin")
+        scan = scan_compliance(conn, subject)
+        expected = "prowler is not installed: run `nightshift scanners install prowler`"
+    else:
+        fake_prowler(script.parent, "sleep 600\n", monkeypatch)
+        scan = scan_compliance(conn, subject, timeout=25)
+        expected = "prowler was killed at the deadline after"
+    assert scan["status"] == "ERROR" and scan["error"].startswith(expected), scan["error"]
+    assert len(open_checks(conn, subject)) == 2, "a scan that did not look resolves nothing"

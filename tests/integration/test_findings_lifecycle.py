@@ -276,6 +276,18 @@ def test_a_replayed_result_is_stored_once(conn: psycopg.Connection) -> None:
     assert len(notifications(conn)) == 1
 
 
+@pytest.mark.parametrize("known", [False, True], ids=["first findings of the subject", "known subject"])
+def test_two_findings_with_one_fingerprint_are_refused_whole(conn: psycopg.Connection, known: bool) -> None:
+    """As the contract refuses them in Python (contract.checked), for a caller of the SQL itself."""
+    subject = make_pipeline(conn)
+    if known:
+        scan(conn, subject, [LOGS])
+    task_id = claim(conn, subject)
+    with pytest.raises(psycopg.errors.InvalidParameterValue,
+                       match=r"two findings share the fingerprint drift:aws_s3_bucket\.logs"):
+        record(conn, task_id, [drift("aws_s3_bucket.other", "tags"), LOGS, dict(LOGS, severity="high")])
+
+
 def test_the_result_is_one_transaction(db_url: str) -> None:
     with psycopg.connect(db_url) as conn:
         subject = make_pipeline(conn)

@@ -466,6 +466,25 @@ def test_maintenance_requeues_expired_leases_and_prunes_by_retention(conn):
         assert report["requeued"] == 1 and dict(left)["pipeline/4"] == "queued"
 
 
+def test_maintenance_clears_the_scan_ids_of_findings_whose_scans_it_deletes(conn):
+    """findings.first_scan_id / last_scan_id are not foreign keys (migration 0017): maintenance clears
+    them itself, and only those naming a deleted scan."""
+    old, kept = (conn.execute(
+        "INSERT INTO nightshift.scans (attempt, kind, subject, status, finished_at)"
+        " VALUES (1, 'drift-scan', 'pipeline/1', 'DRIFTED', now() - %s::interval) RETURNING id",
+        (age,)).fetchone()[0] for age in ("91 days", "1 day"))
+    conn.execute("""
+        INSERT INTO nightshift.findings (kind, subject, fingerprint, first_scan_id, last_scan_id) VALUES
+            ('resource_drift', 'pipeline/1', 'a', %(old)s, %(old)s),
+            ('resource_drift', 'pipeline/1', 'b', %(old)s, %(kept)s),
+            ('resource_drift', 'pipeline/1', 'c', %(kept)s, %(kept)s)""", {"old": old, "kept": kept})
+    report = conn.execute("SELECT nightshift.run_maintenance()").fetchone()[0]
+    assert report["scans_deleted"] == 1
+    rows = conn.execute("SELECT fingerprint, first_scan_id, last_scan_id FROM nightshift.findings"
+                        " ORDER BY fingerprint").fetchall()
+    assert rows == [("a", None, None), ("b", None, kept), ("c", kept, kept)]
+
+
 # --- pure helpers ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("given", "expected"), [

@@ -18,7 +18,7 @@ from dispatcher.compliance import scanners
 from tests.support.drift_support import ScanningDispatcher, claim, record
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "tests" / "fixtures" / "terraform" / "compliance_aws"
+FIXTURE = ROOT / "examples" / "compliance"
 CORPORA = ROOT.parent / "shared" / "corpora"
 
 
