@@ -1,7 +1,7 @@
 """findings: a rescan rewrites its findings in place (HOT updates), without a check per row
 
 Revision ID: 0017
-Revises: 0003
+Revises: 0016
 Create Date: 2026-11-28 23:00:00
 
 Recording a scan touches every finding it sees (last_seen, last_scan_id, occurrences) and every one it
@@ -23,7 +23,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0017"
-down_revision = "0003"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
