@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -361,3 +362,64 @@ def test_a_resource_terraform_manages_is_named_by_its_address(conn: psycopg.Conn
     record(conn, org, report)
     stored = {f["provider_id"]: f["resource_address"] for f in findings(conn, org)}
     assert stored["arn:aws:ec2:eu-west-1:111:volume/vol-0abc"] == "module.data.aws_ebs_volume.cache"
+
+
+def test_s3_prefixes_denied_or_missing_are_errors_on_their_scans_only(
+        conn: psycopg.Connection, db_url: str, aws_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto enforcing IAM: the dispatcher's AWS user may read billing-good only. An organization whose
+    prefix is denied (listing, or only the download) or does not exist gets an ERROR scan naming the
+    source and the reason, nothing of it is loaded, and the organization next to it is analysed."""
+    import json
+    import urllib.request
+
+    import boto3
+
+    iam = boto3.client("iam")
+    iam.create_user(UserName="dispatcher")
+    iam.put_user_policy(UserName="dispatcher", PolicyName="billing", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"],
+             "Resource": ["arn:aws:s3:::billing-good", "arn:aws:s3:::billing-good/*"]},
+            {"Effect": "Allow", "Action": ["s3:ListBucket"],
+             "Resource": ["arn:aws:s3:::billing-listonly"]}]}))
+    key = iam.create_access_key(UserName="dispatcher")["AccessKey"]
+    s3 = boto3.client("s3")
+    body = corpus_file(SAMPLE_12).read_bytes()
+    for bucket in ("billing-good", "billing-secret", "billing-listonly"):
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="acme/2026-05/part-0.csv", Body=body)
+    orgs = {name: add_organization(conn, name) for name in ("good", "secret", "listonly", "nowhere")}
+    for name, uri in (("good", "s3://billing-good/acme/"), ("secret", "s3://billing-secret/acme/"),
+                      ("listonly", "s3://billing-listonly/acme/"), ("nowhere", "s3://billing-good/nothing/")):
+        ensure_source(conn, name, uri)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # its credentials were resolved from "testing"
+
+    def enforce(count: str) -> None:
+        # moto's switch for IAM enforcement: from now on, requests are checked against the policies
+        request = urllib.request.Request(f"{aws_env}/moto-api/reset-auth", data=count.encode(), method="POST",
+                                         headers={"Content-Type": "text/plain"})
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+    enforce("0")
+    try:
+        reports = {name: run_analysis({"actions": ["identify-unused"]}, targets(conn, org),
+                                      loader=CostLoader(db_url), now=JUNE) for name, org in orgs.items()}
+    finally:
+        enforce("inf")
+    assert reports["good"].status == "FAILED_CHECKS", reports["good"].error
+    assert reports["good"].summary["ingest"]["rows_loaded"] == 1000
+    expected = {"secret": r"s3://billing-secret/acme/: S3 said AccessDenied",
+                "listonly": r"s3://billing-listonly/acme/2026-05/part-0\.csv: cannot download: .*403",
+                "nowhere": r"s3://billing-good/nothing/: no FOCUS files"}
+    for name, pattern in expected.items():
+        report = reports[name]
+        assert report.status == "ERROR" and report.findings == [], (name, report)
+        assert re.search(pattern, str(report.error)), (name, report.error)
+        assert "\n" not in str(report.error) and key["SecretAccessKey"] not in str(report.error)
+    loaded = dict(conn.execute(
+        "SELECT s.organization_id, count(li.*) FROM nightshift.cost_sources AS s"
+        " LEFT JOIN nightshift.cost_line_items AS li ON li.source_id = s.id GROUP BY 1").fetchall())
+    assert loaded == {orgs["good"]: 1000, orgs["secret"]: 0, orgs["listonly"]: 0, orgs["nowhere"]: 0}
