@@ -540,8 +540,10 @@ def _replace(conn: psycopg.Connection, source_id: int, delivery: list[int], peri
         " AND billing_periods && %s::timestamptz[]", (source_id, delivery, periods)).fetchall()]
     if not earlier:
         return
-    conn.execute("DELETE FROM nightshift.cost_line_items WHERE source_id = %s AND ingest_id = ANY(%s)"
-                 " AND billing_period_start = ANY(%s::timestamptz[])", (source_id, earlier, periods))
+    for table in ("cost_line_items", "cost_line_summary"):
+        delete = sql.SQL("DELETE FROM nightshift.{} WHERE source_id = %s AND ingest_id = ANY(%s)"
+                         " AND billing_period_start = ANY(%s::timestamptz[])").format(sql.Identifier(table))
+        conn.execute(delete, (source_id, earlier, periods))
     conn.execute("UPDATE nightshift.cost_ingests SET replaced_by = %s WHERE id = ANY(%s)"
                  " AND replaced_by IS NULL", (ingest_id, earlier))
 
@@ -628,6 +630,8 @@ def ingest_source(conn: psycopg.Connection, source: Source) -> list[FileResult]:
             results += ingest_delivery(conn, source, delivery, fetch)
     finally:
         analyze(conn, {month for result in results for month in result.months})
+        if any(result.status == "loaded" for result in results):
+            conn.execute("SELECT nightshift.cost_summarize(%s)", (source.organization_id,))
     return results
 
 

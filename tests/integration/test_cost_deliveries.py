@@ -49,6 +49,16 @@ def state(conn: psycopg.Connection) -> tuple:
                         " FROM nightshift.cost_line_items").fetchone() or ()
 
 
+def summary_matches_line_items(conn: psycopg.Connection) -> None:
+    """cost_line_summary (what the analyses by service read) sums to the line items, group by group."""
+    query = ("SELECT service_name, commitment_discount_status, {} FROM nightshift.{}"
+             " GROUP BY 1, 2 ORDER BY 1, 2")
+    items = conn.execute(query.format("count(*), sum(effective_cost), sum(billed_cost)", "cost_line_items"))
+    summary = conn.execute(query.format("sum(line_items), sum(effective_cost), sum(billed_cost)",
+                                        "cost_line_summary"))
+    assert summary.fetchall() == items.fetchall()
+
+
 def test_parts_in_one_folder_are_one_period(conn: psycopg.Connection, org: int, tmp_path: Path) -> None:
     period = tmp_path / "BILLING_PERIOD=2026-05"
     period.mkdir()
@@ -60,6 +70,7 @@ def test_parts_in_one_folder_are_one_period(conn: psycopg.Connection, org: int, 
     assert count(conn) == 1000
     assert total(conn) == Decimal(facts(SAMPLE_12)["total_EffectiveCost"])
     assert total(conn, "billed_cost") == Decimal(facts(SAMPLE_12)["total_BilledCost"])
+    summary_matches_line_items(conn)
     before = state(conn)
     assert [r.status for r in ingest(conn, tmp_path)] == ["unchanged"] * 3
     assert state(conn) == before
@@ -89,6 +100,7 @@ def test_a_restated_delivery_replaces_the_whole_period(conn: psycopg.Connection,
                            - Decimal(dropped["EffectiveCost"] or 0))
     assert conn.execute("SELECT count(*) FROM nightshift.cost_ingests WHERE replaced_by IS NOT NULL"
                         ).fetchone() == (2,)
+    summary_matches_line_items(conn)  # the replaced parts' summary rows went with their line items
 
 
 def test_one_bad_part_loads_nothing_of_its_period(conn: psycopg.Connection, org: int,
@@ -112,6 +124,7 @@ def test_one_bad_part_loads_nothing_of_its_period(conn: psycopg.Connection, org:
     with pytest.raises(CostIngestError, match=r"part-2\.csv: column BilledCost: 'twelve'"):
         ingest(conn, tmp_path)
     assert state(conn) == before  # part-0 and part-1 of the new delivery were rolled back with it
+    summary_matches_line_items(conn)
 
 
 def _aws_manifest(bucket: str, keys: list[str]) -> bytes:
