@@ -397,6 +397,9 @@ def ingest_delivery(conn: psycopg.Connection, source: Source, delivery: Delivery
                                           f"{result.rows}: an incomplete file, nothing of the delivery "
                                           "is loaded")
                 results.append(result)
+            # the summary the analyses by service read, from the rows just written (still in cache)
+            conn.execute("SELECT nightshift.cost_summarize(%s, %s)",
+                         (source.organization_id, [r.ingest_id for r in results]))
         return results
 
 
@@ -630,8 +633,6 @@ def ingest_source(conn: psycopg.Connection, source: Source) -> list[FileResult]:
             results += ingest_delivery(conn, source, delivery, fetch)
     finally:
         analyze(conn, {month for result in results for month in result.months})
-        if any(result.status == "loaded" for result in results):
-            conn.execute("SELECT nightshift.cost_summarize(%s)", (source.organization_id,))
     return results
 
 

@@ -2,12 +2,16 @@
 -- columns the analyses filter and group by (p_columns). ANALYZE needs the table's owner; the cost
 -- loader role (sql/grants/cost_loader.sql) calls this instead. The analysis runs right after a load,
 -- before autovacuum would have looked, and a month of rows planned as an empty table is a slow plan.
+-- A statistics target of 10 (3,000 sampled rows a table instead of 30,000): the analyses by service
+-- read the summary, and the per-resource ones only need the row counts and the common values right;
+-- the default target took 36 of the 518 s of bench-cost's ingest of 5,000,000 rows.
 CREATE OR REPLACE FUNCTION nightshift.cost_analyze_line_items(p_columns text[])
 RETURNS void
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET default_statistics_target = 10
 AS $$
 DECLARE
     v_columns text;

@@ -4,10 +4,13 @@
 -- (coverage, anomalies, top movers, totals) read that summary: a few rows per hour instead of every
 -- resource's, and exact for any window since ChargePeriodStart is kept as it is.
 --
--- Called by the ingest after it loads (dispatcher/cost/ingest.py) and by the analysis before it reads
--- (a no-op when nothing is pending). Rows of an ingest a later delivery restates leave the summary with
--- its line items (the ingest deletes both in the load's transaction). Returns the summary rows added.
-CREATE OR REPLACE FUNCTION nightshift.cost_summarize(p_organization_id bigint)
+-- Called by the ingest for the files of a delivery (p_ingests), in the delivery's transaction, right
+-- after their COPY (dispatcher/cost/ingest.py), and by the analysis before it reads, for whatever is
+-- pending (p_ingests NULL; a no-op when nothing is). Rows of an ingest a later delivery restates leave
+-- the summary with its line items (the ingest deletes both in the load's transaction). Returns the
+-- summary rows added.
+DROP FUNCTION IF EXISTS nightshift.cost_summarize(bigint);
+CREATE OR REPLACE FUNCTION nightshift.cost_summarize(p_organization_id bigint, p_ingests bigint[] DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 VOLATILE
@@ -26,6 +29,7 @@ BEGIN
               FROM nightshift.cost_ingests AS i
               JOIN nightshift.cost_sources AS s ON s.id = i.source_id
              WHERE s.organization_id = p_organization_id AND i.summarized_at IS NULL
+               AND (p_ingests IS NULL OR i.id = ANY (p_ingests))
                FOR UPDATE OF i) AS p;
     IF v_ingests IS NULL THEN
         RETURN 0;
