@@ -397,9 +397,11 @@ def ingest_delivery(conn: psycopg.Connection, source: Source, delivery: Delivery
                                           f"{result.rows}: an incomplete file, nothing of the delivery "
                                           "is loaded")
                 results.append(result)
-            # the summary the analyses by service read, from the rows just written (still in cache)
-            conn.execute("SELECT nightshift.cost_summarize(%s, %s)",
-                         (source.organization_id, [r.ingest_id for r in results]))
+            # the summary the analyses by service read, from the rows just written (still in cache),
+            # in their months only (partitions pruned)
+            months = sorted(m for r in results for m in r.months)
+            conn.execute("SELECT nightshift.cost_summarize(%s, %s, %s, %s)",
+                         (source.organization_id, [r.ingest_id for r in results], *month_span(months)))
         return results
 
 
@@ -559,6 +561,17 @@ def month_partitions(first: datetime, last: datetime) -> tuple[str, ...]:
         names.append(f"cost_line_items_{year:04d}_{month:02d}")
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return tuple(names)
+
+
+def month_span(partitions: list[str]) -> tuple[datetime | None, datetime | None]:
+    """[start of the first, start of the month after the last) of cost_line_items_YYYY_MM names."""
+    if not partitions:
+        return None, None
+    first = datetime.strptime(partitions[0][-7:], "%Y_%m").replace(tzinfo=UTC)
+    last = datetime.strptime(partitions[-1][-7:], "%Y_%m").replace(tzinfo=UTC)
+    after = (last.replace(year=last.year + 1, month=1) if last.month == 12
+             else last.replace(month=last.month + 1))
+    return first, after
 
 
 def _position(header: HeaderMap, column: str) -> int:

@@ -8,9 +8,13 @@
 -- after their COPY (dispatcher/cost/ingest.py), and by the analysis before it reads, for whatever is
 -- pending (p_ingests NULL; a no-op when nothing is). Rows of an ingest a later delivery restates leave
 -- the summary with its line items (the ingest deletes both in the load's transaction). Returns the
--- summary rows added.
+-- summary rows added. p_from/p_to bound the ChargePeriodStart of the rows to read, so a delivery's
+-- summary reads its own month partitions, not every month loaded before it.
 DROP FUNCTION IF EXISTS nightshift.cost_summarize(bigint);
-CREATE OR REPLACE FUNCTION nightshift.cost_summarize(p_organization_id bigint, p_ingests bigint[] DEFAULT NULL)
+DROP FUNCTION IF EXISTS nightshift.cost_summarize(bigint, bigint[]);
+CREATE OR REPLACE FUNCTION nightshift.cost_summarize(p_organization_id bigint, p_ingests bigint[] DEFAULT NULL,
+                                                     p_from timestamptz DEFAULT NULL,
+                                                     p_to timestamptz DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 VOLATILE
@@ -44,6 +48,8 @@ BEGIN
            count(*), sum(li.billed_cost), sum(li.effective_cost), sum(li.list_cost)
       FROM nightshift.cost_line_items AS li
      WHERE li.source_id = ANY (v_sources) AND li.ingest_id = ANY (v_ingests)
+       AND li.charge_period_start >= coalesce(p_from, '-infinity')
+       AND li.charge_period_start < coalesce(p_to, 'infinity')
      GROUP BY li.source_id, li.ingest_id, li.billing_period_start, li.charge_period_start,
               li.billing_currency, li.service_name, li.sub_account_id, li.charge_category,
               li.commitment_discount_status, li.commitment_discount_id IS NOT NULL;

@@ -21,7 +21,7 @@ BEGIN
         EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO nightshift_cost_loader', current_database());
         GRANT EXECUTE ON FUNCTION nightshift.cost_ensure_partitions(timestamptz, timestamptz),
                                   nightshift.cost_analyze_line_items(text[]),
-                                  nightshift.cost_summarize(bigint, bigint[]),
+                                  nightshift.cost_summarize(bigint, bigint[], timestamptz, timestamptz),
                                   nightshift.cost_terraform_addresses(bigint, text[])
               TO nightshift_cost_loader;
     END IF;
