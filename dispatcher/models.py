@@ -518,7 +518,34 @@ cost_ingests = Table(
     Column("replaced_by", BigInteger, ForeignKey("cost_ingests.id", ondelete="SET NULL"),
            comment="the later ingest that replaced (some of) its billing periods"),
     Column("ingested_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("summarized_at", DateTime(timezone=True), comment="when its rows were added to cost_line_summary"),
     Index("cost_ingests_source_key_idx", "source_id", "object_key"),
+)
+
+# The line items summed per ingest, billing period, ChargePeriodStart, currency, service, sub account,
+# charge category and commitment status: what the analyses by service and account read instead of every
+# line item (nightshift.cost_summarize fills it, sql/functions/cost_summarize.sql). Migration 0018.
+cost_line_summary = Table(
+    "cost_line_summary",
+    metadata,
+    Column("source_id", BigInteger, ForeignKey("cost_sources.id", ondelete="CASCADE"), nullable=False),
+    Column("ingest_id", BigInteger, ForeignKey("cost_ingests.id", ondelete="CASCADE"), nullable=False),
+    Column("billing_period_start", DateTime(timezone=True), nullable=False),
+    Column("charge_period_start", DateTime(timezone=True), nullable=False),
+    Column("charge_period_end", DateTime(timezone=True),
+           comment="the latest ChargePeriodEnd of the rows summed"),
+    Column("billing_currency", Text),
+    Column("service_name", Text),
+    Column("sub_account_id", Text),
+    Column("charge_category", Text),
+    Column("commitment_discount_status", Text),
+    Column("committed", Boolean, nullable=False, comment="CommitmentDiscountId is not null"),
+    Column("line_items", BigInteger, nullable=False),
+    Column("billed_cost", Numeric()),
+    Column("effective_cost", Numeric()),
+    Column("list_cost", Numeric()),
+    Index("cost_line_summary_source_charge_idx", "source_id", "charge_period_start"),
+    Index("cost_line_summary_ingest_idx", "ingest_id"),
 )
 
 

@@ -12,11 +12,14 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 # The result types live in dispatcher/contract.py (with the checks a result must pass); agents may
 # import them from here, next to the Agent base class.
 from dispatcher.contract import SCAN_STATUSES, AgentResult, Finding, ScanReport, Task, fingerprint
+
+if TYPE_CHECKING:
+    from dispatcher.cost.loader import CostLoader
 
 __all__ = ["SCAN_STATUSES", "Agent", "AgentContext", "AgentResult", "Finding", "ScanReport", "Task",
            "fingerprint"]
@@ -27,6 +30,9 @@ class AgentContext:
     workdir: Path
     deadline: float  # time.monotonic() value after which the agent is killed
     targets: dict[str, Any] = field(default_factory=dict)
+    # for agents with needs_cost_loader: sessions as the least-privileged nightshift_cost_loader role
+    # (dispatcher/cost/loader.py); no agent gets a database URL
+    cost_loader: CostLoader | None = None
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
@@ -43,6 +49,8 @@ class Agent(ABC):
     # a private working directory (created before, removed after the run); agents that never touch
     # the disk (noop, sleep) set False and get the system temporary directory, shared, instead
     needs_workdir: ClassVar[bool] = True
+    # the cost-analysis agent loads billing exports and runs SQL analyses: AgentContext.cost_loader
+    needs_cost_loader: ClassVar[bool] = False
 
     @abstractmethod
     async def run(self, ctx: AgentContext) -> AgentResult:

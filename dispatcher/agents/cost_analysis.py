@@ -7,9 +7,10 @@
 3. Report: FAILED_CHECKS with one finding of kind `cost` per recommendation, CLEAN without any, ERROR
    when a source could not be read or the organization has none (an ERROR scan resolves nothing).
 
-The agent reads and writes the database the dispatcher runs against (`nightshift dispatcher run` sets
-$NIGHTSHIFT_DATABASE_URL for its agents). `auto_create_pr` is recorded in the summary; no remediation
-exists for cost yet, so nothing acts on it.
+The agent gets no database URL: the dispatcher hands it a CostLoader (dispatcher/cost/loader.py),
+sessions as the least-privileged role nightshift_cost_loader that may load billing rows and run the
+cost analyses, nothing else; the findings go back through the result like every agent's.
+`auto_create_pr` is recorded in the summary; no remediation exists for cost yet, so nothing acts on it.
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ from typing import Any, ClassVar
 
 from dispatcher.agents import register
 from dispatcher.agents.base import Agent, AgentContext, AgentResult, ScanReport
-from dispatcher.config import resolve_url
 from dispatcher.cost.analysis import UnknownAction, analyse, normalise_actions
 from dispatcher.cost.ingest import CostIngestError, FileResult, ingest_source, organization_sources
-from dispatcher.db import connect
+from dispatcher.cost.loader import CostLoader
 
 DEFAULT_LOOKBACK_DAYS = 30
 
@@ -32,14 +32,17 @@ DEFAULT_LOOKBACK_DAYS = 30
 class CostAnalysisAgent(Agent):
     needs_targets: ClassVar[bool] = True
     needs_workdir: ClassVar[bool] = False
+    needs_cost_loader: ClassVar[bool] = True
     default_timeout: ClassVar[float] = 3600.0
 
     async def run(self, ctx: AgentContext) -> AgentResult:
-        report = await asyncio.to_thread(run_analysis, ctx.task.payload, ctx.targets)
+        if ctx.cost_loader is None:  # run outside the dispatcher that provides it
+            return AgentResult(ok=False, retry=False, error="cost-analysis: no cost loader was provided")
+        report = await asyncio.to_thread(run_analysis, ctx.task.payload, ctx.targets, loader=ctx.cost_loader)
         return AgentResult(ok=True, summary=report.summary, scan=report)
 
 
-def run_analysis(payload: dict[str, Any], targets: dict[str, Any], *, url: str | None = None,
+def run_analysis(payload: dict[str, Any], targets: dict[str, Any], *, loader: CostLoader,
                  now: datetime | None = None, clients: Any = None) -> ScanReport:
     started = datetime.now(UTC)
     organization = targets.get("organization") or {}
@@ -56,7 +59,7 @@ def run_analysis(payload: dict[str, Any], targets: dict[str, Any], *, url: str |
     if org_id is None:
         return ScanReport(status="ERROR", summary=summary, error="the task has no organization",
                           started_at=started)
-    with connect(url or resolve_url(), autocommit=True) as conn:
+    with loader.connect() as conn:
         sources = organization_sources(conn, org_id)
         if not sources:
             return ScanReport(status="ERROR", summary=summary, started_at=started, error=(

@@ -88,9 +88,12 @@ def run_report(args: argparse.Namespace) -> int:
             raise NotFound(f"no organization named {args.org!r}")
         if args.now:
             from dispatcher.agents.cost_analysis import run_analysis
+            from dispatcher.cost.loader import CostLoader
 
             organization = {"organization": {"id": row[0], "name": row[1]}}
-            scan = run_analysis({"lookback_days": args.lookback_days}, organization, url=url)
+            # what the dispatcher gives the agent: sessions as the cost loader role
+            scan = run_analysis({"lookback_days": args.lookback_days}, organization,
+                                loader=CostLoader.for_dispatcher(url))
             if scan.status == "ERROR" and not scan.findings:
                 raise NightshiftError(str(scan.error))
             findings = [_from_agent(f) for f in scan.findings_json()]

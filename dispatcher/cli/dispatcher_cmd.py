@@ -18,7 +18,7 @@ from typing import Any
 
 from dispatcher.cli import add_database_url
 from dispatcher.cli.options import kind_list, non_empty, port, positive_float, positive_int
-from dispatcher.config import URL_ENV, resolve_url
+from dispatcher.config import resolve_url
 from dispatcher.errors import UsageError
 
 CONFIG_ENV = "NIGHTSHIFT_CONFIG"
@@ -188,8 +188,5 @@ def run(args: argparse.Namespace) -> int:
         lease=values["lease"], shutdown_timeout=values["shutdown_timeout"],
         metrics_port=values["metrics_port"], metrics_host=values["metrics_host"], notify=values["notify"],
     )
-    # agents that read the database themselves (cost-analysis ingests billing exports) use the
-    # dispatcher's; the environment of agents' child processes never carries it (agents/process.py)
-    os.environ[URL_ENV] = config.url
     eventloop.run(Dispatcher(config).run())
     return 0

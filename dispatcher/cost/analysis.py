@@ -95,8 +95,8 @@ def _json(value: Any) -> Any:
 def data_through(conn: psycopg.Connection, organization_id: int, now: datetime) -> datetime | None:
     """The end of the organization's billing data, or now when the data reaches beyond it."""
     row = conn.execute(
-        "SELECT least(max(li.charge_period_end), %s) FROM nightshift.cost_line_items AS li"
-        " WHERE li.source_id IN (SELECT id FROM nightshift.cost_sources WHERE organization_id = %s)",
+        "SELECT least(max(s.charge_period_end), %s) FROM nightshift.cost_line_summary AS s"
+        " WHERE s.source_id IN (SELECT id FROM nightshift.cost_sources WHERE organization_id = %s)",
         (now, organization_id)).fetchone()
     return row[0] if row else None
 
@@ -104,17 +104,20 @@ def data_through(conn: psycopg.Connection, organization_id: int, now: datetime) 
 def analyse(conn: psycopg.Connection, organization_id: int, *, lookback_days: int, actions: list[str],
             now: datetime, clients: Callable[[str, str | None], Any] | None = None) -> Analysis:
     """Run the asked analyses over the last `lookback_days` of the organization's data."""
+    # These statements run once a week over millions of rows; JIT compiling them (the nested loops of
+    # their small CTEs look expensive to the planner) took longer than running them: 8.8 of 9 s of
+    # cost_weekly_anomalies at 200,000 rows. Sorts and hashes of a month of line items fit in 64 MB.
+    conn.execute("SET jit = off")
+    conn.execute("SET work_mem = '64MB'")
+    # the analyses by service and account read the summary: bring it up to date first (a no-op when
+    # the ingest already did)
+    conn.execute("SELECT nightshift.cost_summarize(%s)", (organization_id,))
     end = data_through(conn, organization_id, now)
     if end is None:
         return Analysis(organization_id, None, None, actions,
                         summary={"line_items": 0, "note": "no billing data loaded for this organization"})
     start = end - timedelta(days=lookback_days)
     result = Analysis(organization_id, start, end, actions)
-    # These statements run once a week over millions of rows; JIT compiling them (the nested loops of
-    # their small CTEs look expensive to the planner) took longer than running them: 8.8 of 9 s of
-    # cost_weekly_anomalies at 200,000 rows. Sorts and hashes of a month of line items fit in 64 MB.
-    conn.execute("SET jit = off")
-    conn.execute("SET work_mem = '64MB'")
     cur = conn.cursor(row_factory=dict_row)
     recs = cur.execute(
         "SELECT * FROM nightshift.cost_recommendations(%s, %s, %s, %s)",
@@ -217,8 +220,8 @@ def _anomalies(cur: Any, result: Analysis, end: datetime) -> None:
 
 def _totals(cur: Any, organization_id: int, start: datetime, end: datetime) -> dict[str, Any]:
     rows = cur.execute(
-        "SELECT billing_currency, count(*) AS n, sum(billed_cost) AS billed, sum(effective_cost) AS effective"
-        " FROM nightshift.cost_items(%s, %s, %s) GROUP BY 1 ORDER BY 1",
+        "SELECT billing_currency, sum(line_items)::bigint AS n, sum(billed_cost) AS billed,"
+        " sum(effective_cost) AS effective FROM nightshift.cost_summary(%s, %s, %s) GROUP BY 1 ORDER BY 1",
         (organization_id, start, end)).fetchall()
     return {
         "window": {"from": start.isoformat(), "to": end.isoformat()},

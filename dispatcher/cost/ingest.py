@@ -11,8 +11,12 @@ One file, one transaction:
      and empty fields as NULL, zone-less datetimes as UTC;
   4. the manifest row is written. Any error rolls all of it back: nothing is ever half-loaded.
 
-Limitation: a billing period restated by one file per source. An export that splits one period over
-several part files under one source would have each part replace the previous one.
+A **delivery** is loaded in one transaction, not a file: providers write one billing period as several
+part files (AWS Data Exports, Azure Cost Management, Google Cloud), often with a manifest. The files a
+manifest lists are one delivery (a listed file that is absent refuses the delivery: it is incomplete);
+files no manifest lists are grouped by folder. The parts of a delivery do not replace each other; the
+delivery replaces what earlier deliveries of the source said for its billing periods, and one bad part
+rolls back every part.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ import csv
 import gzip
 import hashlib
 import io
+import json
 import logging
+import posixpath
 import tempfile
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,6 +77,16 @@ class FileResult:
     billing_periods: tuple[str, ...] = ()
     months: tuple[str, ...] = ()  # the partitions (cost_line_items_YYYY_MM) its rows went to
     method: str = ""  # copied (straight into cost_line_items) | staged (through a temporary table)
+    ingest_id: int | None = None  # its row in nightshift.cost_ingests, when loaded now
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Files loaded together, all or nothing: the parts one manifest lists, or the files of one folder."""
+    name: str  # the manifest, or the folder
+    parts: tuple[str, ...]
+    rows: dict[str, int]  # part -> the row count its manifest states (Azure's dataRowCount)
+    missing: tuple[str, ...] = ()  # files the manifest lists that the source does not have
 
 
 # --- the files of a source -------------------------------------------------------------------------
@@ -78,6 +94,12 @@ class FileResult:
 
 def is_billing_file(name: str) -> bool:
     return name.lower().endswith(SUFFIXES)
+
+
+def is_manifest(name: str) -> bool:
+    """AWS Data Exports' `<export>-Manifest.json`, Azure Cost Management's `manifest.json`."""
+    name = posixpath.basename(name).lower()
+    return name == "manifest.json" or name.endswith(("-manifest.json", "_manifest.json"))
 
 
 def local_files(uri: str) -> list[Path]:
@@ -90,6 +112,79 @@ def local_files(uri: str) -> list[Path]:
     if not files:
         raise CostIngestError(f"cost source {uri}: no FOCUS files (*.csv, *.csv.gz, *.parquet) in it")
     return files
+
+
+def local_manifests(uri: str) -> list[Path]:
+    path = Path(uri).expanduser()
+    return sorted(p for p in path.rglob("*") if p.is_file() and is_manifest(p.name)) if path.is_dir() else []
+
+
+def manifest_parts(text: str, where: str) -> tuple[list[str], dict[str, int]] | None:
+    """The data files a manifest lists, and the row counts it states: AWS Data Exports write
+    `dataFiles` (s3:// addresses), the legacy Cost and Usage Report `reportKeys`, Azure Cost Management
+    `blobs` (`blobName`, `dataRowCount`). None for a JSON file that is no manifest of theirs."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        raise CostIngestError(f"{where}: not a JSON manifest") from None
+    names: list[str] = []
+    rows: dict[str, int] = {}
+    if isinstance(doc, dict):
+        for field in ("dataFiles", "reportKeys"):
+            names += [entry for entry in doc.get(field) or [] if isinstance(entry, str)]
+        for blob in doc.get("blobs") or []:
+            if isinstance(blob, dict) and isinstance(blob.get("blobName"), str):
+                names.append(blob["blobName"])
+                if isinstance(blob.get("dataRowCount"), int):
+                    rows[blob["blobName"]] = blob["dataRowCount"]
+    if not names:
+        log.info("cost: %s lists no data files (dataFiles, reportKeys, blobs): not a manifest", where)
+        return None
+    return names, rows
+
+
+def _match(listed: str, files: list[str]) -> str | None:
+    """The file of the source a manifest's entry names: the longest common tail of their paths (a
+    manifest names files by their full address, which a local copy or another prefix shortens)."""
+    parts = [p for p in listed.removeprefix("s3://").split("/") if p]
+    for start in range(len(parts)):
+        tail = "/".join(parts[start:])
+        found = [f for f in files if f == tail or f.endswith("/" + tail)]
+        if found:
+            return found[0] if len(found) == 1 else None
+    return None
+
+
+def deliveries(files: list[str], manifests: list[str], read: Callable[[str], str]) -> list[Delivery]:
+    """The source's files as deliveries, in the order of their first file: each manifest's parts, then
+    the other files by folder."""
+    out: list[Delivery] = []
+    claimed: set[str] = set()
+    for manifest in manifests:
+        listed = manifest_parts(read(manifest), manifest)
+        if listed is None:
+            continue
+        names, rows = listed
+        parts: list[str] = []
+        counts: dict[str, int] = {}
+        missing: list[str] = []
+        for name in names:
+            key = _match(name, files)
+            if key is None:
+                missing.append(name)
+            elif key not in parts:
+                parts.append(key)
+                if name in rows:
+                    counts[key] = rows[name]
+        out.append(Delivery(manifest, tuple(parts), counts, tuple(missing)))
+        claimed.update(parts)
+    by_folder: dict[str, list[str]] = {}
+    for key in files:
+        if key not in claimed:
+            by_folder.setdefault(posixpath.dirname(key), []).append(key)
+    out += [Delivery(folder, tuple(keys), {}) for folder, keys in by_folder.items()]
+    order = {key: i for i, key in enumerate(files)}
+    return sorted(out, key=lambda d: min((order[k] for k in d.parts), default=-1))
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -115,7 +210,7 @@ def s3_keys(client: Any, uri: str) -> list[tuple[str, str]]:
     try:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
-                if is_billing_file(obj["Key"]):
+                if is_billing_file(obj["Key"]) or is_manifest(obj["Key"]):
                     found.append((obj["LastModified"], obj["Key"], obj.get("ETag", "")))
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "error")
@@ -123,7 +218,7 @@ def s3_keys(client: Any, uri: str) -> list[tuple[str, str]]:
                               f"{exc.response.get('Error', {}).get('Message', '')}".rstrip(": ")) from None
     except BotoCoreError as exc:
         raise CostIngestError(f"cost source {uri}: {exc}") from None
-    if not found:
+    if not any(is_billing_file(key) for _, key, _ in found):
         raise CostIngestError(f"cost source {uri}: no FOCUS files (*.csv, *.csv.gz, *.parquet) under it")
     return [(key, etag) for _, key, etag in sorted(found)]
 
@@ -269,13 +364,50 @@ def insert_statement(header: HeaderMap, table: str) -> sql.Composed:
 
 
 def ingest_path(conn: psycopg.Connection, source: Source, path: Path, key: str) -> FileResult:
-    """Load one local file as `key` of `source`; the connection must not be in a transaction."""
-    digest, size = sha256_of(path)
-    last = conn.execute(
-        "SELECT sha256, focus_version, rows FROM nightshift.cost_ingests"
-        " WHERE source_id = %s AND object_key = %s ORDER BY id DESC LIMIT 1", (source.id, key)).fetchone()
-    if last is not None and last[0] == digest:
-        return FileResult(key, "unchanged", last[2], last[1])
+    """Load one local file as `key` of `source` (a delivery of one file)."""
+    return ingest_delivery(conn, source, Delivery(key, (key,), {}), lambda _key: nullcontext(path))[0]
+
+
+def ingest_delivery(conn: psycopg.Connection, source: Source, delivery: Delivery,
+                    fetch: Callable[[str], AbstractContextManager[Path]]) -> list[FileResult]:
+    """Load the parts of a delivery in one transaction (the connection must not be in one); nothing
+    happens when every part was loaded before with the same checksum. The parts do not replace each
+    other; together they replace what earlier deliveries said about their billing periods."""
+    if delivery.missing:
+        raise CostIngestError(f"{delivery.name}: lists {', '.join(delivery.missing)}, not in the source: "
+                              "an incomplete delivery, nothing of it is loaded")
+    with ExitStack() as stack:
+        paths = [(key, stack.enter_context(fetch(key))) for key in delivery.parts]
+        digests = [sha256_of(path) for _, path in paths]
+        last = {row[0]: row[1:] for row in conn.execute(
+            "SELECT DISTINCT ON (object_key) object_key, sha256, focus_version, rows"
+            " FROM nightshift.cost_ingests WHERE source_id = %s AND object_key = ANY(%s)"
+            " ORDER BY object_key, id DESC", (source.id, list(delivery.parts))).fetchall()}
+        if all(key in last and last[key][0] == digest for (key, _), (digest, _) in zip(paths, digests,
+                                                                                        strict=True)):
+            return [FileResult(key, "unchanged", last[key][2], last[key][1]) for key, _ in paths]
+        results: list[FileResult] = []
+        with conn.transaction():
+            for (key, path), (digest, size) in zip(paths, digests, strict=True):
+                result = _ingest_part(conn, source, path, key, digest, size,
+                                      [r.ingest_id for r in results if r.ingest_id is not None])
+                stated = delivery.rows.get(key)
+                if stated is not None and stated != result.rows:
+                    raise CostIngestError(f"{key}: {delivery.name} states {stated} rows, the file has "
+                                          f"{result.rows}: an incomplete file, nothing of the delivery "
+                                          "is loaded")
+                results.append(result)
+            # the summary the analyses by service read, from the rows just written (still in cache),
+            # in their months only (partitions pruned)
+            months = sorted(m for r in results for m in r.months)
+            conn.execute("SELECT nightshift.cost_summarize(%s, %s, %s, %s)",
+                         (source.organization_id, [r.ingest_id for r in results], *month_span(months)))
+        return results
+
+
+def _ingest_part(conn: psycopg.Connection, source: Source, path: Path, key: str, digest: str, size: int,
+                 siblings: list[int]) -> FileResult:
+    """One file inside its delivery's transaction (each attempt in a savepoint)."""
     fmt = file_format(path)
     try:
         header = map_header(read_header(path, fmt), source.focus_version)
@@ -285,12 +417,12 @@ def ingest_path(conn: psycopg.Connection, source: Source, path: Path, key: str) 
     if sample is not None:
         try:
             with conn.transaction():
-                return _load_direct(conn, source, path, key, fmt, header, digest, size, sample)
+                return _load_direct(conn, source, path, key, fmt, header, digest, size, sample, siblings)
         except (psycopg.errors.DataError, psycopg.errors.IntegrityError):
             pass  # the staging path below says what is wrong, or copes (a row in no partition yet)
     try:
         with conn.transaction():
-            return _load(conn, source, path, key, fmt, header, digest, size)
+            return _load(conn, source, path, key, fmt, header, digest, size, siblings)
     except psycopg.errors.CharacterNotInRepertoire as exc:
         where = (exc.diag.context or str(exc)).replace("\n", " ")
         raise CostIngestError(f"{key}: not UTF-8 text ({where})") from None
@@ -299,7 +431,7 @@ def ingest_path(conn: psycopg.Connection, source: Source, path: Path, key: str) 
 
 
 def _load(conn: psycopg.Connection, source: Source, path: Path, key: str, fmt: str, header: HeaderMap,
-          digest: str, size: int) -> FileResult:
+          digest: str, size: int, siblings: list[int]) -> FileResult:
     conn.execute("SET LOCAL timezone = 'UTC'")  # zone-less datetimes (FOCUS 1.0 sample) are UTC
     _stage(conn, path, fmt, header)
     periods = [row[0] for row in conn.execute(
@@ -319,14 +451,14 @@ def _load(conn: psycopg.Connection, source: Source, path: Path, key: str, fmt: s
         (source.id, key, digest, size, header.version, periods)).fetchone()
     assert row is not None
     ingest_id = row[0]
-    _replace(conn, source.id, ingest_id, periods)
+    _replace(conn, source.id, [*siblings, ingest_id], periods)
     inserted = conn.execute(insert_statement(header, "cost_stage"),
                             {"source_id": source.id, "ingest_id": ingest_id}).rowcount
     conn.execute("UPDATE nightshift.cost_ingests SET rows = %s WHERE id = %s", (inserted, ingest_id))
     conn.execute("DROP TABLE cost_stage")
     log.info("cost: loaded %s rows of %s (FOCUS %s)", inserted, key, header.version)
     return FileResult(key, "loaded", inserted, header.version, tuple(p.isoformat() for p in periods),
-                      months, "staged")
+                      months, "staged", ingest_id)
 
 
 def _direct_sample(path: Path, fmt: str, header: HeaderMap) -> list[list[str]] | None:
@@ -351,7 +483,8 @@ def _direct_sample(path: Path, fmt: str, header: HeaderMap) -> list[list[str]] |
 
 
 def _load_direct(conn: psycopg.Connection, source: Source, path: Path, key: str, fmt: str,
-                 header: HeaderMap, digest: str, size: int, sample: list[list[str]]) -> FileResult:
+                 header: HeaderMap, digest: str, size: int, sample: list[list[str]],
+                 siblings: list[int]) -> FileResult:
     """COPY straight into cost_line_items: one write instead of two. source_id and ingest_id come from
     their column defaults, which read the transaction's settings nightshift.cost_source_id and
     nightshift.cost_ingest_id. The partitions of the billing periods seen in the file's first rows
@@ -394,24 +527,28 @@ def _load_direct(conn: psycopg.Connection, source: Source, path: Path, key: str,
         raise CostIngestError(f"{key}: rows without BillingPeriodStart")
     conn.execute("UPDATE nightshift.cost_ingests SET rows = %s, billing_periods = %s WHERE id = %s",
                  (inserted, periods, ingest_id))
-    _replace(conn, source.id, ingest_id, periods)
+    _replace(conn, source.id, [*siblings, ingest_id], periods)
     months = month_partitions(min(r[1] for r in loaded), max(r[2] for r in loaded)) if loaded else ()
     log.info("cost: copied %s rows of %s (FOCUS %s)", inserted, key, header.version)
     return FileResult(key, "loaded", inserted, header.version, tuple(p.isoformat() for p in periods),
-                      months, "copied")
+                      months, "copied", ingest_id)
 
 
-def _replace(conn: psycopg.Connection, source_id: int, ingest_id: int, periods: list[datetime]) -> None:
+def _replace(conn: psycopg.Connection, source_id: int, delivery: list[int], periods: list[datetime]) -> None:
     """Delete what earlier files of the source said about these billing periods (exports restate), and
-    mark those files replaced. The rows are found through their ingests (index on source_id,
-    ingest_id): only the earlier ingests that covered one of the periods are looked at."""
+    mark those files replaced; the files of the same delivery (`delivery`, this one last) are parts, not
+    restatements. The rows are found through their ingests (index on source_id, ingest_id): only the
+    earlier ingests that covered one of the periods are looked at."""
+    ingest_id = delivery[-1]
     earlier = [row[0] for row in conn.execute(
-        "SELECT id FROM nightshift.cost_ingests WHERE source_id = %s AND id <> %s"
-        " AND billing_periods && %s::timestamptz[]", (source_id, ingest_id, periods)).fetchall()]
+        "SELECT id FROM nightshift.cost_ingests WHERE source_id = %s AND id <> ALL(%s)"
+        " AND billing_periods && %s::timestamptz[]", (source_id, delivery, periods)).fetchall()]
     if not earlier:
         return
-    conn.execute("DELETE FROM nightshift.cost_line_items WHERE source_id = %s AND ingest_id = ANY(%s)"
-                 " AND billing_period_start = ANY(%s::timestamptz[])", (source_id, earlier, periods))
+    for table in ("cost_line_items", "cost_line_summary"):
+        delete = sql.SQL("DELETE FROM nightshift.{} WHERE source_id = %s AND ingest_id = ANY(%s)"
+                         " AND billing_period_start = ANY(%s::timestamptz[])").format(sql.Identifier(table))
+        conn.execute(delete, (source_id, earlier, periods))
     conn.execute("UPDATE nightshift.cost_ingests SET replaced_by = %s WHERE id = ANY(%s)"
                  " AND replaced_by IS NULL", (ingest_id, earlier))
 
@@ -424,6 +561,17 @@ def month_partitions(first: datetime, last: datetime) -> tuple[str, ...]:
         names.append(f"cost_line_items_{year:04d}_{month:02d}")
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return tuple(names)
+
+
+def month_span(partitions: list[str]) -> tuple[datetime | None, datetime | None]:
+    """[start of the first, start of the month after the last) of cost_line_items_YYYY_MM names."""
+    if not partitions:
+        return None, None
+    first = datetime.strptime(partitions[0][-7:], "%Y_%m").replace(tzinfo=UTC)
+    last = datetime.strptime(partitions[-1][-7:], "%Y_%m").replace(tzinfo=UTC)
+    after = (last.replace(year=last.year + 1, month=1) if last.month == 12
+             else last.replace(month=last.month + 1))
+    return first, after
 
 
 def _position(header: HeaderMap, column: str) -> int:
@@ -466,35 +614,52 @@ def _explain(conn: psycopg.Connection, path: Path, fmt: str, header: HeaderMap,
 
 
 def ingest_source(conn: psycopg.Connection, source: Source) -> list[FileResult]:
-    """Every billing file of a source; the first bad file stops it (files before it stay loaded)."""
+    """Every delivery of a source, one transaction each; the first bad one stops it (the deliveries
+    before it stay loaded)."""
     results: list[FileResult] = []
     try:
         if source.uri.startswith("s3://"):
             client = s3_client()
             bucket, _ = parse_s3_uri(source.uri)
-            for key, _etag in s3_keys(client, source.uri):
-                with s3_download(client, bucket, key) as path:
-                    results.append(ingest_path(conn, source, path, f"s3://{bucket}/{key}"))
+            keys = [f"s3://{bucket}/{key}" for key, _etag in s3_keys(client, source.uri)]
+
+            def fetch(key: str) -> AbstractContextManager[Path]:
+                return s3_download(client, bucket, key.removeprefix(f"s3://{bucket}/"))
+
+            def read(key: str) -> str:
+                with fetch(key) as path:
+                    return path.read_text(errors="replace")
+
+            files = [k for k in keys if is_billing_file(k)]
+            manifests = [k for k in keys if is_manifest(k)]
         else:
-            results += [ingest_path(conn, source, path, str(path)) for path in local_files(source.uri)]
+            files = [str(p) for p in local_files(source.uri)]
+            manifests = [str(p) for p in local_manifests(source.uri)]
+
+            def fetch(key: str) -> AbstractContextManager[Path]:
+                return nullcontext(Path(key))
+
+            def read(key: str) -> str:
+                return Path(key).read_text(errors="replace")
+
+        for delivery in deliveries(files, manifests, read):
+            results += ingest_delivery(conn, source, delivery, fetch)
     finally:
         analyze(conn, {month for result in results for month in result.months})
     return results
 
 
 def analyze(conn: psycopg.Connection, partitions: set[str]) -> None:
-    """Fresh planner statistics after a load: the analysis runs right after, before autovacuum would
-    have looked, and a month of rows planned as an empty table is a slow plan. ANALYZE of the
-    partitioned table samples every partition and recurses into each (the parent's own statistics are
-    what joins on source_id are estimated with); only the columns the analyses filter and group by,
-    which took a tenth of the time of all sixty."""
+    """Fresh planner statistics after a load (nightshift.cost_analyze_line_items): the analysis runs
+    right after, before autovacuum would have looked, and a month of rows planned as an empty table is
+    a slow plan. ANALYZE of the partitioned table samples every partition and recurses into each (the
+    parent's own statistics are what joins on source_id are estimated with); only the columns the
+    analyses filter and group by, which took a tenth of the time of all sixty."""
     if not partitions:
         return
-    columns = sql.SQL(", ").join(sql.Identifier(c) for c in ANALYZED_COLUMNS)
     try:
-        conn.execute("ANALYZE nightshift.cost_sources")
-        conn.execute(sql.SQL("ANALYZE nightshift.cost_line_items ({})").format(columns))
-    except psycopg.Error as exc:  # not the owner, say: the analysis is slower, not wrong
+        conn.execute("SELECT nightshift.cost_analyze_line_items(%s)", (list(ANALYZED_COLUMNS),))
+    except psycopg.Error as exc:  # a schema before the function, say: the analysis is slower, not wrong
         log.warning("cost: cannot ANALYZE the line items: %s", exc)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from dispatcher import agents
 from dispatcher.agents.base import Agent, AgentContext
 from dispatcher.contract import AgentResult, ContractError, Task, checked, payload_timeout
+from dispatcher.cost.loader import CostLoader
 from dispatcher.daemon.state import DaemonState, Run
 from dispatcher.daemon.tally import Tally
 
@@ -29,10 +30,12 @@ SHARED_TMP = Path(tempfile.gettempdir())
 
 class Runs:
     def __init__(self, state: DaemonState, tally: Tally,
-                 load_targets: Callable[[Task], Awaitable[dict[str, Any]]]) -> None:
+                 load_targets: Callable[[Task], Awaitable[dict[str, Any]]],
+                 cost_loader: CostLoader | None = None) -> None:
         self.state = state
         self.tally = tally
         self.load_targets = load_targets
+        self.cost_loader = cost_loader
         self._agents: dict[str, Agent] = {}
 
     def start_all(self, tasks: Sequence[Task]) -> None:
@@ -72,7 +75,8 @@ class Runs:
             if agent.needs_workdir:
                 workdir = Path(tempfile.mkdtemp(prefix=f"nightshift-task-{task.id}-"))
             ctx = AgentContext(task=task, workdir=workdir or SHARED_TMP, deadline=time.monotonic() + timeout,
-                               targets=targets)
+                               targets=targets,
+                               cost_loader=self.cost_loader if agent.needs_cost_loader else None)
             # a timer handle rather than asyncio.timeout(): the same cancellation at the deadline for
             # about a third of the cost (profiled), and this runs for every task
             timer = asyncio.get_running_loop().call_later(timeout, self._time_out, run)

@@ -18,6 +18,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from dispatcher.contract import Task
+from dispatcher.cost.loader import CostLoader
 from dispatcher.daemon.config import CHANNEL, DispatcherConfig
 from dispatcher.daemon.housekeeping import Housekeeping
 from dispatcher.daemon.leases import Leases
@@ -43,7 +44,7 @@ class Dispatcher:
         self.stats: Stats = self.state.stats
         self.metrics.running.set_function(lambda: len(self.state.runs))  # read at scrape time
         self.tally = Tally(self.state)
-        self.runs = Runs(self.state, self.tally, self._load_targets)
+        self.runs = Runs(self.state, self.tally, self._load_targets, CostLoader.for_dispatcher(config.url))
         self.pump = Pump(self.state, self.tally, self.runs)
         self.results = ResultWriter(self.state, self.tally)
         self.leases = Leases(self.state)

@@ -17,12 +17,11 @@ LANGUAGE sql
 STABLE
 PARALLEL SAFE
 AS $$
-    -- cost_items twice rather than a CTE read twice: a CTE read twice is materialized, all columns of
-    -- every row of the window copied once more
+    -- over the summary (cost_summarize): sums by service, account, status and hour
     WITH committed_services AS (
         SELECT DISTINCT i.service_name
-          FROM nightshift.cost_items(p_organization_id, p_from, p_to) AS i
-         WHERE i.commitment_discount_id IS NOT NULL
+          FROM nightshift.cost_summary(p_organization_id, p_from, p_to) AS i
+         WHERE i.committed
     ), weekly AS (
         SELECT i.service_name, i.sub_account_id, i.billing_currency,
                date_trunc('week', i.charge_period_start AT TIME ZONE 'UTC')::date AS week,
@@ -33,7 +32,7 @@ AS $$
                    WHERE i.charge_category = 'Usage'
                      AND i.commitment_discount_status IS DISTINCT FROM 'Unused'), 0) AS eligible,
                coalesce(sum(i.list_cost) FILTER (WHERE i.commitment_discount_status = 'Used'), 0) AS covered_list
-          FROM nightshift.cost_items(p_organization_id, p_from, p_to) AS i
+          FROM nightshift.cost_summary(p_organization_id, p_from, p_to) AS i
           JOIN committed_services AS cs ON cs.service_name = i.service_name
          GROUP BY 1, 2, 3, 4
     ), ratios AS (

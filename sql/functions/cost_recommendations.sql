@@ -26,7 +26,7 @@ AS $$
     WITH span AS (
         SELECT greatest(extract(epoch FROM least(max(i.charge_period_end), p_to)
                                          - greatest(min(i.charge_period_start), p_from)) / 86400, 1) AS days
-          FROM nightshift.cost_items(p_organization_id, p_from, p_to) AS i
+          FROM nightshift.cost_summary(p_organization_id, p_from, p_to) AS i
     ), unused AS (
         SELECT u.commitment_discount_id, max(u.commitment_discount_name) AS name,
                max(u.commitment_discount_type) AS type, max(u.service_name) AS service_name,

@@ -17,7 +17,7 @@ AS $$
                coalesce(sum(i.effective_cost) FILTER (
                    WHERE i.charge_period_start >= b.this_week AT TIME ZONE 'UTC'), 0) AS cost
           FROM bounds AS b,
-               nightshift.cost_items(p_organization_id, (b.this_week - interval '1 week') AT TIME ZONE 'UTC',
+               nightshift.cost_summary(p_organization_id, (b.this_week - interval '1 week') AT TIME ZONE 'UTC',
                                      (b.this_week + interval '1 week') AT TIME ZONE 'UTC') AS i
          GROUP BY 1, 2, 3
     ), ranked AS (

@@ -22,7 +22,7 @@ AS $$
         SELECT i.service_name, i.sub_account_id, i.billing_currency,
                date_trunc('week', i.charge_period_start AT TIME ZONE 'UTC') AS week, sum(i.effective_cost) AS cost
           FROM bounds AS b,
-               nightshift.cost_items(p_organization_id, b.first_week AT TIME ZONE 'UTC',
+               nightshift.cost_summary(p_organization_id, b.first_week AT TIME ZONE 'UTC',
                                      (b.last_week + interval '1 week') AT TIME ZONE 'UTC') AS i
          GROUP BY 1, 2, 3, 4
     ), series AS (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from dispatcher.agents import get
 from dispatcher.agents.base import AgentContext, Task
 from dispatcher.agents.cost_analysis import run_analysis
 from dispatcher.cost.ingest import ensure_source
+from dispatcher.cost.loader import CostLoader
 from tests.support import cost_support
 from tests.support.cost_support import (
     SAMPLE_10,
@@ -79,7 +81,7 @@ def test_the_1_2_export_gives_unused_commitment_findings_to_the_cent(conn: psyco
     ensure_source(conn, "acme", str(corpus_file(SAMPLE_12)))
     # the schedule's payload names ri-coverage `commitment-coverage`
     payload = {"actions": ["identify-unused", "commitment-coverage"], "lookback_days": 31}
-    report = run_analysis(payload, targets(conn, org), url=db_url, now=JUNE, clients=no_aws)
+    report = run_analysis(payload, targets(conn, org), loader=CostLoader(db_url), now=JUNE, clients=no_aws)
     assert report.status == "FAILED_CHECKS", report.error
     assert report.summary["actions"] == ["identify-unused", "ri-coverage"]
     assert report.summary["window"] == {"from": "2026-05-01T00:00:00+00:00",
@@ -106,7 +108,7 @@ def test_findings_are_recorded_and_resolved_when_they_no_longer_apply(
     write_export(export, rows)
     ensure_source(conn, "acme", str(tmp_path))
     payload = {"actions": ["identify-unused"], "lookback_days": 30, "auto_create_pr": True}
-    report = run_analysis(payload, targets(conn, org), url=db_url, now=JUNE)
+    report = run_analysis(payload, targets(conn, org), loader=CostLoader(db_url), now=JUNE)
     assert report.status == "FAILED_CHECKS"
     assert report.summary["auto_create_pr"] is True
     record(conn, org, report)
@@ -119,7 +121,7 @@ def test_findings_are_recorded_and_resolved_when_they_no_longer_apply(
     # someone deleted the volume's charges (the restated export has usage for it): resolved
     write_export(export, [{**r, "ConsumedQuantity": "5"} if r["ResourceId"] == "vol-idle" else r
                           for r in rows])
-    again = run_analysis(payload, targets(conn, org), url=db_url, now=JUNE)
+    again = run_analysis(payload, targets(conn, org), loader=CostLoader(db_url), now=JUNE)
     assert again.status == "CLEAN" and again.summary["ingest"]["files_loaded"] == 1
     record(conn, org, again)
     [finding] = findings(conn, org)
@@ -130,14 +132,15 @@ def test_findings_are_recorded_and_resolved_when_they_no_longer_apply(
 
 def test_bad_input_is_an_error_on_the_scan(conn: psycopg.Connection, db_url: str, tmp_path: Path) -> None:
     org = add_organization(conn)
-    report = run_analysis({}, targets(conn, org), url=db_url, now=JUNE)
+    report = run_analysis({}, targets(conn, org), loader=CostLoader(db_url), now=JUNE)
     assert report.status == "ERROR"
     assert "has no cost sources" in str(report.error) and "nightshift cost ingest" in str(report.error)
     (tmp_path / "bad.csv.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
     ensure_source(conn, "acme", str(tmp_path))
-    report = run_analysis({}, targets(conn, org), url=db_url, now=JUNE)
+    report = run_analysis({}, targets(conn, org), loader=CostLoader(db_url), now=JUNE)
     assert report.status == "ERROR" and "bad.csv.gz: truncated or corrupt gzip" in str(report.error)
-    unknown = run_analysis({"actions": ["delete-everything"]}, targets(conn, org), url=db_url, now=JUNE)
+    unknown = run_analysis({"actions": ["delete-everything"]}, targets(conn, org), loader=CostLoader(db_url),
+                           now=JUNE)
     assert unknown.status == "ERROR" and "unknown cost action 'delete-everything'" in str(unknown.error)
 
 
@@ -145,8 +148,8 @@ def test_the_official_sample_is_analysed_without_findings_it_cannot_support(
         conn: psycopg.Connection, db_url: str) -> None:
     org = add_organization(conn)
     ensure_source(conn, "acme", str(corpus_file(SAMPLE_10)))
-    report = run_analysis({"actions": ["identify-unused", "ri-coverage"]}, targets(conn, org), url=db_url,
-                          now=JUNE)
+    report = run_analysis({"actions": ["identify-unused", "ri-coverage"]}, targets(conn, org),
+                          loader=CostLoader(db_url), now=JUNE)
     assert report.status in ("CLEAN", "FAILED_CHECKS"), report.error
     # no Unused commitment rows in the sample (facts.json): no unused-commitment finding
     assert not [f for f in report.findings if f["check_id"] == "unused-commitment"]
@@ -187,7 +190,7 @@ def test_rightsizing_from_cloudwatch_metrics(conn: psycopg.Connection, db_url: s
                              consumed="24", instance_type=kind))
     org = add_organization(conn)
     ensure_source(conn, "acme", str(write_export(tmp_path / "ec2.csv", rows)))
-    report = run_analysis({"actions": ["rightsizing-recs"]}, targets(conn, org), url=db_url)
+    report = run_analysis({"actions": ["rightsizing-recs"]}, targets(conn, org), loader=CostLoader(db_url))
     assert report.status == "FAILED_CHECKS", report.error
     [finding] = report.findings
     assert finding["check_id"] == "rightsize-instance"
@@ -207,7 +210,7 @@ def test_rightsizing_of_the_1_2_export_says_the_metrics_are_missing(
     org = add_organization(conn)
     ensure_source(conn, "acme", str(corpus_file(SAMPLE_12)))
     report = run_analysis({"actions": ["rightsizing-recs"], "lookback_days": 31}, targets(conn, org),
-                          url=db_url, now=JUNE)
+                          loader=CostLoader(db_url), now=JUNE)
     summary = report.summary["rightsizing"]
     assert summary["instances"] > 0 and summary["recommended"] == 0
     assert summary["missing_count"] == summary["instances"]
@@ -270,13 +273,68 @@ def test_the_weekly_schedule_end_to_end_through_enqueue_due_and_the_dispatcher(
 
 def test_the_agent_is_registered_for_the_kind() -> None:
     agent = get("cost-analysis")
-    assert agent.needs_targets and agent.__module__ == "dispatcher.agents.cost_analysis"
+    assert agent.needs_targets and agent.needs_cost_loader
+    assert agent.__module__ == "dispatcher.agents.cost_analysis"
     task = Task(id=1, kind="cost-analysis", subject="organization/1", payload={"actions": ["nope"]},
                 attempt=1, max_attempts=1)
     ctx = AgentContext(task=task, workdir=Path("/nonexistent"), deadline=time.monotonic() + 5,
-                       targets={"organization": {"id": 1, "name": "x"}})
+                       targets={"organization": {"id": 1, "name": "x"}},
+                       cost_loader=CostLoader("postgresql://nobody@127.0.0.1:1/none"))
     result = asyncio.run(agent().run(ctx))
     assert result.scan is not None and result.scan.status == "ERROR"
+    assert "unknown cost action 'nope'" in str(result.scan.error)
+    without = asyncio.run(agent().run(AgentContext(task=task, workdir=Path("/nonexistent"),
+                                                   deadline=time.monotonic() + 5)))
+    assert not without.ok and "no cost loader" in str(without.error)
+
+
+def test_the_loader_role_loads_and_analyses_but_reads_nothing_else(conn: psycopg.Connection,
+                                                                   db_url: str) -> None:
+    """The agent's sessions run as nightshift_cost_loader: the analysis works, the queue, findings,
+    schedules and channels are out of reach, and the URL is not in the loader's repr."""
+    org = add_organization(conn)
+    ensure_source(conn, "acme", str(corpus_file(SAMPLE_12)))
+    loader = CostLoader(db_url)
+    assert db_url not in repr(loader)
+    report = run_analysis({"actions": ["identify-unused", "ri-coverage"]}, targets(conn, org), loader=loader,
+                          now=JUNE)
+    assert report.status == "FAILED_CHECKS" and report.summary["ingest"]["files_loaded"] == 1
+    with loader.connect() as session:
+        assert session.execute("SELECT current_user").fetchone() == ("nightshift_cost_loader",)
+        for table in ("tasks", "findings", "scans", "schedules", "notification_channels", "organizations"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                session.execute(f"SELECT 1 FROM nightshift.{table} LIMIT 1")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            session.execute("SELECT nightshift.record_result(1, 1, '{}'::jsonb)")
+
+
+
+def test_a_loader_login_of_its_own_cannot_leave_the_role(conn: psycopg.Connection, db_url: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """$NIGHTSHIFT_COST_LOADER_URL: a login that is only a member of nightshift_cost_loader, for when
+    the agent's sessions must not be able to RESET ROLE back to the dispatcher's login."""
+    from sqlalchemy.engine import make_url
+
+    login = f"cost_loader_{os.getpid()}"
+    conn.execute(f"CREATE ROLE {login} LOGIN PASSWORD 'pw' IN ROLE nightshift_cost_loader")
+    try:
+        url = make_url(db_url).set(username=login, password="pw").render_as_string(hide_password=False)
+        monkeypatch.setenv("COST_LOADER_SECRET", url)
+        monkeypatch.setenv("NIGHTSHIFT_COST_LOADER_URL", "env:COST_LOADER_SECRET")
+        loader = CostLoader.for_dispatcher("postgresql://unused@127.0.0.1:1/none")
+        assert "pw" not in repr(loader)
+        org = add_organization(conn)
+        ensure_source(conn, "acme", str(corpus_file(SAMPLE_12)))
+        report = run_analysis({"actions": ["identify-unused"]}, targets(conn, org), loader=loader, now=JUNE)
+        assert report.status == "FAILED_CHECKS", report.error
+        with loader.connect() as session:
+            session.execute("RESET ROLE")
+            for statement in ("SET ROLE nightshift_owner", "SELECT 1 FROM nightshift.tasks"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    session.execute(statement)
+    finally:
+        conn.execute(f"DROP OWNED BY {login}")
+        conn.execute(f"DROP ROLE {login}")
 
 
 def test_a_resource_terraform_manages_is_named_by_its_address(conn: psycopg.Connection, db_url: str,
@@ -296,10 +354,72 @@ def test_a_resource_terraform_manages_is_named_by_its_address(conn: psycopg.Conn
                  resource="arn:aws:ec2:eu-west-1:111:volume/vol-0abc") for d in range(1, 29)]
     rows += [line(f"2026-05-{d:02d}", "0.30", consumed="0", resource="vol-elsewhere") for d in range(1, 29)]
     ensure_source(conn, "acme", str(write_export(tmp_path / "may.csv", rows)))
-    report = run_analysis({"actions": ["identify-unused"]}, targets(conn, org), url=db_url, now=JUNE)
+    report = run_analysis({"actions": ["identify-unused"]}, targets(conn, org), loader=CostLoader(db_url),
+                          now=JUNE)
     addresses = {f["provider_id"]: f["address"] for f in report.findings}
     assert addresses == {"arn:aws:ec2:eu-west-1:111:volume/vol-0abc": "module.data.aws_ebs_volume.cache",
                          "vol-elsewhere": None}
     record(conn, org, report)
     stored = {f["provider_id"]: f["resource_address"] for f in findings(conn, org)}
     assert stored["arn:aws:ec2:eu-west-1:111:volume/vol-0abc"] == "module.data.aws_ebs_volume.cache"
+
+
+def test_s3_prefixes_denied_or_missing_are_errors_on_their_scans_only(
+        conn: psycopg.Connection, db_url: str, aws_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto enforcing IAM: the dispatcher's AWS user may read billing-good only. An organization whose
+    prefix is denied (listing, or only the download) or does not exist gets an ERROR scan naming the
+    source and the reason, nothing of it is loaded, and the organization next to it is analysed."""
+    import json
+    import urllib.request
+
+    import boto3
+
+    iam = boto3.client("iam")
+    iam.create_user(UserName="dispatcher")
+    iam.put_user_policy(UserName="dispatcher", PolicyName="billing", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetObject"],
+             "Resource": ["arn:aws:s3:::billing-good", "arn:aws:s3:::billing-good/*"]},
+            {"Effect": "Allow", "Action": ["s3:ListBucket"],
+             "Resource": ["arn:aws:s3:::billing-listonly"]}]}))
+    key = iam.create_access_key(UserName="dispatcher")["AccessKey"]
+    s3 = boto3.client("s3")
+    body = corpus_file(SAMPLE_12).read_bytes()
+    for bucket in ("billing-good", "billing-secret", "billing-listonly"):
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="acme/2026-05/part-0.csv", Body=body)
+    orgs = {name: add_organization(conn, name) for name in ("good", "secret", "listonly", "nowhere")}
+    for name, uri in (("good", "s3://billing-good/acme/"), ("secret", "s3://billing-secret/acme/"),
+                      ("listonly", "s3://billing-listonly/acme/"), ("nowhere", "s3://billing-good/nothing/")):
+        ensure_source(conn, name, uri)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # its credentials were resolved from "testing"
+
+    def enforce(count: str) -> None:
+        # moto's switch for IAM enforcement: from now on, requests are checked against the policies
+        request = urllib.request.Request(f"{aws_env}/moto-api/reset-auth", data=count.encode(), method="POST",
+                                         headers={"Content-Type": "text/plain"})
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+    enforce("0")
+    try:
+        reports = {name: run_analysis({"actions": ["identify-unused"]}, targets(conn, org),
+                                      loader=CostLoader(db_url), now=JUNE) for name, org in orgs.items()}
+    finally:
+        enforce("inf")
+    assert reports["good"].status == "FAILED_CHECKS", reports["good"].error
+    assert reports["good"].summary["ingest"]["rows_loaded"] == 1000
+    expected = {"secret": r"s3://billing-secret/acme/: S3 said AccessDenied",
+                "listonly": r"s3://billing-listonly/acme/2026-05/part-0\.csv: cannot download: .*403",
+                "nowhere": r"s3://billing-good/nothing/: no FOCUS files"}
+    for name, pattern in expected.items():
+        report = reports[name]
+        assert report.status == "ERROR" and report.findings == [], (name, report)
+        assert re.search(pattern, str(report.error)), (name, report.error)
+        assert "\n" not in str(report.error) and key["SecretAccessKey"] not in str(report.error)
+    loaded = dict(conn.execute(
+        "SELECT s.organization_id, count(li.*) FROM nightshift.cost_sources AS s"
+        " LEFT JOIN nightshift.cost_line_items AS li ON li.source_id = s.id GROUP BY 1").fetchall())
+    assert loaded == {orgs["good"]: 1000, orgs["secret"]: 0, orgs["listonly"]: 0, orgs["nowhere"]: 0}
