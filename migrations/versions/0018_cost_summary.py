@@ -1,7 +1,7 @@
 """cost: an hourly summary of the line items per service, account and commitment status
 
 Revision ID: 0018
-Revises: 0003
+Revises: 0017
 Create Date: 2026-11-28 23:00:00
 
 Issue 15. The weekly analyses by service and account (commitment coverage, anomalies, top movers,
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0003"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
