@@ -30,6 +30,7 @@ BUILTIN_MODULES = (
     "dispatcher.agents.cost_analysis",
     "dispatcher.agents.drift_scan",
     "dispatcher.agents.compliance_scan",
+    "dispatcher.agents.drift_remediation",
 )
 
 log = logging.getLogger(__name__)

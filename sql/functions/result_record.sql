@@ -7,7 +7,8 @@
 --   {"summary": {...},                      -- kept on the task (tasks.summary), shown by `tasks show`
 --    "scan": {"status": "CLEAN" | "DRIFTED" | "FAILED_CHECKS" | "ERROR",
 --             "summary": {...}, "findings": [...], "artifacts": {...}, "error": "...",
---             "started_at": "2026-11-28T06:00:00Z"}}
+--             "started_at": "2026-11-28T06:00:00Z"},
+--    "remediation": {"status": "pr_opened" | "failed", ...}}   -- nightshift.record_remediation
 --
 --   1. complete the task, fenced by its attempt (nightshift.complete_task). A stale holder (its lease
 --      expired, the task was re-claimed or cancelled) stores nothing: stored = false. A replay of a
@@ -15,8 +16,10 @@
 --   2. the scan, when there is one: its status must be ERROR or one the kind lists (a kind without a
 --      row, a plug-in, may use any); the scans row is keyed by (task_id, attempt); findings upserted
 --      by (subject, fingerprint) (nightshift.upsert_findings).
+--   1b. a remediation report, on the task's remediations row (nightshift.record_remediation).
 --   3. unless the scan is an ERROR: the kind's findings of this subject that the scan did not see are
---      RESOLVED; and when the kind hands its findings over (remediation_kind), unless the task's
+--      RESOLVED; when the kind hands its findings over (remediation_kind), the subject's open
+--      remediations are verified or failed by this scan (nightshift.verify_remediations), and unless the task's
 --      payload says no (auto_create_pr, the schedule's switch copied when it was enqueued), a
 --      remediation task (nightshift.request_remediation, which checks the live opt-in switches too).
 --   4. an outbox row, only when the set of open findings changed, with the kind's template, to the
@@ -64,6 +67,9 @@ BEGIN
     RETURNING * INTO v_task;
     IF v_task.id IS NULL THEN
         SELECT * INTO STRICT v_task FROM nightshift.tasks WHERE id = p_task_id;
+    END IF;
+    IF p_result ? 'remediation' THEN
+        PERFORM nightshift.record_remediation(p_task_id, p_result -> 'remediation');
     END IF;
     IF v_scan IS NULL OR jsonb_typeof(v_scan) = 'null' THEN
         RETURN;
@@ -115,6 +121,9 @@ BEGIN
 
         -- the payload's switch is the schedule's as it was at enqueue (compliance payloads call it
         -- auto_remediate); a task enqueued by hand has none, and the live switches alone decide
+        IF v_kind.remediation_kind IS NOT NULL THEN
+            PERFORM nightshift.verify_remediations(scan_id);
+        END IF;
         IF v_kind.remediation_kind IS NOT NULL
            AND coalesce((v_task.payload ->> 'auto_create_pr')::boolean,
                         (v_task.payload ->> 'auto_remediate')::boolean, true) THEN
