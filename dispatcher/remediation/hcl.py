@@ -144,7 +144,9 @@ def attribute_edit(hcl: HclFile, block: Node, path: str, before: Any, after: Any
         return _insert_in_object(hcl, obj, f"{_key(rest)} = {hcl_literal(path, after)}")
     value = _element_value(element)
     if value is None:
-        raise NotAdoptable(f"{path} is set by an expression ({hcl.text(element)}), not a literal")
+        expressions = [c for c in element.children if c.type == "expression"]
+        shown = hcl.text(expressions[-1]) if expressions else hcl.text(element)
+        raise NotAdoptable(f"{path} is set by an expression ({shown[:60]}), not a literal")
     if after is None:
         return _remove_line(hcl, element)
     return Edit(value.start_byte, value.end_byte, hcl_literal(path, after).encode())
