@@ -130,19 +130,24 @@ class AgentResult:
     scan: ScanReport | None = None
     error: str | None = None
     retry: bool = True
+    # what the agent did on the local forge (dispatcher/forge/local.py: Forge.changes()), stored by
+    # nightshift.apply_forge_changes in the completing transaction; [] for GitHub, which holds its own
+    forge: list[dict[str, Any]] = field(default_factory=list)
     # a remediation agent's report (sql/functions/remediation_record.sql): status pr_opened or failed
     remediation: dict[str, Any] | None = None
 
     @property
     def needs_record(self) -> bool:
         """Whether a successful result carries more than "done" (then record_result stores it)."""
-        return self.scan is not None or bool(self.summary) or self.remediation is not None
+        return self.scan is not None or bool(self.summary) or bool(self.forge) or self.remediation is not None
 
     def to_json(self) -> dict[str, Any]:
         """The document nightshift.record_result stores (sql/functions/result_record.sql)."""
         doc: dict[str, Any] = {"summary": self.summary}
         if self.scan is not None:
             doc["scan"] = self.scan.to_json()
+        if self.forge:
+            doc["forge"] = self.forge
         if self.remediation is not None:
             doc["remediation"] = self.remediation
         return doc
@@ -157,7 +162,7 @@ def checked(result: AgentResult) -> AgentResult:
     An error message is always storable: NUL characters (which PostgreSQL text cannot hold) are
     shown as \\0 rather than refusing the failure too.
     """
-    if (result.scan is None and not result.summary and result.remediation is None
+    if (result.scan is None and not result.summary and not result.forge and result.remediation is None
             and "\0" not in (result.error or "")):
         return result  # nothing to check: the hot path's noop and sleep results
     if result.scan is not None and isinstance(result.scan.error, str) and "\0" in result.scan.error:
@@ -167,6 +172,7 @@ def checked(result: AgentResult) -> AgentResult:
         if result.scan is not None:
             check_scan(result.scan)
         _check_json("summary", result.summary, MAX_SECTION_BYTES)
+        _check_json("forge changes", result.forge, MAX_SECTION_BYTES)
         if result.remediation is not None:
             check_remediation(result.remediation)
     except ContractError as exc:

@@ -106,6 +106,41 @@ repositories = Table(
     Column("remediate_stateful", Boolean, nullable=False, server_default=text("false"),
            comment="allow remediation of deleted or replaced resources of a stateful type"),
     CheckConstraint("remediation_daily_pr_limit >= 0", name="repositories_remediation_daily_pr_limit_check"),
+    # how its pull requests are reached (dispatcher/forge/): a token by reference, never its value
+    Column("forge", Text, nullable=False, server_default=text("'github'"),
+           comment="github (REST API) or local (branches on the remote, pull requests as rows)"),
+    Column("forge_api_url", Text,
+           comment="GitHub Enterprise API URL; NULL: $GITHUB_API_URL, else https://api.github.com"),
+    Column("forge_token_ref", Text, comment="secret reference (env:NAME or file:/path) of the forge token"),
+    CheckConstraint("forge IN ('github', 'local')", name="repositories_forge_check"),
+    CheckConstraint("forge_token_ref ~ '^(env|file):.'", name="repositories_forge_token_ref_check"),
+)
+
+# the local forge's pull requests (dispatcher/forge/local.py), written by nightshift.apply_forge_changes
+pull_requests = Table(
+    "pull_requests",
+    metadata,
+    _id(),
+    Column("repository_id", BigInteger, ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("head_ref", Text, nullable=False),
+    Column("base_ref", Text, nullable=False),
+    Column("head_sha", Text),
+    Column("title", Text, nullable=False, server_default=text("''")),
+    Column("body", Text, nullable=False, server_default=text("''")),
+    Column("state", Text, nullable=False, server_default=text("'open'")),
+    Column("comments", JSONB, nullable=False, server_default=text("'{}'"),
+           comment="hidden marker -> comment body"),
+    Column("statuses", JSONB, nullable=False, server_default=text("'{}'"),
+           comment="context -> {sha, state, description, target_url, at}"),
+    Column("task_id", BigInteger, comment="the task that opened it"),
+    _created(),
+    _updated(),
+    CheckConstraint("number > 0", name="pull_requests_number_check"),
+    CheckConstraint("state IN ('open', 'closed', 'merged')", name="pull_requests_state_check"),
+    UniqueConstraint("repository_id", "number"),
+    Index("pull_requests_open_head_key", "repository_id", "head_ref", unique=True,
+          postgresql_where=text("state = 'open'")),
 )
 
 pipelines = Table(

@@ -43,6 +43,7 @@ COMMAND_MODULES = (
     "dispatcher.cli.notify_cmd",
     "dispatcher.cli.serve_cmd",
     "dispatcher.cli.tokens_cmd",
+    "dispatcher.cli.prs_cmd",
     "dispatcher.cli.completion_cmd",
 )
 

@@ -1,7 +1,7 @@
 """drift remediation: guard rails and the remediation trail
 
 Revision ID: 0012
-Revises: 0003
+Revises: 0011
 Create Date: 2026-11-28 23:00:00
 
 Opt-in drift remediation (issue 17): per-repository and per-organization daily pull-request limits,
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0012"
-down_revision = "0003"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -22,7 +22,8 @@
 --
 -- The task's payload carries all the agent needs (agents never see the database, no secret value):
 -- remediation_id, branch (nightshift/drift-<pipeline>-<id>), base, expected_head (the branch's head
--- when updating), the findings with their masked attributes. Returns the task id, or NULL.
+-- when updating), the findings with their masked attributes, the forge (nightshift.forge_of_repository:
+-- a token's reference, never its value). Returns the task id, or NULL.
 CREATE OR REPLACE FUNCTION nightshift.request_remediation(
     p_scan_id bigint,
     p_subject text,
@@ -151,6 +152,7 @@ BEGIN
         'expected_head', v_open.commit_sha,
         'pr_number', v_open.pr_number,
         'pipeline', v_pipeline.name,
+        'forge', nightshift.forge_of_repository(v_repo.id),
         'findings', (SELECT jsonb_agg(jsonb_build_object(
                          'id', f.id, 'fingerprint', f.fingerprint, 'address', f.resource_address,
                          'module', f.module, 'type', f.resource_type, 'change', f.change_type,

@@ -42,8 +42,11 @@ BEGIN
         RETURN NEXT;
         RETURN;
     END IF;
+    -- the agent never sees the database: how to reach the forge (a token's reference, never its
+    -- value) travels in the payload
     v_payload := coalesce(p_payload, '{}')
-                 || jsonb_build_object('repository_id', p_repository_id, 'number', p_number);
+                 || jsonb_build_object('repository_id', p_repository_id, 'number', p_number,
+                                       'forge', nightshift.forge_of_repository(p_repository_id));
 
     -- The in-flight task can finish between the insert and the lock: then try again.
     FOR v_round IN 1..5 LOOP

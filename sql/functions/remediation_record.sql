@@ -46,6 +46,18 @@ BEGIN
     IF v_row.id IS NULL THEN
         RETURN NULL;
     END IF;
+    IF v_status = 'pr_opened' AND v_row.pr_number IS NULL THEN
+        -- the local forge numbers its pull request in this transaction (apply_forge_changes, just before)
+        UPDATE nightshift.remediations AS m SET pr_number = pr.number
+          FROM nightshift.pull_requests AS pr
+          JOIN nightshift.pipelines AS p ON p.repository_id = pr.repository_id
+         WHERE m.id = v_row.id AND m.subject = 'pipeline/' || p.id
+           AND pr.head_ref = v_row.branch AND pr.state = 'open'
+        RETURNING m.* INTO v_row;
+        IF v_row.id IS NULL THEN
+            SELECT * INTO v_row FROM nightshift.remediations AS m WHERE m.task_id = p_task_id;
+        END IF;
+    END IF;
 
     IF v_status = 'pr_opened' AND coalesce((p_doc ->> 'created')::boolean, true) THEN
         v_scan_kind := coalesce((SELECT s.kind FROM nightshift.scans AS s WHERE s.id = v_row.scan_id), 'drift-scan');

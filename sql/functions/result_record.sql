@@ -8,11 +8,14 @@
 --    "scan": {"status": "CLEAN" | "DRIFTED" | "FAILED_CHECKS" | "ERROR",
 --             "summary": {...}, "findings": [...], "artifacts": {...}, "error": "...",
 --             "started_at": "2026-11-28T06:00:00Z"},
---    "remediation": {"status": "pr_opened" | "failed", ...}}   -- nightshift.record_remediation
+--    "remediation": {"status": "pr_opened" | "failed", ...},  -- nightshift.record_remediation
+--    "forge": [...]}                        -- the local forge's operations (apply_forge_changes)
 --
 --   1. complete the task, fenced by its attempt (nightshift.complete_task). A stale holder (its lease
 --      expired, the task was re-claimed or cancelled) stores nothing: stored = false. A replay of a
 --      result already stored for this task and attempt stores nothing again: stored = true, same scan.
+--   1b. the local forge's operations, when there are any: pull requests opened, comments, statuses
+--      (nightshift.apply_forge_changes), with the task, even without a scan.
 --   2. the scan, when there is one: its status must be ERROR or one the kind lists (a kind without a
 --      row, a plug-in, may use any); the scans row is keyed by (task_id, attempt); findings upserted
 --      by (subject, fingerprint) (nightshift.upsert_findings).
@@ -67,6 +70,9 @@ BEGIN
     RETURNING * INTO v_task;
     IF v_task.id IS NULL THEN
         SELECT * INTO STRICT v_task FROM nightshift.tasks WHERE id = p_task_id;
+    END IF;
+    IF p_result ? 'forge' THEN  -- what the agent did on the local forge (pull requests as rows)
+        PERFORM nightshift.apply_forge_changes(p_task_id, p_result -> 'forge');
     END IF;
     IF p_result ? 'remediation' THEN
         PERFORM nightshift.record_remediation(p_task_id, p_result -> 'remediation');

@@ -50,7 +50,7 @@ def bare_remote(root: Path, source: Path, *, branch: str = "main") -> tuple[Path
 def commit_and_push(work: Path, message: str, *, branch: str = "main") -> None:
     (work / ".gitignore").write_text(".terraform/\n*.tfplan\n.terraform.tfstate.lock.info\n")
     git(work, "add", "-A")
-    git(work, "commit", "--quiet", "-m", message)
+    git(work, "commit", "--quiet", "--allow-empty", "-m", message)
     git(work, "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}")
 
 
