@@ -427,7 +427,8 @@ remediations = Table(
     Column("verified_scan_id", BigInteger, ForeignKey("scans.id", ondelete="SET NULL")),
     _created(),
     _updated(),
-    Column("scan_id", BigInteger, ForeignKey("scans.id", ondelete="SET NULL"), comment="the scan that asked for it"),
+    Column("scan_id", BigInteger, ForeignKey("scans.id", ondelete="SET NULL"),
+           comment="the scan that asked for it"),
     Column("reason", Text, comment="why it was refused or failed"),
     Column("fixes", JSONB, nullable=False, server_default=text("'[]'"),
            comment="per finding: adopt or revert, and why"),
@@ -444,7 +445,8 @@ remediations = Table(
     ),
     Index("remediations_one_open_key", "subject", unique=True,
           postgresql_where=text("status IN ('pending', 'running', 'pr_opened', 'merged')")),
-    Index("remediations_one_refusal_key", "subject", unique=True, postgresql_where=text("status = 'refused'")),
+    Index("remediations_one_refusal_key", "subject", unique=True,
+          postgresql_where=text("status = 'refused'")),
     Index("remediations_task_idx", "task_id"),
 )
 

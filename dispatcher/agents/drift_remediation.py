@@ -45,8 +45,12 @@ from dispatcher.remediation.fixes import RISKS, Fix, decide
 from dispatcher.remediation.hcl import HclError, HclFile, NotAdoptable, apply_edits, parse_root
 
 BRANCH = re.compile(r"^nightshift/[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
-GIT_IDENTITY = {"GIT_AUTHOR_NAME": "Nightshift", "GIT_AUTHOR_EMAIL": "nightshift@localhost",
-                "GIT_COMMITTER_NAME": "Nightshift", "GIT_COMMITTER_EMAIL": "nightshift@localhost"}
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Nightshift",
+    "GIT_AUTHOR_EMAIL": "nightshift@localhost",
+    "GIT_COMMITTER_NAME": "Nightshift",
+    "GIT_COMMITTER_EMAIL": "nightshift@localhost",
+}
 MAX_PLAN_LINES = 80  # per reverted resource in the body
 NO_CHANGE = ({"no-op"}, {"read"})
 
@@ -66,15 +70,23 @@ class DriftRemediationAgent(Agent):
             report = await self._remediate(ctx, steps, forge_changes)
         except (StepFailed, ForgeError) as exc:
             report = {"status": "failed", "reason": cap(mask(str(exc), steps.secrets))}
-        summary = {"remediation": report["status"], "steps": steps.steps,
-                   "seconds": round((datetime.now(UTC) - started).total_seconds(), 3)}
+        summary = {
+            "remediation": report["status"],
+            "steps": steps.steps,
+            "seconds": round((datetime.now(UTC) - started).total_seconds(), 3),
+        }
         if report["status"] == "failed":
             summary["reason"] = report["reason"][:500]
-        return AgentResult(ok=True, summary=summary, remediation=report,
-                           **({"forge": forge_changes} if forge_changes else {}))
+        return AgentResult(
+            ok=True,
+            summary=summary,
+            remediation=report,
+            forge=forge_changes,
+        )
 
-    async def _remediate(self, ctx: AgentContext, steps: Steps, forge_changes: list[dict[str, Any]]
-                         ) -> dict[str, Any]:
+    async def _remediate(
+        self, ctx: AgentContext, steps: Steps, forge_changes: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         payload = ctx.task.payload or {}
         branch, base = str(payload.get("branch") or ""), str(payload.get("base") or "")
         if not BRANCH.match(branch) or ".." in branch or branch.endswith((".lock", ".")):
@@ -85,8 +97,10 @@ class DriftRemediationAgent(Agent):
         spec = Pipeline.from_targets(ctx.targets)
         base = base or spec.branch
         if not GIT_URL.match(spec.source):
-            raise StepFailed(f"repository {spec.source} is a local directory, not a git remote: a remediation "
-                             "pushes a branch, so the repository's url must be one git can push to")
+            raise StepFailed(
+                f"repository {spec.source} is a local directory, not a git remote: a remediation "
+                "pushes a branch, so the repository's url must be one git can push to"
+            )
         git, tool = shutil.which("git"), shutil.which(spec.tool)
         if git is None or tool is None:
             raise StepFailed(f"{'git' if git is None else spec.tool} not found on PATH")
@@ -99,11 +113,22 @@ class DriftRemediationAgent(Agent):
         src = ctx.workdir / "src"
 
         async def run_git(name: str, *args: str, ok: tuple[int, ...] = (0,)) -> Any:
-            return await step(steps, ctx, name, [git, *args], src if src.exists() else ctx.workdir, git_env,
-                              ok=ok)
+            return await step(
+                steps, ctx, name, [git, *args], src if src.exists() else ctx.workdir, git_env, ok=ok
+            )
 
-        await run_git("clone", "clone", "--quiet", "--no-tags", "--single-branch", "--branch", base, "--",
-                      spec.source, str(src))
+        await run_git(
+            "clone",
+            "clone",
+            "--quiet",
+            "--no-tags",
+            "--single-branch",
+            "--branch",
+            base,
+            "--",
+            spec.source,
+            str(src),
+        )
         await self._prepare_branch(run_git, branch, base, payload)
 
         cwd = inside(src, spec.working_directory, "working_directory")
@@ -126,50 +151,84 @@ class DriftRemediationAgent(Agent):
         pipeline = str(payload.get("pipeline") or spec.working_directory)
         if changed:
             await run_git("add", "add", "--", *(str(p.relative_to(src)) for p in changed))
-        await run_git("commit", "commit", "--quiet", "--allow-empty", "-m", commit_message(pipeline, fix_docs))
+        await run_git(
+            "commit", "commit", "--quiet", "--allow-empty", "-m", commit_message(pipeline, fix_docs)
+        )
         head = (await run_git("rev-parse", "rev-parse", "HEAD")).text().strip()
-        pushed = await run_git("push", "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", ok=(0, 1, 128))
+        pushed = await run_git(
+            "push", "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", ok=(0, 1, 128)
+        )
         if pushed.returncode != 0:
-            raise StepFailed(f"the remote refused the push of {branch}: "
-                             f"{pushed.text('stderr').strip()[-800:] or 'no message'}; nothing was forced")
+            raise StepFailed(
+                f"the remote refused the push of {branch}: "
+                f"{pushed.text('stderr').strip()[-800:] or 'no message'}; nothing was forced"
+            )
 
         pr_title = title(pipeline, len(adopt), len(revert))
         body = render_body(self._context(ctx, payload, spec, fixes, verification, tool, cwd, src, branch))
         async with forge_from_payload(payload.get("forge"), git_dir=src) as forge:
             existing = await forge.find_pull_request(branch, base) if payload.get("update") else None
             if existing is not None and existing.number is not None:
-                await forge.upsert_comment(existing.number, hidden_marker(f"remediation-{branch}"),
-                                           "Nightshift updated this branch for the drift it sees now.\n\n" + body)
+                await forge.upsert_comment(
+                    existing.number,
+                    hidden_marker(f"remediation-{branch}"),
+                    "Nightshift updated this branch for the drift it sees now.\n\n" + body,
+                )
                 pull = existing
             else:
                 pull = await forge.open_pull_request(branch, base, pr_title, body)
             forge_changes.extend(forge.changes())
-        return {"status": "pr_opened", "branch": branch, "base": base, "commit": head,
-                "pr_url": pull.url, "pr_number": pull.number, "created": pull.created, "title": pr_title,
-                "fixes": fix_docs, "verification": verification}
+        return {
+            "status": "pr_opened",
+            "branch": branch,
+            "base": base,
+            "commit": head,
+            "pr_url": pull.url,
+            "pr_number": pull.number,
+            "created": pull.created,
+            "title": pr_title,
+            "fixes": fix_docs,
+            "verification": verification,
+        }
 
     async def _prepare_branch(self, run_git: Any, branch: str, base: str, payload: Mapping[str, Any]) -> None:
         """A new branch from the default branch, or this remediation's own branch brought up to date."""
         listed = await run_git("ls-remote", "ls-remote", "--heads", "origin", f"refs/heads/{branch}")
-        remote_head = next((line.split("\t")[0] for line in listed.text().splitlines()
-                            if line.endswith(f"\trefs/heads/{branch}")), None)
+        remote_head = next(
+            (
+                line.split("\t")[0]
+                for line in listed.text().splitlines()
+                if line.endswith(f"\trefs/heads/{branch}")
+            ),
+            None,
+        )
         if remote_head is None:
             await run_git("branch", "checkout", "--quiet", "-b", branch)
             return
         expected = payload.get("expected_head")
         if not payload.get("update") or remote_head != expected:
-            raise StepFailed(f"branch {branch} already exists on the remote with commits Nightshift did not "
-                             f"make (head {remote_head[:12]}"
-                             + (f", Nightshift last pushed {str(expected)[:12]}" if expected else "")
-                             + "): nothing was pushed over it")
-        await run_git("fetch", "fetch", "--quiet", "--no-tags", "origin",
-                      f"+refs/heads/{branch}:refs/remotes/origin/{branch}")
+            raise StepFailed(
+                f"branch {branch} already exists on the remote with commits Nightshift did not "
+                f"make (head {remote_head[:12]}"
+                + (f", Nightshift last pushed {str(expected)[:12]}" if expected else "")
+                + "): nothing was pushed over it"
+            )
+        await run_git(
+            "fetch",
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "origin",
+            f"+refs/heads/{branch}:refs/remotes/origin/{branch}",
+        )
         await run_git("branch", "checkout", "--quiet", "-b", branch, f"origin/{branch}")
         merged = await run_git("merge", "merge", "--quiet", "--no-edit", f"origin/{base}", ok=(0, 1))
         if merged.returncode != 0:
             conflicts = await run_git("conflicts", "diff", "--name-only", "--diff-filter=U", ok=(0, 1))
-            raise StepFailed(f"merge conflict between {branch} and the newer {base} in "
-                             f"{', '.join(conflicts.text().split()) or 'some files'}: nothing was pushed")
+            raise StepFailed(
+                f"merge conflict between {branch} and the newer {base} in "
+                f"{', '.join(conflicts.text().split()) or 'some files'}: nothing was pushed"
+            )
 
     def _write_edits(self, fixes: list[Fix]) -> list[Path]:
         """Apply each file's edits in one pass; a finding whose edit collides with another is reverted."""
@@ -188,8 +247,17 @@ class DriftRemediationAgent(Agent):
                 changed.append(path)
         return changed
 
-    async def _verify(self, ctx: AgentContext, steps: Steps, spec: Pipeline, tool: str, src: Path, cwd: Path,
-                      env: Mapping[str, str], fixes: list[Fix]) -> tuple[str, dict[str, Any]]:
+    async def _verify(
+        self,
+        ctx: AgentContext,
+        steps: Steps,
+        spec: Pipeline,
+        tool: str,
+        src: Path,
+        cwd: Path,
+        env: Mapping[str, str],
+        fixes: list[Fix],
+    ) -> tuple[str, dict[str, Any]]:
         """init + plan + show on the branch; the adopted resources must plan no change."""
         init_env = {name: value for name, value in env.items() if name != "TF_WORKSPACE"}
         await step(steps, ctx, "init", [tool, "init", "-input=false", "-no-color"], cwd, init_env)
@@ -197,48 +265,103 @@ class DriftRemediationAgent(Agent):
             await check_workspace(steps, ctx, tool, spec.workspace, cwd, init_env)
         plan_file = ctx.workdir / PLAN_FILE
         var_files = [f"-var-file={inside(src, name, 'var file')}" for name in spec.var_files]
-        await step(steps, ctx, "plan", [tool, "plan", "-input=false", "-lock=false", "-no-color",
-                                        f"-out={plan_file}", *var_files], cwd, env)
-        shown = await step(steps, ctx, "show", [tool, "show", "-json", "-no-color", str(plan_file)], cwd, env,
-                           max_output=self.max_plan_bytes)
+        await step(
+            steps,
+            ctx,
+            "plan",
+            [tool, "plan", "-input=false", "-lock=false", "-no-color", f"-out={plan_file}", *var_files],
+            cwd,
+            env,
+        )
+        shown = await step(
+            steps,
+            ctx,
+            "show",
+            [tool, "show", "-json", "-no-color", str(plan_file)],
+            cwd,
+            env,
+            max_output=self.max_plan_bytes,
+        )
         text = await step(steps, ctx, "show", [tool, "show", "-no-color", str(plan_file)], cwd, env)
         try:
             plan = json.loads(shown.stdout)
         except ValueError:
             raise StepFailed("the verification plan is not JSON") from None
-        actions = {str(c.get("address")): set((c.get("change") or {}).get("actions") or [])
-                   for c in plan.get("resource_changes") or [] if isinstance(c, Mapping)}
+        actions = {
+            str(c.get("address")): set((c.get("change") or {}).get("actions") or [])
+            for c in plan.get("resource_changes") or []
+            if isinstance(c, Mapping)
+        }
         adopted = [f.address for f in fixes if f.fix == "adopt"]
         still = [a for a in adopted if actions.get(a, {"no-op"}) not in NO_CHANGE]
         if still:
-            raise StepFailed("after adopting the live values the verification plan still changes "
-                             f"{', '.join(still)}: nothing was pushed")
+            raise StepFailed(
+                "after adopting the live values the verification plan still changes "
+                f"{', '.join(still)}: nothing was pushed"
+            )
         changes = sum(1 for a in actions.values() if a not in NO_CHANGE)
-        return (mask(text.text(), steps.secrets),
-                {"adopted": len(adopted), "summary": f"{changes} resource(s) would change when the code is applied"
-                 if changes else "no other change"})
+        return (
+            mask(text.text(), steps.secrets),
+            {
+                "adopted": len(adopted),
+                "summary": f"{changes} resource(s) would change when the code is applied"
+                if changes
+                else "no other change",
+            },
+        )
 
-    def _context(self, ctx: AgentContext, payload: Mapping[str, Any], spec: Pipeline, fixes: list[Fix],
-                 verification: dict[str, Any], tool: str, cwd: Path, src: Path, branch: str) -> dict[str, Any]:
+    def _context(
+        self,
+        ctx: AgentContext,
+        payload: Mapping[str, Any],
+        spec: Pipeline,
+        fixes: list[Fix],
+        verification: dict[str, Any],
+        tool: str,
+        cwd: Path,
+        src: Path,
+        branch: str,
+    ) -> dict[str, Any]:
         def item(fix: Fix) -> dict[str, Any]:
             finding = fix.finding
-            return {"address": fix.address, "change": finding.get("change") or "",
-                    "first_seen": str(finding.get("first_seen") or "?")[:19].replace("T", " ") + " UTC",
-                    "provider_id": finding.get("provider_id"), "attributes": fix.attributes(), "why": fix.why,
-                    "risk": RISKS.get(str(finding.get("change")), "review the plan before applying"),
-                    "plan": fix.plan}
+            return {
+                "address": fix.address,
+                "change": finding.get("change") or "",
+                "first_seen": str(finding.get("first_seen") or "?")[:19].replace("T", " ") + " UTC",
+                "provider_id": finding.get("provider_id"),
+                "attributes": fix.attributes(),
+                "why": fix.why,
+                "risk": RISKS.get(str(finding.get("change")), "review the plan before applying"),
+                "plan": fix.plan,
+            }
 
         reverts = [f for f in fixes if f.fix == "revert"]
         targets = " ".join(f"-target='{f.address}'" for f in reverts)
         var_files = " ".join(f"-var-file={Path(name).as_posix()}" for name in spec.var_files)
         workdir = cwd.relative_to(src).as_posix() or "."
-        command = " ".join(part for part in (
-            f"{spec.tool} -chdir={workdir}" if workdir != "." else spec.tool, "apply", var_files, targets) if part)
-        return {"marker": hidden_marker(f"remediation-{branch}"), "pipeline": payload.get("pipeline") or "",
-                "subject": ctx.task.subject, "adopt": [item(f) for f in fixes if f.fix == "adopt"],
-                "revert": [item(f) for f in reverts], "revert_command": command, "verification": verification,
-                "tool": tool.rsplit("/", 1)[-1], "working_directory": workdir,
-                "remediation_id": payload.get("remediation_id"), "scan_id": payload.get("scan_id")}
+        command = " ".join(
+            part
+            for part in (
+                f"{spec.tool} -chdir={workdir}" if workdir != "." else spec.tool,
+                "apply",
+                var_files,
+                targets,
+            )
+            if part
+        )
+        return {
+            "marker": hidden_marker(f"remediation-{branch}"),
+            "pipeline": payload.get("pipeline") or "",
+            "subject": ctx.task.subject,
+            "adopt": [item(f) for f in fixes if f.fix == "adopt"],
+            "revert": [item(f) for f in reverts],
+            "revert_command": command,
+            "verification": verification,
+            "tool": tool.rsplit("/", 1)[-1],
+            "working_directory": workdir,
+            "remediation_id": payload.get("remediation_id"),
+            "scan_id": payload.get("scan_id"),
+        }
 
 
 def _plan_block(text: str, address: str) -> str | None:

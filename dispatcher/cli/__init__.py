@@ -44,6 +44,7 @@ COMMAND_MODULES = (
     "dispatcher.cli.serve_cmd",
     "dispatcher.cli.tokens_cmd",
     "dispatcher.cli.prs_cmd",
+    "dispatcher.cli.remediations_cmd",
     "dispatcher.cli.completion_cmd",
 )
 

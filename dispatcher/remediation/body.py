@@ -16,8 +16,14 @@ _TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 def _md(text: Any) -> str:
     """Text in Markdown prose: no HTML, no table breaks."""
-    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("|", "\\|").replace("\n", " "))
+    return (
+        str(text)
+        .replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("|", "\\|")
+        .replace("\n", " ")
+    )
 
 
 def _cell(value: Any) -> str:
@@ -29,8 +35,13 @@ def _cell(value: Any) -> str:
     return "`" + _md(text).replace("`", "'") + "`"
 
 
-_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), undefined=jinja2.StrictUndefined,
-                          autoescape=False, keep_trailing_newline=True, trim_blocks=False)
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(_TEMPLATES),
+    undefined=jinja2.StrictUndefined,
+    autoescape=False,
+    keep_trailing_newline=True,
+    trim_blocks=False,
+)
 _ENV.filters["md"] = _md
 _ENV.filters["cell"] = _cell
 

@@ -19,7 +19,7 @@ from dispatcher.remediation.hcl import Edit, HclFile, NotAdoptable, attribute_ed
 
 _ADDRESS = re.compile(r"^(?P<type>[A-Za-z_][A-Za-z0-9_-]*)\.(?P<name>[A-Za-z_][A-Za-z0-9_-]*)$")
 RISKS = {
-    "delete": "applying re-creates it as a new, empty resource: whatever the deleted one held is not restored",
+    "delete": "applying re-creates it as a new, empty resource: what the deleted one held is not restored",
     "replace": "applying destroys the live resource and creates it again from the code",
     "update": "applying overwrites the change made outside Terraform (someone may rely on it)",
 }
@@ -39,21 +39,30 @@ class Fix:
 
     def attributes(self) -> list[dict[str, Any]]:
         """The finding's attributes as the body shows them (values already masked by the scan)."""
-        return [a for a in self.finding.get("attributes") or [] if isinstance(a, Mapping)]
+        return [dict(a) for a in self.finding.get("attributes") or [] if isinstance(a, Mapping)]
 
     def to_json(self) -> dict[str, Any]:
-        return {"finding_id": self.finding.get("id"), "address": self.address, "fix": self.fix, "why": self.why,
-                "paths": [str(a.get("path")) for a in self.attributes()]}
+        return {
+            "finding_id": self.finding.get("id"),
+            "address": self.address,
+            "fix": self.fix,
+            "why": self.why,
+            "paths": [str(a.get("path")) for a in self.attributes()],
+        }
 
 
 def decide(finding: Mapping[str, Any], files: Sequence[HclFile]) -> Fix:
     change = str(finding.get("change") or "")
     if change != "update":
-        kind = {"delete": "the resource was deleted outside Terraform",
-                "replace": "the resource must be replaced"}.get(change, f"a {change or 'unknown'} change")
+        kind = {
+            "delete": "the resource was deleted outside Terraform",
+            "replace": "the resource must be replaced",
+        }.get(change, f"a {change or 'unknown'} change")
         return Fix(finding, "revert", kind)
     if finding.get("module"):
-        return Fix(finding, "revert", f"the resource is in {finding['module']}: its values come from the module")
+        return Fix(
+            finding, "revert", f"the resource is in {finding['module']}: its values come from the module"
+        )
     match = _ADDRESS.match(str(finding.get("address") or ""))
     if match is None:
         return Fix(finding, "revert", "a counted or for_each instance: its values come from an expression")
@@ -67,8 +76,18 @@ def decide(finding: Mapping[str, Any], files: Sequence[HclFile]) -> Fix:
     edits = []
     try:
         for attribute in attributes:
-            edits.append((hcl, attribute_edit(hcl, block, str(attribute.get("path")), attribute.get("before"),
-                                              attribute.get("after"))))
+            edits.append(
+                (
+                    hcl,
+                    attribute_edit(
+                        hcl,
+                        block,
+                        str(attribute.get("path")),
+                        attribute.get("before"),
+                        attribute.get("after"),
+                    ),
+                )
+            )
     except NotAdoptable as exc:
         return Fix(finding, "revert", str(exc))
     return Fix(finding, "adopt", "every drifted attribute is a literal in the code", edits)
@@ -77,6 +96,11 @@ def decide(finding: Mapping[str, Any], files: Sequence[HclFile]) -> Fix:
 def _without_mirrors(attributes: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """tags_all.<key> mirrors tags.<key> (AWS default tags): adopting tags adopts it."""
     paths = {str(a.get("path")) for a in attributes}
-    return [a for a in attributes
-            if not (str(a.get("path")).startswith("tags_all.")
-                    and "tags." + str(a.get("path")).removeprefix("tags_all.") in paths)]
+    return [
+        a
+        for a in attributes
+        if not (
+            str(a.get("path")).startswith("tags_all.")
+            and "tags." + str(a.get("path")).removeprefix("tags_all.") in paths
+        )
+    ]

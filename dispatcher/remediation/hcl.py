@@ -16,6 +16,7 @@ text however many attributes change (the remediation of 100 resources edits one 
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Iterable, Iterator
@@ -35,7 +36,7 @@ class HclError(Exception):
     """A file the parser cannot read: the message names the file and the line."""
 
 
-class NotAdoptable(Exception):  # noqa: N818 - a verdict, not a failure: the finding is reverted instead
+class NotAdoptable(Exception):
     """Why a value cannot be written into the code."""
 
 
@@ -63,7 +64,7 @@ class HclFile:
         return cls(path, data, tree.root_node)
 
     def text(self, node: Node) -> str:
-        return self.source[node.start_byte:node.end_byte].decode("utf-8", "replace")
+        return self.source[node.start_byte : node.end_byte].decode("utf-8", "replace")
 
     def resources(self) -> Iterator[tuple[str, str, Node]]:
         """(type, name, block) of each `resource "type" "name" { ... }` at the top level."""
@@ -121,8 +122,9 @@ def attribute_edit(hcl: HclFile, block: Node, path: str, before: Any, after: Any
             return _insert_line(hcl, block, f"{head} = {hcl_literal(path, after)}")
         literal = _literal(attribute)
         if literal is None:
-            raise NotAdoptable(f"{path} is set by an expression ({_expression_text(hcl, attribute)}), "
-                               "not a literal")
+            raise NotAdoptable(
+                f"{path} is set by an expression ({_expression_text(hcl, attribute)}), not a literal"
+            )
         if after is None:
             return _remove_line(hcl, attribute)
         return Edit(literal.start_byte, literal.end_byte, hcl_literal(path, after).encode())
@@ -136,7 +138,9 @@ def attribute_edit(hcl: HclFile, block: Node, path: str, before: Any, after: Any
         return _insert_line(hcl, block, f"{head} = {{\n{_key(rest)} = {hcl_literal(path, after)}\n}}")
     obj = _object(attribute)
     if obj is None:
-        raise NotAdoptable(f"{head} is set by an expression ({_expression_text(hcl, attribute)}), not a literal")
+        raise NotAdoptable(
+            f"{head} is set by an expression ({_expression_text(hcl, attribute)}), not a literal"
+        )
     element = _object_element(hcl, obj, rest)
     if element is None:
         if after is None:
@@ -155,12 +159,12 @@ def attribute_edit(hcl: HclFile, block: Node, path: str, before: Any, after: Any
 def apply_edits(source: bytes, edits: Iterable[Edit]) -> bytes:
     """Apply non-overlapping edits (overlaps are refused: two findings must not fight over one value)."""
     ordered = sorted(edits, key=lambda e: (e.start, e.end))
-    for earlier, later in zip(ordered, ordered[1:], strict=False):
+    for earlier, later in itertools.pairwise(ordered):
         if later.start < earlier.end or (later.start == earlier.start and later.end == earlier.end):
             raise NotAdoptable("two changes touch the same bytes")
     parts, position = [], 0
     for edit in ordered:
-        parts += [source[position:edit.start], edit.text]
+        parts += [source[position : edit.start], edit.text]
         position = edit.end
     parts.append(source[position:])
     return b"".join(parts)
@@ -179,7 +183,9 @@ def hcl_literal(path: str, value: Any) -> str:
     if isinstance(value, str):
         # JSON escapes are HCL's; template sequences must stay text
         return json.dumps(value, ensure_ascii=False).replace("${", "$${").replace("%{", "%%{")
-    raise NotAdoptable(f"{path}: a {type(value).__name__} value is not adopted (only strings, numbers, bools)")
+    raise NotAdoptable(
+        f"{path}: a {type(value).__name__} value is not adopted (only strings, numbers, bools)"
+    )
 
 
 # --- the tree ----------------------------------------------------------------------------------------
@@ -304,7 +310,7 @@ def _remove_line(hcl: HclFile, node: Node) -> Edit:
     start = _line_start(source, node.start_byte)
     end = source.find(b"\n", node.end_byte)
     end = len(source) if end < 0 else end + 1
-    if source[start:node.start_byte].strip():
+    if source[start : node.start_byte].strip():
         raise NotAdoptable("the value shares its line with other code")
     return Edit(start, end, b"")
 
@@ -315,10 +321,13 @@ def _insert_line(hcl: HclFile, block: Node, line: str) -> Edit:
     if closing is None:
         raise NotAdoptable("the resource block has no closing brace")
     body = _block_body(block)
-    indent = (_indent_of(hcl.source, body.children[0].start_byte) if body is not None and body.children
-              else _indent_of(hcl.source, block.start_byte) + b"  ")
+    indent = (
+        _indent_of(hcl.source, body.children[0].start_byte)
+        if body is not None and body.children
+        else _indent_of(hcl.source, block.start_byte) + b"  "
+    )
     at = _line_start(hcl.source, closing.start_byte)
-    if hcl.source[at:closing.start_byte].strip():  # `}` shares a line with code
+    if hcl.source[at : closing.start_byte].strip():  # `}` shares a line with code
         at = closing.start_byte
         return Edit(at, at, b"\n" + _indented(line, indent) + b"\n")
     return Edit(at, at, _indented(line, indent) + b"\n")
@@ -330,7 +339,7 @@ def _insert_in_object(hcl: HclFile, obj: Node, line: str) -> Edit:
         raise NotAdoptable("the object has no closing brace")
     elements = [c for c in obj.children if c.type == "object_elem"]
     at = _line_start(hcl.source, end.start_byte)
-    if not elements or hcl.source[at:end.start_byte].strip():
+    if not elements or hcl.source[at : end.start_byte].strip():
         raise NotAdoptable("the object is written on one line; a key is not added to it")
     indent = _indent_of(hcl.source, elements[0].start_byte)
     return Edit(at, at, _indented(line, indent) + b"\n")

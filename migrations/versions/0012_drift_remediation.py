@@ -25,19 +25,51 @@ OPEN = "status IN ('pending', 'running', 'pr_opened', 'merged')"
 
 
 def upgrade() -> None:
-    op.add_column("organizations", sa.Column(
-        "remediation_daily_pr_limit", sa.Integer(), nullable=False, server_default=sa.text("10"),
-        comment="at most this many remediation pull requests opened per rolling 24 hours"), schema="nightshift")
-    op.create_check_constraint("organizations_remediation_daily_pr_limit_check", "organizations",
-                               "remediation_daily_pr_limit >= 0", schema="nightshift")
-    op.add_column("repositories", sa.Column(
-        "remediation_daily_pr_limit", sa.Integer(), nullable=False, server_default=sa.text("3"),
-        comment="at most this many remediation pull requests opened per rolling 24 hours"), schema="nightshift")
-    op.create_check_constraint("repositories_remediation_daily_pr_limit_check", "repositories",
-                               "remediation_daily_pr_limit >= 0", schema="nightshift")
-    op.add_column("repositories", sa.Column(
-        "remediate_stateful", sa.Boolean(), nullable=False, server_default=sa.text("false"),
-        comment="allow remediation of deleted or replaced resources of a stateful type"), schema="nightshift")
+    op.add_column(
+        "organizations",
+        sa.Column(
+            "remediation_daily_pr_limit",
+            sa.Integer(),
+            nullable=False,
+            server_default=sa.text("10"),
+            comment="at most this many remediation pull requests opened per rolling 24 hours",
+        ),
+        schema="nightshift",
+    )
+    op.create_check_constraint(
+        "organizations_remediation_daily_pr_limit_check",
+        "organizations",
+        "remediation_daily_pr_limit >= 0",
+        schema="nightshift",
+    )
+    op.add_column(
+        "repositories",
+        sa.Column(
+            "remediation_daily_pr_limit",
+            sa.Integer(),
+            nullable=False,
+            server_default=sa.text("3"),
+            comment="at most this many remediation pull requests opened per rolling 24 hours",
+        ),
+        schema="nightshift",
+    )
+    op.create_check_constraint(
+        "repositories_remediation_daily_pr_limit_check",
+        "repositories",
+        "remediation_daily_pr_limit >= 0",
+        schema="nightshift",
+    )
+    op.add_column(
+        "repositories",
+        sa.Column(
+            "remediate_stateful",
+            sa.Boolean(),
+            nullable=False,
+            server_default=sa.text("false"),
+            comment="allow remediation of deleted or replaced resources of a stateful type",
+        ),
+        schema="nightshift",
+    )
 
     op.create_table(
         "stateful_resource_types",
@@ -65,10 +97,19 @@ def upgrade() -> None:
     columns = [
         sa.Column("scan_id", sa.BigInteger(), nullable=True, comment="the scan that asked for it"),
         sa.Column("reason", sa.Text(), nullable=True, comment="why it was refused or failed"),
-        sa.Column("fixes", postgresql.JSONB(), server_default=sa.text("'[]'"), nullable=False,
-                  comment="per finding: adopt or revert, and why"),
-        sa.Column("findings_digest", sa.Text(), nullable=True,
-                  comment="md5 of the findings' details it was asked to fix: a changed drift updates it"),
+        sa.Column(
+            "fixes",
+            postgresql.JSONB(),
+            server_default=sa.text("'[]'"),
+            nullable=False,
+            comment="per finding: adopt or revert, and why",
+        ),
+        sa.Column(
+            "findings_digest",
+            sa.Text(),
+            nullable=True,
+            comment="md5 of the findings' details it was asked to fix: a changed drift updates it",
+        ),
         sa.Column("pr_number", sa.Integer(), nullable=True),
         sa.Column("commit_sha", sa.Text(), nullable=True),
         sa.Column("pr_opened_at", sa.DateTime(timezone=True), nullable=True),
@@ -77,18 +118,40 @@ def upgrade() -> None:
     ]
     for column in columns:
         op.add_column("remediations", column, schema="nightshift")
-    op.create_foreign_key("remediations_scan_id_fkey", "remediations", "scans", ["scan_id"], ["id"],
-                          source_schema="nightshift", referent_schema="nightshift", ondelete="SET NULL")
+    op.create_foreign_key(
+        "remediations_scan_id_fkey",
+        "remediations",
+        "scans",
+        ["scan_id"],
+        ["id"],
+        source_schema="nightshift",
+        referent_schema="nightshift",
+        ondelete="SET NULL",
+    )
     op.drop_constraint("remediations_status_check", "remediations", schema="nightshift")
     op.create_check_constraint(
-        "remediations_status_check", "remediations",
+        "remediations_status_check",
+        "remediations",
         "status IN ('pending', 'running', 'pr_opened', 'merged', 'verified', 'failed', 'refused')",
-        schema="nightshift")
+        schema="nightshift",
+    )
     # one open remediation per subject (so per finding), and one standing refusal, updated in place
-    op.create_index("remediations_one_open_key", "remediations", ["subject"], unique=True, schema="nightshift",
-                    postgresql_where=sa.text(OPEN))
-    op.create_index("remediations_one_refusal_key", "remediations", ["subject"], unique=True,
-                    schema="nightshift", postgresql_where=sa.text("status = 'refused'"))
+    op.create_index(
+        "remediations_one_open_key",
+        "remediations",
+        ["subject"],
+        unique=True,
+        schema="nightshift",
+        postgresql_where=sa.text(OPEN),
+    )
+    op.create_index(
+        "remediations_one_refusal_key",
+        "remediations",
+        ["subject"],
+        unique=True,
+        schema="nightshift",
+        postgresql_where=sa.text("status = 'refused'"),
+    )
     op.create_index("remediations_task_idx", "remediations", ["task_id"], schema="nightshift")
 
 
@@ -99,11 +162,23 @@ def downgrade() -> None:
     op.execute("DELETE FROM nightshift.remediations WHERE status IN ('merged', 'refused')")
     op.drop_constraint("remediations_status_check", "remediations", schema="nightshift")
     op.create_check_constraint(
-        "remediations_status_check", "remediations",
-        "status IN ('pending', 'running', 'pr_opened', 'verified', 'failed')", schema="nightshift")
+        "remediations_status_check",
+        "remediations",
+        "status IN ('pending', 'running', 'pr_opened', 'verified', 'failed')",
+        schema="nightshift",
+    )
     op.drop_constraint("remediations_scan_id_fkey", "remediations", schema="nightshift")
-    for name in ("finished_at", "merged_at", "pr_opened_at", "commit_sha", "pr_number", "findings_digest",
-                 "fixes", "reason", "scan_id"):
+    for name in (
+        "finished_at",
+        "merged_at",
+        "pr_opened_at",
+        "commit_sha",
+        "pr_number",
+        "findings_digest",
+        "fixes",
+        "reason",
+        "scan_id",
+    ):
         op.drop_column("remediations", name, schema="nightshift")
     op.drop_table("remediation_freezes", schema="nightshift")
     op.drop_table("stateful_resource_types", schema="nightshift")

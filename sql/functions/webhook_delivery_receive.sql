@@ -9,7 +9,9 @@
 -- recorded), 'duplicate' (this delivery id was received before: nothing happens, also when the same id
 -- arrives twice at the same moment — the second insert waits for the first and then conflicts),
 -- 'ignored' (another event or action, or no repository), or enqueue_pr_review's outcome
--- ('enqueued', 'replaced', 'superseded', 'in-flight', 'stale', 'review-disabled').
+-- ('enqueued', 'replaced', 'superseded', 'in-flight', 'stale', 'review-disabled'), or for a pull request
+-- closed and merged whose branch is an open drift remediation's, 'remediation-merged'
+-- (nightshift.remediation_merged: the next drift scan verifies it).
 CREATE OR REPLACE FUNCTION nightshift.receive_github_delivery(
     p_delivery_id text,
     p_event text,
@@ -44,7 +46,14 @@ BEGIN
         RETURN;
     END IF;
 
-    IF p_event <> 'pull_request'
+    IF p_event = 'pull_request' AND p_payload ->> 'action' = 'closed' THEN
+        outcome := CASE WHEN repository_id IS NOT NULL AND jsonb_typeof(v_pr -> 'merged') = 'boolean'
+                              AND (v_pr ->> 'merged')::boolean
+                              AND nightshift.remediation_merged(
+                                      repository_id, v_pr -> 'head' ->> 'ref',
+                                      coalesce((v_pr ->> 'merged_at')::timestamptz, now())) IS NOT NULL
+                        THEN 'remediation-merged' ELSE 'ignored' END;
+    ELSIF p_event <> 'pull_request'
        OR NOT coalesce(p_payload ->> 'action' = ANY (ARRAY['opened', 'synchronize', 'reopened']), false) THEN
         outcome := 'ignored';
     ELSIF jsonb_typeof(p_payload -> 'number') IS DISTINCT FROM 'number'

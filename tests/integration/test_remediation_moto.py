@@ -11,7 +11,6 @@ commits, HCL the parser cannot read, a merge conflict with a newer default branc
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +52,9 @@ class Aws:
 @pytest.fixture(scope="module")
 def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aws]:
     if reason := missing_prerequisite():
-        pytest.skip(f"SKIPPED LOUDLY: the remediation tests need Terraform, the provider mirror and moto: {reason}")
+        pytest.skip(
+            f"SKIPPED LOUDLY: the remediation tests need Terraform, the provider mirror and moto: {reason}"
+        )
     tmp = tmp_path_factory.mktemp("aws")
     with moto_server(tmp) as endpoint:
         yield Aws(endpoint=endpoint, env={**terraform_env(tmp, endpoint), "LANG": "C.UTF-8"})
@@ -80,7 +81,9 @@ def repo(conn: psycopg.Connection, aws: Aws, tmp_path: Path, monkeypatch: pytest
 
 
 def tag(aws: Aws, bucket: str, tags: dict[str, str]) -> None:
-    aws.s3().put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
+    aws.s3().put_bucket_tagging(
+        Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]}
+    )
 
 
 def branch_diff(repo: Repo, branch: str) -> str:
@@ -96,7 +99,9 @@ def pull_request(conn: psycopg.Connection, branch: str) -> dict[str, Any]:
 
 
 def test_tag_drift_is_adopted_in_a_pull_request_that_changes_only_the_literal_then_verified(
-    conn: psycopg.Connection, aws: Aws, repo: Repo,
+    conn: psycopg.Connection,
+    aws: Aws,
+    repo: Repo,
 ) -> None:
     tag(aws, "remediation-logs", {"env": "staging", "owner": "platform"})
     scan = drift_scan(conn, repo.subject)
@@ -111,22 +116,27 @@ def test_tag_drift_is_adopted_in_a_pull_request_that_changes_only_the_literal_th
     # the diff: one line, the tag's literal; the comment on that line and the alignment stay
     diff = branch_diff(repo, row["branch"])
     changed = [line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
-    assert changed == ['-    env   = "prod" # staging once, long ago',
-                       '+    env   = "staging" # staging once, long ago'], diff
+    assert changed == [
+        '-    env   = "prod" # staging once, long ago',
+        '+    env   = "staging" # staging once, long ago',
+    ], diff
     pull = pull_request(conn, row["branch"])
     assert (pull["number"], pull["base_ref"], pull["state"]) == (row["pr_number"], "main", "open")
     assert "| `tags.env` | `prod` | `staging` |" in pull["body"]
     assert "no change for the 1 adopted resource" in pull["body"]
     log = git(repo.work, "log", "-1", "--format=%an <%ae>%n%B", f"origin/{row['branch']}")
     assert log.startswith("Nightshift <nightshift@localhost>\nFix drift of network: adopt 1 resource(s)")
-    ready = conn.execute("SELECT channel, payload FROM nightshift.notifications"
-                         " WHERE template = 'remediation-ready'").fetchall()
+    ready = conn.execute(
+        "SELECT channel, payload FROM nightshift.notifications WHERE template = 'remediation-ready'"
+    ).fetchall()
     assert [(c, p["branch"], p["finding_count"]) for c, p in ready] == [("#infra", row["branch"], 1)]
 
     # a rescan that sees the same drift does not open a second pull request
     drift_scan(conn, repo.subject)
     assert len(remediations(conn)) == 1
-    assert conn.execute("SELECT count(*) FROM nightshift.tasks WHERE kind = 'drift-remediation'").fetchone() == (1,)
+    assert conn.execute(
+        "SELECT count(*) FROM nightshift.tasks WHERE kind = 'drift-remediation'"
+    ).fetchone() == (1,)
 
     # merged on the remote (the webhook / CLI marks it), the next scan verifies
     git(repo.work, "checkout", "--quiet", "main")
@@ -134,8 +144,10 @@ def test_tag_drift_is_adopted_in_a_pull_request_that_changes_only_the_literal_th
     git(repo.work, "push", "--quiet", "origin", "main")
     repository = conn.execute("SELECT repository_id FROM nightshift.pipelines").fetchone()
     assert repository is not None
-    conn.execute("SELECT nightshift.remediation_merged(%s, %s, now() - interval '1 second')",
-                 (repository[0], row["branch"]))
+    conn.execute(
+        "SELECT nightshift.remediation_merged(%s, %s, now() - interval '1 second')",
+        (repository[0], row["branch"]),
+    )
     verifying = drift_scan(conn, repo.subject)
     assert verifying["status"] == "CLEAN", verifying["error"]
     [row] = remediations(conn)
@@ -143,7 +155,9 @@ def test_tag_drift_is_adopted_in_a_pull_request_that_changes_only_the_literal_th
 
 
 def test_a_variable_driven_value_is_reverted_and_a_deleted_bucket_is_refused(
-    conn: psycopg.Connection, aws: Aws, repo: Repo,
+    conn: psycopg.Connection,
+    aws: Aws,
+    repo: Repo,
 ) -> None:
     tag(aws, "remediation-data", {"team": "marketing"})
     aws.s3().delete_bucket(Bucket="remediation-archive")
@@ -165,8 +179,9 @@ def test_a_variable_driven_value_is_reverted_and_a_deleted_bucket_is_refused(
     assert "## To revert" in body and "# aws_s3_bucket.data will be updated in-place" in body
     assert "terraform apply -target='aws_s3_bucket.data'" in body
     assert "**Risk:** applying overwrites the change made outside Terraform" in body
-    assert "archive" not in body.split("## Verification plan")[0].split("## To revert")[1].split("Command:")[0] \
-        .replace("aws_s3_bucket.data", "")
+    assert "archive" not in body.split("## Verification plan")[0].split("## To revert")[1].split("Command:")[
+        0
+    ].replace("aws_s3_bucket.data", "")
 
     # the team applies the code (as the pull request says), the next scan verifies the remediation
     aws.terraform(repo.work, "apply", "-auto-approve", "-target=aws_s3_bucket.data")
@@ -176,7 +191,9 @@ def test_a_variable_driven_value_is_reverted_and_a_deleted_bucket_is_refused(
 
 
 def test_a_remote_that_refuses_the_push_fails_the_remediation_and_the_finding_stays_open(
-    conn: psycopg.Connection, aws: Aws, repo: Repo,
+    conn: psycopg.Connection,
+    aws: Aws,
+    repo: Repo,
 ) -> None:
     hook = repo.remote / "hooks" / "pre-receive"
     hook.write_text("#!/bin/sh\necho 'pushes to this repository are closed for the audit' >&2\nexit 1\n")
@@ -193,12 +210,15 @@ def test_a_remote_that_refuses_the_push_fails_the_remediation_and_the_finding_st
 
 
 def test_a_branch_that_exists_with_other_commits_is_not_pushed_over(
-    conn: psycopg.Connection, aws: Aws, repo: Repo,
+    conn: psycopg.Connection,
+    aws: Aws,
+    repo: Repo,
 ) -> None:
     tag(aws, "remediation-logs", {"env": "staging", "owner": "platform"})
     drift_scan(conn, repo.subject)
-    branch = conn.execute("SELECT payload ->> 'branch' FROM nightshift.tasks WHERE kind = 'drift-remediation'"
-                          ).fetchone()
+    branch = conn.execute(
+        "SELECT payload ->> 'branch' FROM nightshift.tasks WHERE kind = 'drift-remediation'"
+    ).fetchone()
     assert branch is not None
     # someone else's work on that very branch name
     git(repo.work, "checkout", "--quiet", "-b", "theirs")
@@ -211,16 +231,23 @@ def test_a_branch_that_exists_with_other_commits_is_not_pushed_over(
     remediate(conn)
     [row] = remediations(conn)
     assert row["status"] == "failed"
-    assert f"branch {branch[0]} already exists on the remote with commits Nightshift did not make" in row["reason"]
+    assert (
+        f"branch {branch[0]} already exists on the remote with commits Nightshift did not make"
+        in row["reason"]
+    )
     assert git(repo.work, "ls-remote", "origin", f"refs/heads/{branch[0]}").split()[0] == theirs
 
 
 def test_hcl_the_parser_cannot_read_fails_with_the_file_and_line(
-    conn: psycopg.Connection, aws: Aws, repo: Repo,
+    conn: psycopg.Connection,
+    aws: Aws,
+    repo: Repo,
 ) -> None:
     tag(aws, "remediation-logs", {"env": "staging", "owner": "platform"})
     drift_scan(conn, repo.subject)
-    (repo.work / "broken.tf").write_text('locals {\n  a = \n')  # pushed after the scan, before the remediation
+    (repo.work / "broken.tf").write_text(
+        "locals {\n  a = \n"
+    )  # pushed after the scan, before the remediation
     commit_and_push(repo.work, "wip")
     remediate(conn)
     [row] = remediations(conn)
@@ -229,7 +256,9 @@ def test_hcl_the_parser_cannot_read_fails_with_the_file_and_line(
 
 
 def test_a_merge_conflict_with_a_newer_default_branch_fails_and_pushes_nothing(
-    conn: psycopg.Connection, aws: Aws, repo: Repo,
+    conn: psycopg.Connection,
+    aws: Aws,
+    repo: Repo,
 ) -> None:
     tag(aws, "remediation-logs", {"env": "staging", "owner": "platform"})
     drift_scan(conn, repo.subject)

@@ -10,31 +10,48 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from tests.integration.test_findings_lifecycle import LOGS, WEB, drift, make_pipeline, notifications, one, scan
+from tests.integration.test_findings_lifecycle import (
+    LOGS,
+    WEB,
+    drift,
+    make_pipeline,
+    notifications,
+    one,
+    scan,
+)
 
 ARCHIVE_DELETED = {**drift("aws_s3_bucket.archive"), "change": "delete", "attributes": []}
 ROLE_REPLACED = {**drift("aws_iam_role.scanner", "name"), "change": "replace"}
 
 
 def opted_in(conn: psycopg.Connection, name: str = "network") -> str:
-    return make_pipeline(conn, auto_create_pr=True, repo_auto=True, org_auto=True, channel="#infra", name=name)
+    return make_pipeline(
+        conn, auto_create_pr=True, repo_auto=True, org_auto=True, channel="#infra", name=name
+    )
 
 
 def remediations(conn: psycopg.Connection, subject: str | None = None) -> list[dict[str, Any]]:
     cur = conn.cursor(row_factory=dict_row)
-    return cur.execute("SELECT * FROM nightshift.remediations WHERE %(s)s::text IS NULL OR subject = %(s)s"
-                       " ORDER BY id", {"s": subject}).fetchall()
+    return cur.execute(
+        "SELECT * FROM nightshift.remediations WHERE %(s)s::text IS NULL OR subject = %(s)s ORDER BY id",
+        {"s": subject},
+    ).fetchall()
 
 
 def remediation_tasks(conn: psycopg.Connection) -> list[dict[str, Any]]:
     cur = conn.cursor(row_factory=dict_row)
-    return cur.execute("SELECT * FROM nightshift.tasks WHERE kind = 'drift-remediation' ORDER BY id").fetchall()
+    return cur.execute(
+        "SELECT * FROM nightshift.tasks WHERE kind = 'drift-remediation' ORDER BY id"
+    ).fetchall()
 
 
 def finish(conn: psycopg.Connection, task_id: int, remediation: dict[str, Any]) -> None:
     """The remediation task claimed and its agent's result recorded, as the dispatcher does."""
-    conn.execute("UPDATE nightshift.tasks SET status = 'running', attempt = 1, locked_by = 'test',"
-                 " locked_until = now() + interval '1 hour', started_at = now() WHERE id = %s", (task_id,))
+    conn.execute(
+        "UPDATE nightshift.tasks SET status = 'running', attempt = 1, locked_by = 'test',"
+        " locked_until = now() + interval '1 hour', started_at = now() WHERE id = %s",
+        (task_id,),
+    )
     conn.execute("SELECT nightshift.record_result(%s, 1, %s)", (task_id, Jsonb({"remediation": remediation})))
 
 
@@ -58,12 +75,17 @@ def test_a_deleted_stateful_resource_is_refused_with_its_reason_and_the_rest_goe
     rows = remediations(conn)
     assert [r["status"] for r in rows] == ["refused", "pending"]
     [task] = remediation_tasks(conn)
-    assert [f["address"] for f in task["payload"]["findings"]] == ["aws_iam_role.scanner", "aws_s3_bucket.logs"]
+    assert [f["address"] for f in task["payload"]["findings"]] == [
+        "aws_iam_role.scanner",
+        "aws_s3_bucket.logs",
+    ]
     assert task["payload"]["branch"] == f"nightshift/drift-network-{rows[1]['id']}"
 
     # allowed explicitly for the repository: the bucket is remediated too (the next remediation)
-    conn.execute("UPDATE nightshift.repositories SET remediate_stateful = true WHERE id = %s",
-                 (repository_of(conn, subject),))
+    conn.execute(
+        "UPDATE nightshift.repositories SET remediate_stateful = true WHERE id = %s",
+        (repository_of(conn, subject),),
+    )
     conn.execute("UPDATE nightshift.tasks SET status = 'cancelled' WHERE kind = 'drift-remediation'")
     scan(conn, subject, [ARCHIVE_DELETED, LOGS, ROLE_REPLACED])
     latest = remediations(conn)[-1]
@@ -76,8 +98,10 @@ def test_the_stateful_list_is_a_table_an_operator_extends(conn: psycopg.Connecti
     scan(conn, subject, [ROLE_REPLACED])
     assert [r["status"] for r in remediations(conn)] == ["pending"]  # an IAM role holds no data
     conn.execute("UPDATE nightshift.tasks SET status = 'cancelled' WHERE kind = 'drift-remediation'")
-    conn.execute("INSERT INTO nightshift.stateful_resource_types (type, description)"
-                 " VALUES ('aws_iam_role', 'trust relationships others depend on')")
+    conn.execute(
+        "INSERT INTO nightshift.stateful_resource_types (type, description)"
+        " VALUES ('aws_iam_role', 'trust relationships others depend on')"
+    )
     scan(conn, subject, [ROLE_REPLACED, LOGS])
     assert [r["status"] for r in remediations(conn)] == ["failed", "refused", "pending"]
 
@@ -85,26 +109,37 @@ def test_the_stateful_list_is_a_table_an_operator_extends(conn: psycopg.Connecti
 def test_a_freeze_window_refuses_and_says_until_when(conn: psycopg.Connection) -> None:
     subject = opted_in(conn)
     repository = repository_of(conn, subject)
-    conn.execute("INSERT INTO nightshift.remediation_freezes (repository_id, starts_at, ends_at, reason)"
-                 " VALUES (%s, now() - interval '1 hour', '2099-01-08 00:00+00', 'release week')", (repository,))
+    conn.execute(
+        "INSERT INTO nightshift.remediation_freezes (repository_id, starts_at, ends_at, reason)"
+        " VALUES (%s, now() - interval '1 hour', '2099-01-08 00:00+00', 'release week')",
+        (repository,),
+    )
     scan(conn, subject, [LOGS])
     [refused] = remediations(conn)
     assert refused["status"] == "refused"
     assert "release week" in refused["reason"] and "2099-01-08 00:00 UTC" in refused["reason"]
     assert remediation_tasks(conn) == []
     # a freeze of another repository, or one that is over, does not count
-    conn.execute("UPDATE nightshift.remediation_freezes SET ends_at = now() - interval '1 minute',"
-                 " starts_at = now() - interval '2 hours'")
+    conn.execute(
+        "UPDATE nightshift.remediation_freezes SET ends_at = now() - interval '1 minute',"
+        " starts_at = now() - interval '2 hours'"
+    )
     scan(conn, subject, [LOGS, WEB])
     assert [r["status"] for r in remediations(conn)] == ["refused", "pending"]
 
 
 def test_an_organization_wide_freeze_covers_every_repository(conn: psycopg.Connection) -> None:
     subject = opted_in(conn)
-    organization = one(conn, "SELECT organization_id FROM nightshift.repositories WHERE id = %s",
-                       repository_of(conn, subject))
-    conn.execute("INSERT INTO nightshift.remediation_freezes (organization_id, starts_at, ends_at, reason)"
-                 " VALUES (%s, now() - interval '1 hour', now() + interval '1 day', 'audit')", (organization,))
+    organization = one(
+        conn,
+        "SELECT organization_id FROM nightshift.repositories WHERE id = %s",
+        repository_of(conn, subject),
+    )
+    conn.execute(
+        "INSERT INTO nightshift.remediation_freezes (organization_id, starts_at, ends_at, reason)"
+        " VALUES (%s, now() - interval '1 hour', now() + interval '1 day', 'audit')",
+        (organization,),
+    )
     scan(conn, subject, [LOGS])
     assert "audit" in remediations(conn)[0]["reason"]
 
@@ -112,14 +147,23 @@ def test_an_organization_wide_freeze_covers_every_repository(conn: psycopg.Conne
 def test_the_repositorys_daily_limit(conn: psycopg.Connection) -> None:
     first = opted_in(conn)
     repository = repository_of(conn, first)
-    conn.execute("UPDATE nightshift.repositories SET remediation_daily_pr_limit = 2 WHERE id = %s", (repository,))
+    conn.execute(
+        "UPDATE nightshift.repositories SET remediation_daily_pr_limit = 2 WHERE id = %s", (repository,)
+    )
     # two more pipelines of the same repository
     subjects = [first]
     for name in ("dns", "edge"):
-        pipeline = one(conn, "INSERT INTO nightshift.pipelines (repository_id, name) VALUES (%s, %s) RETURNING id",
-                       repository, name)
-        conn.execute("INSERT INTO nightshift.schedules (kind, pipeline_id, auto_create_pr)"
-                     " VALUES ('drift-scan', %s, true)", (pipeline,))
+        pipeline = one(
+            conn,
+            "INSERT INTO nightshift.pipelines (repository_id, name) VALUES (%s, %s) RETURNING id",
+            repository,
+            name,
+        )
+        conn.execute(
+            "INSERT INTO nightshift.schedules (kind, pipeline_id, auto_create_pr)"
+            " VALUES ('drift-scan', %s, true)",
+            (pipeline,),
+        )
         subjects.append(f"pipeline/{pipeline}")
     for subject in subjects:
         scan(conn, subject, [LOGS])
@@ -155,16 +199,32 @@ def test_a_pull_request_opened_is_notified_once_and_verified_by_the_scan_that_no
     subject = opted_in(conn)
     scan(conn, subject, [LOGS])
     [task] = remediation_tasks(conn)
-    finish(conn, task["id"], {"status": "pr_opened", "branch": task["payload"]["branch"], "commit": "c0ffee",
-                              "pr_url": "https://github.example/acme/infra/pull/9", "pr_number": 9,
-                              "created": True, "title": "Fix drift of network: adopt 1 resource(s)",
-                              "fixes": [{"finding_id": task["payload"]["finding_ids"][0], "fix": "adopt"}]})
+    finish(
+        conn,
+        task["id"],
+        {
+            "status": "pr_opened",
+            "branch": task["payload"]["branch"],
+            "commit": "c0ffee",
+            "pr_url": "https://github.example/acme/infra/pull/9",
+            "pr_number": 9,
+            "created": True,
+            "title": "Fix drift of network: adopt 1 resource(s)",
+            "fixes": [{"finding_id": task["payload"]["finding_ids"][0], "fix": "adopt"}],
+        },
+    )
     [row] = remediations(conn)
-    assert (row["status"], row["pr_number"], row["commit_sha"], row["task_id"]) == ("pr_opened", 9, "c0ffee",
-                                                                                    task["id"])
+    assert (row["status"], row["pr_number"], row["commit_sha"], row["task_id"]) == (
+        "pr_opened",
+        9,
+        "c0ffee",
+        task["id"],
+    )
     ready = [n for n in notifications(conn) if n["template"] == "remediation-ready"]
-    assert [(n["channel"], n["payload"]["pr_url"], n["payload"]["finding_count"], n["payload"]["fixes"])
-            for n in ready] == [("#infra", "https://github.example/acme/infra/pull/9", 1, {"adopt": 1})]
+    assert [
+        (n["channel"], n["payload"]["pr_url"], n["payload"]["finding_count"], n["payload"]["fixes"])
+        for n in ready
+    ] == [("#infra", "https://github.example/acme/infra/pull/9", 1, {"adopt": 1})]
 
     # still drifting (not merged yet): nothing changes; the drift gone: verified with that scan
     scan(conn, subject, [LOGS])
@@ -180,8 +240,12 @@ def test_merged_but_still_drifting_fails_with_what_remains(conn: psycopg.Connect
     scan(conn, subject, [LOGS, WEB])
     [task] = remediation_tasks(conn)
     finish(conn, task["id"], {"status": "pr_opened", "branch": task["payload"]["branch"]})
-    merged = one(conn, "SELECT nightshift.remediation_merged(%s, %s, now() - interval '1 minute')",
-                 repository_of(conn, subject), task["payload"]["branch"])
+    merged = one(
+        conn,
+        "SELECT nightshift.remediation_merged(%s, %s, now() - interval '1 minute')",
+        repository_of(conn, subject),
+        task["payload"]["branch"],
+    )
     assert merged == remediations(conn)[0]["id"]
     scan(conn, subject, [WEB])
     [row] = remediations(conn)[:1]
@@ -198,8 +262,12 @@ def test_a_failed_remediation_keeps_the_findings_open_and_its_reason(conn: psyco
     finish(conn, task["id"], {"status": "failed", "reason": "the remote refused the push of nightshift/x"})
     [row] = remediations(conn)
     assert (row["status"], row["reason"]) == ("failed", "the remote refused the push of nightshift/x")
-    assert one(conn, "SELECT status::text FROM nightshift.findings WHERE resource_address = 'aws_s3_bucket.logs'"
-               ) == "OPEN"
+    assert (
+        one(
+            conn, "SELECT status::text FROM nightshift.findings WHERE resource_address = 'aws_s3_bucket.logs'"
+        )
+        == "OPEN"
+    )
     assert [n for n in notifications(conn) if n["template"] == "remediation-ready"] == []
 
 
@@ -214,9 +282,50 @@ def test_a_malformed_remediation_result_is_refused(conn: psycopg.Connection, bad
 
 def test_the_payload_carries_no_secret_and_masked_values_stay_masked(conn: psycopg.Connection) -> None:
     subject = opted_in(conn)
-    secret = {**drift("aws_ssm_parameter.db_password"),
-              "attributes": [{"path": "value", "before": "(sensitive)", "after": "(sensitive)"}]}
+    secret = {
+        **drift("aws_ssm_parameter.db_password"),
+        "attributes": [{"path": "value", "before": "(sensitive)", "after": "(sensitive)"}],
+    }
     scan(conn, subject, [secret])
     [task] = remediation_tasks(conn)
     assert task["payload"]["findings"][0]["attributes"] == [
-        {"path": "value", "before": "(sensitive)", "after": "(sensitive)"}]
+        {"path": "value", "before": "(sensitive)", "after": "(sensitive)"}
+    ]
+
+
+def test_a_merged_webhook_marks_the_remediation_merged_and_another_close_is_ignored(
+    conn: psycopg.Connection,
+) -> None:
+    subject = opted_in(conn)
+    conn.execute(
+        "UPDATE nightshift.repositories SET full_name = 'acme/infra' WHERE id = %s",
+        (repository_of(conn, subject),),
+    )
+    scan(conn, subject, [LOGS])
+    [task] = remediation_tasks(conn)
+    finish(conn, task["id"], {"status": "pr_opened", "branch": task["payload"]["branch"]})
+
+    def deliver(delivery: str, branch: str, merged: bool) -> str:
+        payload = {
+            "action": "closed",
+            "number": 9,
+            "repository": {"full_name": "acme/infra"},
+            "pull_request": {
+                "merged": merged,
+                "merged_at": "2026-11-28T07:00:00Z" if merged else None,
+                "head": {"ref": branch, "sha": "c0ffee"},
+            },
+        }
+        return one(
+            conn,
+            "SELECT outcome FROM nightshift.receive_github_delivery(%s, 'pull_request', %s)",
+            delivery,
+            Jsonb(payload),
+        )
+
+    assert deliver("d-1", task["payload"]["branch"], merged=False) == "ignored"  # closed unmerged
+    assert deliver("d-2", "feature/other", merged=True) == "ignored"
+    assert remediations(conn)[0]["status"] == "pr_opened"
+    assert deliver("d-3", task["payload"]["branch"], merged=True) == "remediation-merged"
+    [row] = remediations(conn)
+    assert row["status"] == "merged" and row["merged_at"].isoformat() == "2026-11-28T07:00:00+00:00"

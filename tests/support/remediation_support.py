@@ -22,14 +22,20 @@ from dispatcher.agents.drift_remediation import DriftRemediationAgent
 from dispatcher.agents.drift_scan import DriftScanAgent
 from dispatcher.contract import checked
 
-GIT_ENV = {"GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@example.com", "GIT_COMMITTER_NAME": "Dev",
-           "GIT_COMMITTER_EMAIL": "dev@example.com", "GIT_CONFIG_GLOBAL": "/dev/null",
-           "GIT_CONFIG_NOSYSTEM": "1"}
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Dev",
+    "GIT_AUTHOR_EMAIL": "dev@example.com",
+    "GIT_COMMITTER_NAME": "Dev",
+    "GIT_COMMITTER_EMAIL": "dev@example.com",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
 
 
 def git(cwd: Path, *args: str, ok: tuple[int, ...] = (0,)) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, capture_output=True, text=True, check=False
+    )
     assert done.returncode in ok, f"git {' '.join(args)}: {done.stderr}"
     return done.stdout
 
@@ -67,11 +73,14 @@ def make_remediable_pipeline(conn: psycopg.Connection, remote: Path, *, env_allo
             INSERT INTO nightshift.pipelines (repository_id, name, env_allowlist)
             SELECT id, 'network', %(env)s FROM repo RETURNING id
         ), sched AS (
-            INSERT INTO nightshift.schedules (kind, pipeline_id, frequency, auto_create_pr, notification_channel)
+            INSERT INTO nightshift.schedules (kind, pipeline_id, frequency, auto_create_pr,
+                                              notification_channel)
             SELECT 'drift-scan', id, 'UNMONITORED', true, '#infra' FROM pipe
         )
         SELECT id FROM pipe
-        """, {"url": remote.as_uri(), "env": env_allowlist}).fetchone()
+        """,
+        {"url": remote.as_uri(), "env": env_allowlist},
+    ).fetchone()
     assert row is not None
     return f"pipeline/{row[0]}"
 
@@ -81,17 +90,22 @@ def run_task(conn: psycopg.Connection, task_id: int, agent: Agent, timeout: floa
     row = conn.execute(
         "UPDATE nightshift.tasks SET status = 'running', attempt = attempt + 1, locked_by = 'test',"
         " locked_until = now() + interval '1 hour', started_at = now() WHERE id = %s"
-        " RETURNING id, kind, subject, payload, attempt, max_attempts", (task_id,)).fetchone()
+        " RETURNING id, kind, subject, payload, attempt, max_attempts",
+        (task_id,),
+    ).fetchone()
     assert row is not None
     task = Task(id=row[0], kind=row[1], subject=row[2], payload=row[3], attempt=row[4], max_attempts=row[5])
     targets = conn.execute("SELECT nightshift.task_targets(%s)", (task.subject,)).fetchone()
     assert targets is not None
     with tempfile.TemporaryDirectory(prefix="nightshift-task-") as workdir:
-        ctx = AgentContext(task=task, workdir=Path(workdir), deadline=time.monotonic() + timeout,
-                           targets=targets[0])
+        ctx = AgentContext(
+            task=task, workdir=Path(workdir), deadline=time.monotonic() + timeout, targets=targets[0]
+        )
         result = checked(asyncio.run(agent.run(ctx)))
     assert result.ok, result.error
-    conn.execute("SELECT nightshift.record_result(%s, %s, %s)", (task.id, task.attempt, Jsonb(result.to_json())))
+    conn.execute(
+        "SELECT nightshift.record_result(%s, %s, %s)", (task.id, task.attempt, Jsonb(result.to_json()))
+    )
     return result
 
 
@@ -108,8 +122,9 @@ def drift_scan(conn: psycopg.Connection, subject: str) -> dict[str, Any]:
 
 def remediate(conn: psycopg.Connection) -> AgentResult:
     """Run the queued drift-remediation task."""
-    row = conn.execute("SELECT id FROM nightshift.tasks WHERE kind = 'drift-remediation' AND status = 'queued'"
-                       ).fetchone()
+    row = conn.execute(
+        "SELECT id FROM nightshift.tasks WHERE kind = 'drift-remediation' AND status = 'queued'"
+    ).fetchone()
     assert row is not None, "no drift-remediation task is queued"
     return run_task(conn, row[0], DriftRemediationAgent())
 

@@ -20,7 +20,7 @@ from dispatcher.remediation.hcl import (
     hcl_literal,
 )
 
-SOURCE = b'''# the logs bucket: keep it
+SOURCE = b"""# the logs bucket: keep it
 resource "aws_s3_bucket" "logs" {
   bucket = "nightshift-logs" # its name
   tags = {
@@ -39,7 +39,7 @@ resource "aws_instance" "web" {
   }
   tags = { Name = "web" }
 }
-'''
+"""
 
 
 def parsed() -> HclFile:
@@ -60,9 +60,11 @@ def test_a_changed_tag_rewrites_only_its_literal() -> None:
 
 def test_a_quoted_key_a_number_and_a_bool() -> None:
     assert edit("aws_s3_bucket", "logs", "tags.kubernetes.io/role", "elb", "nlb") == SOURCE.replace(
-        b'= "elb"', b'= "nlb"')
+        b'= "elb"', b'= "nlb"'
+    )
     assert edit("aws_instance", "web", "monitoring", False, True) == SOURCE.replace(
-        b"monitoring    = false", b"monitoring    = true")
+        b"monitoring    = false", b"monitoring    = true"
+    )
 
 
 def test_an_added_tag_is_a_new_line_and_a_removed_one_loses_its_line() -> None:
@@ -75,21 +77,26 @@ def test_an_added_tag_is_a_new_line_and_a_removed_one_loses_its_line() -> None:
 
 def test_an_attribute_the_code_does_not_set_is_added_before_the_closing_brace() -> None:
     out = edit("aws_s3_bucket", "logs", "force_destroy", None, True)
-    assert out == SOURCE.replace(b'  }\n}\n\nresource "aws_instance"',
-                                 b'  }\n  force_destroy = true\n}\n\nresource "aws_instance"')
+    assert out == SOURCE.replace(
+        b'  }\n}\n\nresource "aws_instance"', b'  }\n  force_destroy = true\n}\n\nresource "aws_instance"'
+    )
 
 
-@pytest.mark.parametrize(("type_", "name", "path", "before", "after", "why"), [
-    ("aws_s3_bucket", "logs", "tags.owner", "a", "b", "set by an expression (var.owner)"),
-    ("aws_instance", "web", "name", "web-prod", "web-dev", "set by an expression"),
-    ("aws_instance", "web", "ebs_block_device.0.volume_size", 8, 16, "element of a list or nested block"),
-    ("aws_instance", "web", "tags.Owner", None, "me", "written on one line"),
-    ("aws_s3_bucket", "logs", "bucket", "(sensitive)", "(sensitive)", "sensitive: never written"),
-    ("aws_s3_bucket", "logs", "bucket", "a", "(known after apply)", "not known"),
-    ("aws_s3_bucket", "logs", "policy", None, {"Version": "2012"}, "a dict value is not adopted"),
-])
-def test_what_cannot_be_adopted_says_why(type_: str, name: str, path: str, before: object, after: object,
-                                         why: str) -> None:
+@pytest.mark.parametrize(
+    ("type_", "name", "path", "before", "after", "why"),
+    [
+        ("aws_s3_bucket", "logs", "tags.owner", "a", "b", "set by an expression (var.owner)"),
+        ("aws_instance", "web", "name", "web-prod", "web-dev", "set by an expression"),
+        ("aws_instance", "web", "ebs_block_device.0.volume_size", 8, 16, "element of a list or nested block"),
+        ("aws_instance", "web", "tags.Owner", None, "me", "written on one line"),
+        ("aws_s3_bucket", "logs", "bucket", "(sensitive)", "(sensitive)", "sensitive: never written"),
+        ("aws_s3_bucket", "logs", "bucket", "a", "(known after apply)", "not known"),
+        ("aws_s3_bucket", "logs", "policy", None, {"Version": "2012"}, "a dict value is not adopted"),
+    ],
+)
+def test_what_cannot_be_adopted_says_why(
+    type_: str, name: str, path: str, before: object, after: object, why: str
+) -> None:
     hcl = parsed()
     found = find_resource([hcl], type_, name)
     assert found is not None
@@ -112,13 +119,30 @@ def test_hcl_the_parser_cannot_read_is_an_error_naming_the_line() -> None:
 def test_the_decision_per_finding() -> None:
     files = [parsed()]
     base = {"id": 1, "module": None, "change": "update"}
-    adopt = decide({**base, "address": "aws_s3_bucket.logs",
-                    "attributes": [{"path": "tags.env", "before": "prod", "after": "staging"},
-                                   {"path": "tags_all.env", "before": "prod", "after": "staging"}]}, files)
+    adopt = decide(
+        {
+            **base,
+            "address": "aws_s3_bucket.logs",
+            "attributes": [
+                {"path": "tags.env", "before": "prod", "after": "staging"},
+                {"path": "tags_all.env", "before": "prod", "after": "staging"},
+            ],
+        },
+        files,
+    )
     assert (adopt.fix, len(adopt.edits)) == ("adopt", 1)  # tags_all mirrors tags
-    variable = decide({**base, "address": "aws_s3_bucket.logs",
-                       "attributes": [{"path": "tags.owner", "before": "a", "after": "b"}]}, files)
-    assert (variable.fix, variable.why) == ("revert", "tags.owner is set by an expression (var.owner), not a literal")
+    variable = decide(
+        {
+            **base,
+            "address": "aws_s3_bucket.logs",
+            "attributes": [{"path": "tags.owner", "before": "a", "after": "b"}],
+        },
+        files,
+    )
+    assert (variable.fix, variable.why) == (
+        "revert",
+        "tags.owner is set by an expression (var.owner), not a literal",
+    )
     deleted = decide({**base, "address": "aws_s3_bucket.logs", "change": "delete", "attributes": []}, files)
     assert (deleted.fix, deleted.why) == ("revert", "the resource was deleted outside Terraform")
     module = decide({**base, "address": "module.m.aws_s3_bucket.x", "module": "module.m"}, files)
@@ -129,20 +153,51 @@ def test_the_decision_per_finding() -> None:
 
 def test_the_body_shows_before_and_after_and_never_a_masked_value_as_anything_else() -> None:
     files = [parsed()]
-    adopt = decide({"id": 1, "module": None, "change": "update", "address": "aws_s3_bucket.logs",
-                    "first_seen": "2026-11-28T06:00:00+00:00",
-                    "attributes": [{"path": "tags.env", "before": "prod", "after": "staging | <b>"}]}, files)
-    secret = decide({"id": 2, "module": None, "change": "update", "address": "aws_instance.web",
-                     "attributes": [{"path": "user_data", "before": "(sensitive)", "after": "(sensitive)"}]}, files)
-    item = {"first_seen": "2026-11-28 06:00:00 UTC", "provider_id": None, "change": "update", "plan": None,
-            "risk": "applying overwrites"}
-    body = render_body({
-        "marker": "<!-- nightshift:remediation-x -->", "pipeline": "network", "subject": "pipeline/1",
-        "adopt": [{**item, "address": adopt.address, "attributes": adopt.attributes(), "why": adopt.why}],
-        "revert": [{**item, "address": secret.address, "attributes": secret.attributes(), "why": secret.why}],
-        "revert_command": "terraform apply -target='aws_instance.web'", "verification": {"adopted": 1,
-                                                                                        "summary": "no other change"},
-        "tool": "terraform", "working_directory": ".", "remediation_id": 3, "scan_id": 9})
+    adopt = decide(
+        {
+            "id": 1,
+            "module": None,
+            "change": "update",
+            "address": "aws_s3_bucket.logs",
+            "first_seen": "2026-11-28T06:00:00+00:00",
+            "attributes": [{"path": "tags.env", "before": "prod", "after": "staging | <b>"}],
+        },
+        files,
+    )
+    secret = decide(
+        {
+            "id": 2,
+            "module": None,
+            "change": "update",
+            "address": "aws_instance.web",
+            "attributes": [{"path": "user_data", "before": "(sensitive)", "after": "(sensitive)"}],
+        },
+        files,
+    )
+    item = {
+        "first_seen": "2026-11-28 06:00:00 UTC",
+        "provider_id": None,
+        "change": "update",
+        "plan": None,
+        "risk": "applying overwrites",
+    }
+    body = render_body(
+        {
+            "marker": "<!-- nightshift:remediation-x -->",
+            "pipeline": "network",
+            "subject": "pipeline/1",
+            "adopt": [{**item, "address": adopt.address, "attributes": adopt.attributes(), "why": adopt.why}],
+            "revert": [
+                {**item, "address": secret.address, "attributes": secret.attributes(), "why": secret.why}
+            ],
+            "revert_command": "terraform apply -target='aws_instance.web'",
+            "verification": {"adopted": 1, "summary": "no other change"},
+            "tool": "terraform",
+            "working_directory": ".",
+            "remediation_id": 3,
+            "scan_id": 9,
+        }
+    )
     assert "| `tags.env` | `prod` | `staging \\| &lt;b&gt;` |" in body
     assert "`(sensitive)`" in body and "user_data is sensitive: never written into code" in body
     assert "terraform apply -target='aws_instance.web'" in body
