@@ -281,3 +281,48 @@ def test_a_merge_conflict_with_a_newer_default_branch_fails_and_pushes_nothing(
     assert row["status"] == "failed"
     assert "merge conflict between" in row["reason"] and "main.tf" in row["reason"]
     assert git(repo.work, "ls-remote", "origin", f"refs/heads/{row['branch']}").split()[0] == head
+
+
+def test_the_pull_request_is_opened_on_github_held_to_its_openapi_contract(
+    conn: psycopg.Connection,
+    aws: Aws,
+    repo: Repo,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.support.github_server import GitHubServer, load_spec
+
+    token = "ghp_remediationloopback0123456789"
+    monkeypatch.setenv("NIGHTSHIFT_TEST_GITHUB_TOKEN", token)
+    with GitHubServer(load_spec(), token=token) as github:  # without the corpus: self-made bodies
+        conn.execute(
+            "UPDATE nightshift.repositories SET forge = 'github', full_name = 'octo-org/infra',"
+            " forge_api_url = %s, forge_token_ref = 'env:NIGHTSHIFT_TEST_GITHUB_TOKEN'",
+            (github.url,),
+        )
+        tag(aws, "remediation-logs", {"env": "staging", "owner": "platform"})
+        drift_scan(conn, repo.subject)
+        payload = conn.execute(
+            "SELECT payload FROM nightshift.tasks WHERE kind = 'drift-remediation'"
+        ).fetchone()
+        assert payload is not None
+        assert payload[0]["forge"]["token_ref"] == "env:NIGHTSHIFT_TEST_GITHUB_TOKEN"
+        github.repo("octo-org/infra").branches.add(payload[0]["branch"])  # the loopback does not see the push
+        result = remediate(conn)
+        assert result.remediation is not None and result.remediation["status"] == "pr_opened", (
+            result.remediation
+        )
+        [row] = remediations(conn)
+        [pull] = github.repo("octo-org/infra").pulls.values()
+        assert (pull["head"], pull["base"]) == (row["branch"], "main")
+        assert "| `tags.env` | `prod` | `staging` |" in pull["body"]
+        assert row["pr_number"] == pull["number"] and row["pr_url"] == result.remediation["pr_url"]
+        assert row["pr_url"]
+        assert github.errors == []
+    stored = "\n".join(
+        str(r[0])
+        for r in conn.execute(
+            "SELECT row_to_json(t)::text FROM nightshift.tasks AS t UNION ALL"
+            " SELECT row_to_json(m)::text FROM nightshift.remediations AS m"
+        ).fetchall()
+    )
+    assert token not in stored
