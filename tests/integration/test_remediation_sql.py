@@ -329,3 +329,28 @@ def test_a_merged_webhook_marks_the_remediation_merged_and_another_close_is_igno
     assert deliver("d-3", task["payload"]["branch"], merged=True) == "remediation-merged"
     [row] = remediations(conn)
     assert row["status"] == "merged" and row["merged_at"].isoformat() == "2026-11-28T07:00:00+00:00"
+
+
+def test_the_cli_lists_shows_and_marks_merged(
+    conn: psycopg.Connection, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dispatcher.cli import main
+
+    subject = opted_in(conn)
+    scan(conn, subject, [ARCHIVE_DELETED, LOGS])
+    [task] = remediation_tasks(conn)
+    finish(conn, task["id"], {"status": "pr_opened", "branch": task["payload"]["branch"], "pr_number": 4,
+                              "fixes": [{"finding_id": 1, "address": "aws_s3_bucket.logs", "fix": "adopt",
+                                         "why": "every drifted attribute is a literal in the code"}]})
+    refused, opened = remediations(conn)
+    capsys.readouterr()
+    assert main(["remediations", "list", "--json", "--database-url", db_url]) == 0
+    listed = capsys.readouterr().out
+    assert '"status": "refused"' in listed and "aws_s3_bucket.archive (delete)" in listed
+    assert '"pull_request": "#4"' in listed
+    assert main(["remediations", "show", str(opened["id"]), "--database-url", db_url]) == 0
+    assert "adopt   aws_s3_bucket.logs: every drifted attribute is a literal" in capsys.readouterr().out
+    assert main(["remediations", "merged", str(refused["id"]), "--database-url", db_url]) == 3
+    assert "no remediation" in capsys.readouterr().err
+    assert main(["remediations", "merged", str(opened["id"]), "--database-url", db_url]) == 0
+    assert remediations(conn)[1]["status"] == "merged"
