@@ -354,3 +354,27 @@ def test_the_cli_lists_shows_and_marks_merged(
     assert "no remediation" in capsys.readouterr().err
     assert main(["remediations", "merged", str(opened["id"]), "--database-url", db_url]) == 0
     assert remediations(conn)[1]["status"] == "merged"
+
+
+def test_merging_a_local_pull_request_marks_its_remediation_merged(
+    conn: psycopg.Connection, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dispatcher.cli import main
+
+    subject = opted_in(conn)
+    repository = repository_of(conn, subject)
+    scan(conn, subject, [LOGS])
+    [task] = remediation_tasks(conn)
+    branch = task["payload"]["branch"]
+    conn.execute("UPDATE nightshift.tasks SET status = 'running', attempt = 1, locked_by = 'test',"
+                 " locked_until = now() + interval '1 hour', started_at = now() WHERE id = %s", (task["id"],))
+    conn.execute("SELECT nightshift.record_result(%s, 1, %s)", (task["id"], Jsonb({
+        "forge": [{"op": "open", "repository_id": repository, "head_ref": branch, "base_ref": "main",
+                   "head_sha": "c0ffee", "title": "Fix drift", "body": "..."}],
+        "remediation": {"status": "pr_opened", "branch": branch}})))
+    [row] = remediations(conn)
+    assert (row["status"], row["pr_number"]) == ("pr_opened", 1)  # numbered by the local forge
+    assert main(["prs", "close", str(repository), "1", "--merged", "--database-url", db_url]) == 0
+    assert remediations(conn)[0]["status"] == "merged"
+    scan(conn, subject, [])
+    assert remediations(conn)[0]["status"] == "verified"
