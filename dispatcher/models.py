@@ -101,11 +101,6 @@ repositories = Table(
     CheckConstraint("iac_tool IN ('terraform', 'tofu')", name="repositories_iac_tool_check"),
     CheckConstraint("webhook_secret_ref ~ '^(env|file):.'", name="repositories_webhook_secret_ref_check"),
     Index("repositories_full_name_key", text("lower(full_name)"), unique=True),
-    Column("remediation_daily_pr_limit", Integer, nullable=False, server_default=text("3"),
-           comment="at most this many remediation pull requests opened per rolling 24 hours"),
-    Column("remediate_stateful", Boolean, nullable=False, server_default=text("false"),
-           comment="allow remediation of deleted or replaced resources of a stateful type"),
-    CheckConstraint("remediation_daily_pr_limit >= 0", name="repositories_remediation_daily_pr_limit_check"),
     # how its pull requests are reached (dispatcher/forge/): a token by reference, never its value
     Column("forge", Text, nullable=False, server_default=text("'github'"),
            comment="github (REST API) or local (branches on the remote, pull requests as rows)"),
@@ -114,6 +109,11 @@ repositories = Table(
     Column("forge_token_ref", Text, comment="secret reference (env:NAME or file:/path) of the forge token"),
     CheckConstraint("forge IN ('github', 'local')", name="repositories_forge_check"),
     CheckConstraint("forge_token_ref ~ '^(env|file):.'", name="repositories_forge_token_ref_check"),
+    Column("remediation_daily_pr_limit", Integer, nullable=False, server_default=text("3"),
+           comment="at most this many remediation pull requests opened per rolling 24 hours"),
+    Column("remediate_stateful", Boolean, nullable=False, server_default=text("false"),
+           comment="allow remediation of deleted or replaced resources of a stateful type"),
+    CheckConstraint("remediation_daily_pr_limit >= 0", name="repositories_remediation_daily_pr_limit_check"),
 )
 
 # the local forge's pull requests (dispatcher/forge/local.py), written by nightshift.apply_forge_changes
