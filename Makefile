@@ -10,7 +10,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: demo test lint typecheck system-deps venv clean db-stop bench-schedule bench-dispatch bench-drift \
 	bench-intake bench-process bench-notify scanners test-prowler bench-compliance bench-cost \
-	bench-report bench-pr-review
+	bench-report bench-pr-review bench-remediation
 
 demo: venv scanners
 	$(BIN)/nightshift demo
@@ -72,6 +72,11 @@ bench-pr-review: venv scanners
 # FOCUS ingest of 5,000,000 line items against a bare COPY, and the cost analysis against DuckDB (bench/bench_cost.py)
 bench-cost: venv
 	$(BIN)/python bench/bench_cost.py
+
+# 100 drifted resources of one root adopted in one pull request (clone, edit, fmt, verification plan,
+# commit, push, local forge) against one `terraform plan` of that root; needs terraform + moto
+bench-remediation: venv
+	$(BIN)/python bench/bench_remediation.py
 
 # PostgreSQL 15 server binaries and pg_cron, from Debian, only when missing.
 system-deps:

@@ -133,11 +133,13 @@ class AgentResult:
     # what the agent did on the local forge (dispatcher/forge/local.py: Forge.changes()), stored by
     # nightshift.apply_forge_changes in the completing transaction; [] for GitHub, which holds its own
     forge: list[dict[str, Any]] = field(default_factory=list)
+    # a remediation agent's report (sql/functions/remediation_record.sql): status pr_opened or failed
+    remediation: dict[str, Any] | None = None
 
     @property
     def needs_record(self) -> bool:
         """Whether a successful result carries more than "done" (then record_result stores it)."""
-        return self.scan is not None or bool(self.summary) or bool(self.forge)
+        return self.scan is not None or bool(self.summary) or bool(self.forge) or self.remediation is not None
 
     def to_json(self) -> dict[str, Any]:
         """The document nightshift.record_result stores (sql/functions/result_record.sql)."""
@@ -146,6 +148,8 @@ class AgentResult:
             doc["scan"] = self.scan.to_json()
         if self.forge:
             doc["forge"] = self.forge
+        if self.remediation is not None:
+            doc["remediation"] = self.remediation
         return doc
 
 
@@ -158,7 +162,8 @@ def checked(result: AgentResult) -> AgentResult:
     An error message is always storable: NUL characters (which PostgreSQL text cannot hold) are
     shown as \\0 rather than refusing the failure too.
     """
-    if result.scan is None and not result.summary and not result.forge and "\0" not in (result.error or ""):
+    if (result.scan is None and not result.summary and not result.forge and result.remediation is None
+            and "\0" not in (result.error or "")):
         return result  # nothing to check: the hot path's noop and sleep results
     if result.scan is not None and isinstance(result.scan.error, str) and "\0" in result.scan.error:
         # a scan's error quotes a tool's output, which may hold anything: shown, not refused
@@ -168,6 +173,8 @@ def checked(result: AgentResult) -> AgentResult:
             check_scan(result.scan)
         _check_json("summary", result.summary, MAX_SECTION_BYTES)
         _check_json("forge changes", result.forge, MAX_SECTION_BYTES)
+        if result.remediation is not None:
+            check_remediation(result.remediation)
     except ContractError as exc:
         return AgentResult(ok=False, error=f"invalid agent result: {exc}", retry=False)
     if result.error is not None and "\0" in result.error:
@@ -188,6 +195,18 @@ def check_scan(scan: ScanReport) -> None:
     _check_json("scan summary", scan.summary, MAX_SECTION_BYTES)
     _check_json("scan artifacts", scan.artifacts, MAX_SECTION_BYTES)
     check_findings(scan.findings_json())
+
+
+REMEDIATION_STATUSES = ("pr_opened", "failed")
+
+
+def check_remediation(doc: Any) -> None:
+    if not isinstance(doc, dict):
+        raise ContractError(f"remediation must be an object, not {type(doc).__name__}")
+    if doc.get("status") not in REMEDIATION_STATUSES:
+        raise ContractError(f"remediation status {doc.get('status')!r} is not one of "
+                            f"{', '.join(REMEDIATION_STATUSES)}")
+    _check_json("remediation", doc, MAX_SECTION_BYTES)
 
 
 def check_findings(findings: Any) -> None:

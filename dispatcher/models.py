@@ -73,6 +73,9 @@ organizations = Table(
     Column("auto_remediate", Boolean, nullable=False, server_default=text("false")),
     _created(),
     _updated(),
+    Column("remediation_daily_pr_limit", Integer, nullable=False, server_default=text("10"),
+           comment="at most this many remediation pull requests opened per rolling 24 hours"),
+    CheckConstraint("remediation_daily_pr_limit >= 0", name="organizations_remediation_daily_pr_limit_check"),
 )
 
 # Tenancy (migration 0014): database roles whose members may read an organization's rows through
@@ -119,6 +122,11 @@ repositories = Table(
     Column("forge_token_ref", Text, comment="secret reference (env:NAME or file:/path) of the forge token"),
     CheckConstraint("forge IN ('github', 'local')", name="repositories_forge_check"),
     CheckConstraint("forge_token_ref ~ '^(env|file):.'", name="repositories_forge_token_ref_check"),
+    Column("remediation_daily_pr_limit", Integer, nullable=False, server_default=text("3"),
+           comment="at most this many remediation pull requests opened per rolling 24 hours"),
+    Column("remediate_stateful", Boolean, nullable=False, server_default=text("false"),
+           comment="allow remediation of deleted or replaced resources of a stateful type"),
+    CheckConstraint("remediation_daily_pr_limit >= 0", name="repositories_remediation_daily_pr_limit_check"),
 )
 
 # the local forge's pull requests (dispatcher/forge/local.py), written by nightshift.apply_forge_changes
@@ -449,10 +457,52 @@ remediations = Table(
     Column("verified_scan_id", BigInteger, ForeignKey("scans.id", ondelete="SET NULL")),
     _created(),
     _updated(),
+    Column("scan_id", BigInteger, ForeignKey("scans.id", ondelete="SET NULL"),
+           comment="the scan that asked for it"),
+    Column("reason", Text, comment="why it was refused or failed"),
+    Column("fixes", JSONB, nullable=False, server_default=text("'[]'"),
+           comment="per finding: adopt or revert, and why"),
+    Column("findings_digest", Text,
+           comment="md5 of the findings' details it was asked to fix: a changed drift updates it"),
+    Column("pr_number", Integer),
+    Column("commit_sha", Text),
+    Column("pr_opened_at", DateTime(timezone=True)),
+    Column("merged_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
     CheckConstraint(
-        "status IN ('pending', 'running', 'pr_opened', 'verified', 'failed')",
+        "status IN ('pending', 'running', 'pr_opened', 'merged', 'verified', 'failed', 'refused')",
         name="remediations_status_check",
     ),
+    Index("remediations_one_open_key", "subject", unique=True,
+          postgresql_where=text("status IN ('pending', 'running', 'pr_opened', 'merged')")),
+    Index("remediations_one_refusal_key", "subject", unique=True,
+          postgresql_where=text("status = 'refused'")),
+    Index("remediations_task_idx", "task_id"),
+)
+
+# resource types whose deletion or replacement loses data: never remediated without the repository's
+# remediate_stateful (seeded by sql/data/stateful_resource_types.sql; extend it with an INSERT)
+stateful_resource_types = Table(
+    "stateful_resource_types",
+    metadata,
+    Column("type", Text, primary_key=True),
+    Column("description", Text),
+)
+
+# no remediation pull request is opened while a freeze covers its repository (e.g. a release week)
+remediation_freezes = Table(
+    "remediation_freezes",
+    metadata,
+    _id(),
+    Column("organization_id", BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"),
+           comment="NULL: every organization"),
+    Column("repository_id", BigInteger, ForeignKey("repositories.id", ondelete="CASCADE"),
+           comment="NULL: every repository"),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False),
+    Column("reason", Text, nullable=False),
+    _created(),
+    CheckConstraint("ends_at > starts_at", name="remediation_freezes_period_check"),
 )
 
 webhook_deliveries = Table(

@@ -31,6 +31,7 @@ BUILTIN_MODULES = (
     "dispatcher.agents.drift_scan",
     "dispatcher.agents.compliance_scan",
     "dispatcher.agents.pr_review",
+    "dispatcher.agents.drift_remediation",
 )
 
 log = logging.getLogger(__name__)

@@ -45,6 +45,7 @@ COMMAND_MODULES = (
     "dispatcher.cli.tokens_cmd",
     "dispatcher.cli.report_cmd",
     "dispatcher.cli.prs_cmd",
+    "dispatcher.cli.remediations_cmd",
     "dispatcher.cli.completion_cmd",
 )
 

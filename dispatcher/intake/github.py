@@ -44,7 +44,7 @@ DELIVERY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # what receive_github_delivery and match_github_repository read from a payload; the rest of GitHub's
 # 25-30 kB is not sent to the database
 REPOSITORY_FIELDS = ("full_name", "clone_url", "ssh_url", "git_url", "html_url", "svn_url")
-PULL_REQUEST_FIELDS = ("html_url", "updated_at", "draft")
+PULL_REQUEST_FIELDS = ("html_url", "updated_at", "draft", "merged", "merged_at")  # merged: remediations
 SIDE_FIELDS = ("ref", "sha")
 ACCEPTED_OUTCOMES = frozenset({"enqueued", "replaced", "superseded"})
 
@@ -106,6 +106,8 @@ class _PullRequest(msgspec.Struct):
     html_url: Any = msgspec.UNSET
     updated_at: Any = msgspec.UNSET
     draft: Any = msgspec.UNSET
+    merged: Any = msgspec.UNSET  # closed and merged: a drift remediation's pull request
+    merged_at: Any = msgspec.UNSET
     head: _Side | msgspec.UnsetType = msgspec.UNSET
     base: _Side | msgspec.UnsetType = msgspec.UNSET
 

@@ -8,6 +8,7 @@
 --    "scan": {"status": "CLEAN" | "DRIFTED" | "FAILED_CHECKS" | "ERROR",
 --             "summary": {...}, "findings": [...], "artifacts": {...}, "error": "...",
 --             "started_at": "2026-11-28T06:00:00Z"},
+--    "remediation": {"status": "pr_opened" | "failed", ...},  -- nightshift.record_remediation
 --    "forge": [...]}                        -- the local forge's operations (apply_forge_changes)
 --
 --   1. complete the task, fenced by its attempt (nightshift.complete_task). A stale holder (its lease
@@ -18,8 +19,10 @@
 --   2. the scan, when there is one: its status must be ERROR or one the kind lists (a kind without a
 --      row, a plug-in, may use any); the scans row is keyed by (task_id, attempt); findings upserted
 --      by (subject, fingerprint) (nightshift.upsert_findings).
+--   1b. a remediation report, on the task's remediations row (nightshift.record_remediation).
 --   3. unless the scan is an ERROR: the kind's findings of this subject that the scan did not see are
---      RESOLVED; and when the kind hands its findings over (remediation_kind), unless the task's
+--      RESOLVED; when the kind hands its findings over (remediation_kind), the subject's open
+--      remediations are verified or failed by this scan (nightshift.verify_remediations), and unless the task's
 --      payload says no (auto_create_pr, the schedule's switch copied when it was enqueued), a
 --      remediation task (nightshift.request_remediation, which checks the live opt-in switches too).
 --   4. an outbox row, only when the set of open findings changed, with the kind's template, to the
@@ -74,6 +77,9 @@ BEGIN
     IF p_result ? 'forge' THEN  -- what the agent did on the local forge (pull requests as rows)
         PERFORM nightshift.apply_forge_changes(p_task_id, p_result -> 'forge');
     END IF;
+    IF p_result ? 'remediation' THEN
+        PERFORM nightshift.record_remediation(p_task_id, p_result -> 'remediation');
+    END IF;
     IF v_scan IS NULL OR jsonb_typeof(v_scan) = 'null' THEN
         RETURN;
     END IF;
@@ -124,6 +130,9 @@ BEGIN
 
         -- the payload's switch is the schedule's as it was at enqueue (compliance payloads call it
         -- auto_remediate); a task enqueued by hand has none, and the live switches alone decide
+        IF v_kind.remediation_kind IS NOT NULL THEN
+            PERFORM nightshift.verify_remediations(scan_id);
+        END IF;
         IF v_kind.remediation_kind IS NOT NULL
            AND coalesce((v_task.payload ->> 'auto_create_pr')::boolean,
                         (v_task.payload ->> 'auto_remediate')::boolean, true) THEN

@@ -18,6 +18,8 @@
 --   'duplicate'           this delivery id was received before (also earlier in the same batch, or by
 --                         a concurrent batch: the insert waits for that one and then conflicts)
 --   'ignored'             another event or action; 'review-disabled' when the repository has PR review off
+--   'remediation-merged'  a pull request closed and merged whose branch is an open drift remediation's
+--                         (nightshift.remediation_merged: the next drift scan verifies it)
 --   or enqueue_pr_review's outcome: 'enqueued', 'replaced', 'superseded', 'in-flight', 'stale'.
 --
 -- Cost: the deliveries are recorded one by one (each must know whether it is a replay), but their
@@ -77,6 +79,10 @@ BEGIN
         END IF;
         IF NOT v_record THEN
             NULL;  -- refused above: nothing recorded
+        ELSIF v_item.event = 'pull_request' AND v_payload ->> 'action' = 'closed'
+              AND jsonb_typeof(v_payload -> 'pull_request' -> 'merged') = 'boolean'
+              AND (v_payload -> 'pull_request' ->> 'merged')::boolean AND v_item.repository_id IS NOT NULL THEN
+            outcome := 'merged';  -- recorded below, then looked up among the drift remediations
         ELSIF v_item.event <> 'pull_request'
               OR NOT coalesce(v_payload ->> 'action' = ANY (ARRAY['opened', 'synchronize', 'reopened']), false) THEN
             outcome := 'ignored';
@@ -104,6 +110,16 @@ BEGIN
             IF NOT FOUND THEN
                 outcome := 'duplicate';
             END IF;
+        END IF;
+
+        IF outcome = 'merged' THEN
+            -- a pull request closed and merged whose branch is an open drift remediation's: the next
+            -- drift scan verifies it (nightshift.remediation_merged)
+            outcome := CASE WHEN nightshift.remediation_merged(
+                                     v_item.repository_id, v_payload -> 'pull_request' -> 'head' ->> 'ref',
+                                     coalesce((v_payload -> 'pull_request' ->> 'merged_at')::timestamptz, now()))
+                                 IS NOT NULL
+                            THEN 'remediation-merged' ELSE 'ignored' END;
         END IF;
 
         IF outcome = 'review' THEN

@@ -23,7 +23,13 @@ SELECT p.repository_id AS repository, p.number, p.state, p.head_ref AS head, p.b
  WHERE p.repository_id = %(repo)s AND p.number = %(number)s
 
 -- name: pr_close --
--- Close (or mark merged) an open pull request.
-UPDATE nightshift.pull_requests SET state = %(state)s, updated_at = now()
- WHERE repository_id = %(repo)s AND number = %(number)s AND state = 'open'
-RETURNING repository_id AS repository, number, state
+-- Close (or mark merged) an open pull request; merged, a remediation on its branch awaits verification.
+WITH closed AS (
+    UPDATE nightshift.pull_requests SET state = %(state)s, updated_at = now()
+     WHERE repository_id = %(repo)s AND number = %(number)s AND state = 'open'
+    RETURNING repository_id, number, state, head_ref
+)
+SELECT c.repository_id AS repository, c.number, c.state,
+       CASE WHEN c.state = 'merged' THEN nightshift.remediation_merged(c.repository_id, c.head_ref) END
+           AS remediation
+  FROM closed AS c

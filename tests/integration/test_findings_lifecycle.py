@@ -322,19 +322,31 @@ def test_remediation_is_enqueued_only_when_every_switch_is_on(
         assert tasks == []
         return
     logs_id = findings(conn, subject)["aws_s3_bucket.logs"]["id"]
-    assert tasks == [(subject, {"scan_id": scan_id, "finding_ids": [logs_id]}, "queued")]
+    [(task_subject, payload, status)] = tasks
+    assert (task_subject, status) == (subject, "queued")
+    assert (payload["scan_id"], payload["finding_ids"], payload["update"]) == (scan_id, [logs_id], False)
+    assert [f["address"] for f in payload["findings"]] == ["aws_s3_bucket.logs"]
     remediation = conn.execute("SELECT subject, finding_ids, status FROM nightshift.remediations").fetchall()
     assert remediation == [(subject, [logs_id], "pending")]
 
-    # the same drift again: a remediation is already working on it
-    conn.execute("UPDATE nightshift.tasks SET status = 'done' WHERE kind = 'drift-remediation'")
+    # the agent opened its pull request; the same drift again: that remediation covers it
+    task_id = one(conn, "SELECT id FROM nightshift.tasks WHERE kind = 'drift-remediation'")
+    conn.execute("UPDATE nightshift.tasks SET status = 'running', attempt = 1, locked_by = 'test',"
+                 " locked_until = now() + interval '1 hour', started_at = now() WHERE id = %s", (task_id,))
+    conn.execute("SELECT nightshift.record_result(%s, 1, %s)", (task_id, Jsonb({"remediation": {
+        "status": "pr_opened", "branch": payload["branch"], "commit": "abc123", "pr_number": 7}})))
     scan(conn, subject, [LOGS])
     assert conn.execute("SELECT count(*) FROM nightshift.remediations").fetchone() == (1,)
-    # new drift on top: only the new finding is handed over
+    assert one(conn, "SELECT count(*) FROM nightshift.tasks WHERE kind = 'drift-remediation'") == 1
+    # new drift on top: the same remediation updates its branch with both findings (no second PR)
     scan(conn, subject, [LOGS, WEB])
     web_id = findings(conn, subject)["aws_security_group.web"]["id"]
-    latest = one(conn, "SELECT finding_ids FROM nightshift.remediations ORDER BY id DESC LIMIT 1")
-    assert latest == [web_id]
+    assert conn.execute("SELECT finding_ids, status FROM nightshift.remediations").fetchall() == [
+        (sorted([logs_id, web_id]), "pending")]
+    update = one(conn, "SELECT payload FROM nightshift.tasks"
+                       " WHERE kind = 'drift-remediation' AND status = 'queued'")
+    assert (update["update"], update["expected_head"]) == (True, "abc123")
+    assert update["branch"] == payload["branch"]
 
 
 def test_no_remediation_for_pending_changes_alone(conn: psycopg.Connection) -> None:

@@ -1,0 +1,42 @@
+-- Resource types whose deletion or replacement loses data (databases, buckets, volumes, file systems,
+-- queues with messages). A drift finding that deletes or replaces one is never remediated unless its
+-- repository allows it (repositories.remediate_stateful); nightshift.request_remediation records the
+-- refusal with the reason. Seeded once; extend the list with an INSERT, an operator's rows are kept.
+INSERT INTO nightshift.stateful_resource_types (type, description)
+VALUES
+    ('aws_db_instance', 'RDS database instance'),
+    ('aws_rds_cluster', 'Aurora cluster'),
+    ('aws_rds_cluster_instance', 'Aurora cluster instance'),
+    ('aws_dynamodb_table', 'DynamoDB table'),
+    ('aws_s3_bucket', 'S3 bucket'),
+    ('aws_ebs_volume', 'EBS volume'),
+    ('aws_efs_file_system', 'EFS file system'),
+    ('aws_elasticache_cluster', 'ElastiCache cluster'),
+    ('aws_elasticache_replication_group', 'ElastiCache replication group'),
+    ('aws_redshift_cluster', 'Redshift cluster'),
+    ('aws_docdb_cluster', 'DocumentDB cluster'),
+    ('aws_neptune_cluster', 'Neptune cluster'),
+    ('aws_opensearch_domain', 'OpenSearch domain'),
+    ('aws_elasticsearch_domain', 'Elasticsearch domain'),
+    ('aws_kinesis_stream', 'Kinesis stream'),
+    ('aws_sqs_queue', 'SQS queue'),
+    ('aws_kms_key', 'KMS key (data encrypted with it)'),
+    ('aws_secretsmanager_secret', 'Secrets Manager secret'),
+    ('aws_ssm_parameter', 'SSM parameter'),
+    ('google_sql_database_instance', 'Cloud SQL instance'),
+    ('google_sql_database', 'Cloud SQL database'),
+    ('google_storage_bucket', 'Cloud Storage bucket'),
+    ('google_compute_disk', 'persistent disk'),
+    ('google_bigquery_dataset', 'BigQuery dataset'),
+    ('google_bigquery_table', 'BigQuery table'),
+    ('google_spanner_instance', 'Spanner instance'),
+    ('google_spanner_database', 'Spanner database'),
+    ('google_filestore_instance', 'Filestore instance'),
+    ('azurerm_storage_account', 'storage account'),
+    ('azurerm_managed_disk', 'managed disk'),
+    ('azurerm_mssql_database', 'SQL database'),
+    ('azurerm_postgresql_flexible_server', 'PostgreSQL flexible server'),
+    ('azurerm_mysql_flexible_server', 'MySQL flexible server'),
+    ('azurerm_cosmosdb_account', 'Cosmos DB account'),
+    ('azurerm_key_vault', 'key vault')
+ON CONFLICT (type) DO NOTHING;
