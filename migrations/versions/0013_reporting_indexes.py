@@ -1,7 +1,7 @@
 """reporting indexes: the views of sql/views/ answer for one organization from indexes
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-11-28 23:00:00
 
 scans_subject_idx (subject, finished_at) now also carries kind, status and started_at (INCLUDE): the
@@ -19,7 +19,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
