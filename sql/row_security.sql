@@ -53,6 +53,7 @@ BEGIN
              ' AND pipeline_id IN (SELECT p.id FROM nightshift.pipelines AS p)'),
             ('cost_ingests', 'source_id IN (SELECT s.id FROM nightshift.cost_sources AS s)'),
             ('cost_line_items', 'source_id IN (SELECT s.id FROM nightshift.cost_sources AS s)'),
+            ('cost_line_summary', 'source_id IN (SELECT s.id FROM nightshift.cost_sources AS s)'),
             ('schedule_wakeups', 'schedule_id IN (SELECT s.id FROM nightshift.schedules AS s)'),
             ('notifications', 'scan_id IN (SELECT s.id FROM nightshift.scans AS s)'),
             ('webhook_deliveries', 'task_id IN (SELECT t.id FROM nightshift.tasks AS t)'),

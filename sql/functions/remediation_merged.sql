@@ -25,12 +25,6 @@ AS $$
     RETURNING m.id
 $$;
 
+-- Called by definer functions (receive_github_deliveries) and by operators (`prs close --merged`,
+-- `remediations merged`, as the migrating user): no service role needs it directly.
 REVOKE ALL ON FUNCTION nightshift.remediation_merged(bigint, text, timestamptz) FROM PUBLIC;
-
-DO $$
-BEGIN
-    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'nightshift_dispatcher') THEN
-        GRANT EXECUTE ON FUNCTION nightshift.remediation_merged(bigint, text, timestamptz) TO nightshift_dispatcher;
-    END IF;
-END
-$$;

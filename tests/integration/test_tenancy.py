@@ -35,6 +35,7 @@ SHARED = {
     "task_kinds": "what each task kind does: reference data",
     "compliance_requirements": "published framework requirements: reference data",
     "compliance_check_mappings": "scanner check to requirement mappings: reference data",
+    "stateful_resource_types": "resource types remediation never recreates unasked: reference data",
 }
 # Of those, what the reporting views read, so the reader may too.
 READER_SHARED = {"settings", "task_kinds", "compliance_requirements", "compliance_check_mappings"}
@@ -45,7 +46,8 @@ DISPATCHER_FUNCTIONS = sorted([
     "complete_tasks", "enqueue", "enqueue_pr_review", "fail_notifications", "fail_task", "find_api_token",
     "heartbeat", "mark_notifications_sent", "match_github_repository", "queue_stats",
     "receive_github_deliveries", "receive_github_delivery", "record_result", "record_scan",
-    "release_notification_channels", "release_notifications", "release_tasks", "requeue_expired", "requeue_expired_notifications",
+    "release_notification_channels", "release_notifications", "release_tasks", "requeue_expired",
+    "requeue_expired_notifications",
     "retry_notification", "task_targets", "use_api_token"])
 SCHEDULER_FUNCTIONS = sorted([
     "enqueue_due", "prune_history", "requeue_expired", "resolve_schedule", "run_now", "set_active",
@@ -84,6 +86,8 @@ def seed_organization(conn: psycopg.Connection, name: str) -> dict[str, object]:
                      " VALUES (%s, 'infra', %s) RETURNING id", org, f"https://git.example.com/{name}.git")
     pipeline = one(conn, "INSERT INTO nightshift.pipelines (repository_id, name)"
                          " VALUES (%s, 'prod') RETURNING id", repo)
+    conn.execute("INSERT INTO nightshift.remediation_freezes (organization_id, starts_at, ends_at, reason)"
+                 " VALUES (%s, now(), now() + interval '7 days', %s)", (org, f"release week of {name}"))
     conn.execute("INSERT INTO nightshift.pull_requests (repository_id, number, head_ref, base_ref, title)"
                  " VALUES (%s, 1, 'nightshift/fix', 'main', %s)", (repo, f"fix of {name}"))
     integration = one(conn, "INSERT INTO nightshift.cloud_integrations"
@@ -161,6 +165,9 @@ def seed_organization(conn: psycopg.Connection, name: str) -> dict[str, object]:
                  " charge_period_end, billed_cost, effective_cost, resource_id, service_name)"
                  " VALUES (%s, %s, %s, %s, 42, 40, %s, 'Amazon S3')",
                  (source, ingest, month, month + timedelta(hours=1), resource))
+    conn.execute("INSERT INTO nightshift.cost_line_summary (source_id, ingest_id, billing_period_start,"
+                 " charge_period_start, service_name, committed, line_items, billed_cost, effective_cost)"
+                 " VALUES (%s, %s, %s, %s, 'Amazon S3', false, 1, 42, 40)", (source, ingest, month, month))
     return {"id": org, "repository": repo, "pipeline": pipeline, "integration": integration}
 
 
