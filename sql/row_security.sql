@@ -11,8 +11,9 @@
 --   ENABLE + FORCE ROW LEVEL SECURITY   no role sees a row unless a policy lets it, the owner included
 --   policy nightshift_service           FOR ALL, USING (true), TO nightshift_owner (and the table's
 --                                       owner, when a migrating user without CREATEROLE kept it), and
---                                       to nightshift_dispatcher/nightshift_scheduler where they hold a
---                                       privilege on the table: SECURITY DEFINER functions run as the
+--                                       to the service roles nightshift_dispatcher, _scheduler and
+--                                       _cost_loader (the cost agent's loader sessions) where they
+--                                       hold a privilege on the table: SECURITY DEFINER functions run as the
 --                                       owner and see everything. A constant `true` is folded away when
 --                                       the statement is planned, so the dispatcher's hot path pays
 --                                       nothing per row.
@@ -94,7 +95,7 @@ BEGIN
           FROM pg_catalog.pg_roles AS r
          WHERE r.rolname = v_table.owner
             OR r.rolname = 'nightshift_owner'
-            OR (r.rolname IN ('nightshift_dispatcher', 'nightshift_scheduler')
+            OR (r.rolname IN ('nightshift_dispatcher', 'nightshift_scheduler', 'nightshift_cost_loader')
                 AND pg_catalog.has_table_privilege(r.oid, v_table.oid, 'SELECT, INSERT, UPDATE, DELETE'));
         v_policies := ARRAY[
             ['nightshift_service', pg_catalog.format('FOR ALL TO %s USING (true) WITH CHECK (true)', v_roles)]];
