@@ -27,18 +27,13 @@ WITH integrations AS (
            coalesce(sum((l.summary -> 'check_results' -> m.scanner -> m.check_id ->> 'passed')::integer), 0)
                AS passed,
            count(l.summary -> 'check_results' -> m.scanner -> m.check_id) AS checks_run,
-           (SELECT count(*) FROM nightshift.findings AS f
-             WHERE f.subject = i.subject AND f.kind = 'compliance' AND f.status = 'OPEN'
-               AND f.check_id IN (SELECT m2.check_id FROM nightshift.compliance_check_mappings AS m2
-                                   WHERE m2.requirement_id = r.id)) AS failed,
-           (SELECT count(*) FROM nightshift.findings AS f
-             WHERE f.subject = i.subject AND f.kind = 'compliance' AND f.status = 'SUPPRESSED'
-               AND f.check_id IN (SELECT m2.check_id FROM nightshift.compliance_check_mappings AS m2
-                                   WHERE m2.requirement_id = r.id)) AS suppressed
+           (SELECT coalesce(sum((o.failing -> c.check_id ->> 0)::bigint), 0)
+              FROM (SELECT DISTINCT m2.check_id FROM nightshift.compliance_check_mappings AS m2
+                     WHERE m2.requirement_id = r.id) AS c)::bigint AS failed,
+           (SELECT coalesce(sum((o.failing -> c.check_id ->> 1)::bigint), 0)
+              FROM (SELECT DISTINCT m2.check_id FROM nightshift.compliance_check_mappings AS m2
+                     WHERE m2.requirement_id = r.id) AS c)::bigint AS suppressed
       FROM integrations AS i
-      JOIN nightshift.compliance_requirements AS r
-        ON r.framework = i.framework AND r.provider = i.provider
-      LEFT JOIN nightshift.compliance_check_mappings AS m ON m.requirement_id = r.id
       -- the latest successful scan of the integration: one probe of scans_subject_idx per integration,
       -- so that one organization's posture reads its own scans only
       LEFT JOIN LATERAL (
@@ -48,7 +43,22 @@ WITH integrations AS (
            ORDER BY s.finished_at DESC, s.id DESC
            LIMIT 1
       ) AS l ON true
-     GROUP BY i.cloud_integration_id, i.subject, i.organization_id, r.id, l.scan_id, l.finished_at
+      -- its open and suppressed compliance findings per check, {check_id: [open, suppressed]}: the
+      -- integration's findings are read once, not once per requirement
+      CROSS JOIN LATERAL (
+          SELECT coalesce(pg_catalog.jsonb_object_agg(x.check_id, pg_catalog.jsonb_build_array(x.open, x.suppressed)),
+                          '{}') AS failing
+            FROM (SELECT f.check_id, count(*) FILTER (WHERE f.status = 'OPEN') AS open,
+                         count(*) FILTER (WHERE f.status = 'SUPPRESSED') AS suppressed
+                    FROM nightshift.findings AS f
+                   WHERE f.subject = i.subject AND f.kind = 'compliance' AND f.check_id IS NOT NULL
+                     AND f.status IN ('OPEN', 'SUPPRESSED')
+                   GROUP BY f.check_id) AS x
+      ) AS o
+      JOIN nightshift.compliance_requirements AS r
+        ON r.framework = i.framework AND r.provider = i.provider
+      LEFT JOIN nightshift.compliance_check_mappings AS m ON m.requirement_id = r.id
+     GROUP BY i.cloud_integration_id, i.subject, i.organization_id, r.id, l.scan_id, l.finished_at, o.failing
 )
 SELECT cloud_integration_id, subject, organization_id, framework, framework_version, source_name,
        requirement, title, section, checks, passed, failed, suppressed,
