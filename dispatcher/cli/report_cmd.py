@@ -3,6 +3,7 @@
     nightshift report                              # every organization: drifting, broke, worst, queue
     nightshift report --organization acme --json   # the same data for scripts
     nightshift report --html report.html           # one self-contained page, open it in a browser
+    nightshift report --org acme --html acme.html  # one organization's page (what its readers see)
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "findings_mttr, findings_open_trend, compliance_scores, cost_savings, resource_findings, "
         "queue_health) for every organization or the ones named. --html writes one self-contained page "
         "(no network needed to open it): per organization the status of every target, 30 days of open "
-        "findings, MTTR, compliance posture and savings, in tables you can sort.")
+        "findings, MTTR, compliance posture and savings, in tables you can sort. A page of more than "
+        "5 organizations is an overview (one row each, from its targets and queue) unless --detail.")
     add_database_url(parser)
     parser.add_argument("--organization", "--org", metavar="NAME|ID", action="append", dest="organizations",
                         help="report on this organization only (repeatable)")
@@ -36,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="the whole report as one JSON object")
     output.add_argument("--html", metavar="FILE", type=Path, help="write the HTML page to FILE ('-': stdout)")
+    parser.add_argument("--detail", action="store_true",
+                        help="with --html: every organization's full section even when there are more than 5 "
+                        "(the page then reads every finding of every organization: slow with many)")
     parser.set_defaults(func=run_report)
 
 
@@ -47,7 +52,9 @@ def run_report(args: argparse.Namespace) -> int:
     if args.html and str(args.html) != "-" and not args.html.parent.is_dir():
         raise UsageError(f"cannot write {args.html}: {args.html.parent} is not a directory")
     with connect(resolve_url(args.database_url)) as conn:
-        report = build_report(conn, args.organizations, mttr_days=args.mttr_days)
+        # the page of many organizations is an overview unless --detail; the terminal and JSON are whole
+        detail = True if args.detail or not args.html else None
+        report = build_report(conn, args.organizations, mttr_days=args.mttr_days, detail=detail)
     if args.json:
         json.dump(report.as_dict(), sys.stdout, default=_json_value, indent=1)
         sys.stdout.write("\n")
@@ -58,7 +65,7 @@ def run_report(args: argparse.Namespace) -> int:
         else:
             args.html.write_text(page, encoding="utf-8")
             print(f"wrote {args.html} ({len(page) / 1024:.0f} KiB,"
-                  f" {len(report.organizations)} organizations)",
+                  f" {len(report.organizations)} organizations{', an overview' if report.overview else ''})",
                   file=sys.stderr)
     else:
         from rich.console import Console

