@@ -382,6 +382,10 @@ findings = Table(
     Column("suppression_id", BigInteger, ForeignKey("suppressions.id", ondelete="SET NULL")),
     Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     UniqueConstraint("subject", "fingerprint", name="findings_subject_fingerprint_key"),
+    # the tenancy scope of a finding (nightshift.subject_scope, written out): a reader's row-level security
+    # policy finds its organizations' findings through it (migration 0024)
+    Index("findings_scope_idx", text("(CASE WHEN subject LIKE 'pr/%' THEN 'repository/' || "
+                                     "split_part(subject, '/', 2) ELSE subject END)")),
     # No index holds status and pages keep room: a rescan's update of every finding it sees (last_seen,
     # occurrences) and of every one it resolves is a HOT update that writes no index entry (migration
     # 0017; 100,000 findings recorded in bench_compliance.py).

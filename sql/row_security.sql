@@ -59,6 +59,12 @@ BEGIN
             ('notifications', 'scan_id IN (SELECT s.id FROM nightshift.scans AS s)'),
             ('webhook_deliveries', 'task_id IN (SELECT t.id FROM nightshift.tasks AS t)'),
             ('pull_requests', 'repository_id IN (SELECT r.id FROM nightshift.repositories AS r)'),
+            -- findings: the same rule as every subject table, as `= ANY (array)` so that findings_scope_idx
+            -- (migration 0024, the inlined subject_scope) can find a reader's findings without a filter
+            -- on organization_id; a hashed IN (subquery) cannot use an index
+            ('findings',
+             'nightshift.subject_scope(subject) = ANY ((SELECT pg_catalog.array_agg(m) '
+             'FROM nightshift.member_subjects() AS m)::text[])'),
             -- suppressions are rules over subject globs, not owned by one organization: a reader sees
             -- those that match one of its subjects ('*' matches every organization's)
             ('suppressions',

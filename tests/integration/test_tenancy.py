@@ -508,6 +508,15 @@ def test_the_owner_pays_no_filter_and_the_reader_one_lookup_per_statement(conn: 
     assert "SubPlan" not in owner_plan and "member" not in owner_plan
     assert owner_plan == explain(conn, str(one(conn, "SELECT current_user")), claim)  # a superuser: no RLS
     # the reader's: an index scan filtered by a hash of its subjects, built once per statement
-    reader_plan = explain(conn, READER, "SELECT * FROM nightshift.findings WHERE subject = 'pipeline/1'")
+    reader_plan = explain(conn, READER, "SELECT * FROM nightshift.scans WHERE subject = 'pipeline/1'")
     assert "Index Cond: (subject = 'pipeline/1'::text)" in reader_plan
     assert "hashed SubPlan" in reader_plan
+    # findings: its subjects as one array (an InitPlan, once per statement), so that without any filter
+    # of the reader's own the policy itself finds them through findings_scope_idx (migration 0024)
+    reader_plan = explain(conn, READER, "SELECT * FROM nightshift.findings WHERE subject = 'pipeline/1'")
+    assert "Index Cond: (subject = 'pipeline/1'::text)" in reader_plan
+    assert reader_plan.count("InitPlan") == 1 and "= ANY ($0)" in reader_plan
+    with conn.transaction():
+        conn.execute("SET LOCAL enable_seqscan = off")  # an empty table: the planner would not bother
+        unfiltered = explain(conn, READER, "SELECT * FROM nightshift.findings")
+    assert "findings_scope_idx" in unfiltered, unfiltered
