@@ -180,6 +180,16 @@ class GithubWebhooks:
         self.intake = intake
         self.metrics = intake.metrics
         self.repositories = RepositoryCache()
+        # labelled series looked up once (labels() costs more than the increment): events and outcomes
+        # are few, and only verified deliveries are counted
+        self.delivered: dict[tuple[str, str], Any] = {}
+        self.enqueued = self.metrics.enqueued.labels("pr-review", "github")
+
+    def count(self, event: str, outcome: str) -> None:
+        series = self.delivered.get((event, outcome))
+        if series is None:
+            series = self.delivered[event, outcome] = self.metrics.deliveries.labels(event, outcome)
+        series.inc()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["route"] = self.route  # the metric label and the access log's route (access.route_of)
@@ -225,7 +235,7 @@ class GithubWebhooks:
         if isinstance(named, dict) and repository is None:
             raise self.unknown_repository(event, named)
         if event == "ping":
-            self.metrics.deliveries.labels(event, "pong").inc()
+            self.count(event, "pong")
             return 200, {"status": "pong", "delivery": delivery}
         if event == "pull_request" and payload.get("action") in ("opened", "synchronize", "reopened"):
             check_pull_request(payload)
@@ -240,13 +250,13 @@ class GithubWebhooks:
         return self.answer(log_fields, delivery, event, payload, received)
 
     def unknown_repository(self, event: str, named: dict[str, Any]) -> Refusal:
-        self.metrics.deliveries.labels(event, "unknown-repository").inc()
+        self.count(event, "unknown-repository")
         return Refusal(404, "unknown-repository", "unknown repository: register it in Nightshift "
                        "(repositories.full_name or url)", repository=str(named.get("full_name", ""))[:200])
 
     async def find_repository(self, named: dict[str, Any], fresh: bool = False) -> KnownRepository | None:
         fields = {key: named[key] for key in REPOSITORY_FIELDS if isinstance(named.get(key), str)}
-        key = tuple(sorted(fields.items()))
+        key = tuple(fields.items())  # in REPOSITORY_FIELDS' order
         if not fresh and (cached := self.repositories.get(key)) is not None:
             return cached
         self.repositories.drop(key)
@@ -280,7 +290,7 @@ class GithubWebhooks:
                received: Received) -> tuple[int, dict[str, Any]]:
         outcome, task_id = received.outcome, received.task_id
         log_fields.update(outcome=outcome, task_id=task_id, repository_id=received.repository_id)
-        self.metrics.deliveries.labels(event, outcome).inc()
+        self.count(event, outcome)
         if outcome == "invalid":
             raise Refusal(400, "invalid-payload", received.error or "invalid payload")
         if outcome in ("unknown-repository", "recheck"):  # it changed again between lookup and commit
@@ -291,7 +301,7 @@ class GithubWebhooks:
             self.metrics.duplicates.inc()
             return 200, {"status": "duplicate", "delivery": delivery}
         if outcome in ("enqueued", "superseded"):
-            self.metrics.enqueued.labels("pr-review", "github").inc()
+            self.enqueued.inc()
         answer: dict[str, Any] = {"status": outcome, "delivery": delivery}
         if task_id is not None:
             answer["task_id"] = task_id
