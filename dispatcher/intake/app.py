@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -172,6 +173,9 @@ def create_app(config: IntakeConfig) -> AccessLayer:
         # /readyz says when it can take traffic
         await intake.pool.open(wait=False)
         intake.batcher.start()
+        # what was built by now (modules, alembic's script directory, the app) lives as long as the
+        # process: out of the collector's sight, so full collections do not walk it again and again
+        gc.freeze()
         log.info("intake started", extra={"event": "start", "global_secret": config.webhook_secret_ref})
         try:
             yield
