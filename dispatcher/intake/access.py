@@ -9,11 +9,12 @@ so no token or signature reaches the logs.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatcher.intake.metrics import IntakeMetrics
@@ -64,14 +65,24 @@ class AccessLayer:
             log.info("%s %s %s", scope["method"], scope["path"], status, extra=fields)
 
 
+@dataclass(frozen=True)
+class RouteName:
+    """The route of a request answered outside Starlette's router, for route_of()."""
+
+    path: str
+
+
 def route_of(scope: Scope) -> str:
     """The matched route's template; 'unmatched' for anything else (bounded metric labels)."""
     route = scope.get("route")
     return getattr(route, "path", None) or "unmatched"
 
 
-async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
-    data = json.dumps(body).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+async def send_json(send: Send, status: int, body: dict[str, Any],
+                    headers: dict[str, str] | None = None) -> None:
+    data = msgspec.json.encode(body)
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    if headers:
+        raw += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": data})

@@ -22,14 +22,15 @@ import json
 import logging
 import re
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from psycopg.types.json import Jsonb
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
+from dispatcher.intake.access import RouteName, send_json
 from dispatcher.intake.batcher import Received
 from dispatcher.intake.errors import Refusal
 
@@ -47,6 +48,10 @@ REPOSITORY_FIELDS = ("full_name", "clone_url", "ssh_url", "git_url", "html_url",
 PULL_REQUEST_FIELDS = ("html_url", "updated_at", "draft", "merged", "merged_at")  # merged: remediations
 SIDE_FIELDS = ("ref", "sha")
 ACCEPTED_OUTCOMES = frozenset({"enqueued", "replaced", "superseded"})
+# ASGI servers give header names in lower case (uvicorn does)
+HEADER_NAMES = {name.encode(): name for name in ("content-type", "content-length", "x-hub-signature-256",
+                                                 "x-github-event", "x-github-delivery")}
+ROUTE = RouteName("/webhooks/github")
 
 
 def bad_signature() -> Refusal:
@@ -148,43 +153,77 @@ class RepositoryCache:
     def __init__(self, ttl: float = 60.0, size: int = 10_000) -> None:
         self.ttl = ttl
         self.size = size
-        self._found: dict[str, tuple[float, KnownRepository]] = {}
+        self._found: dict[Hashable, tuple[float, KnownRepository]] = {}
 
-    def get(self, key: str) -> KnownRepository | None:
+    def get(self, key: Hashable) -> KnownRepository | None:
         hit = self._found.get(key)
         return hit[1] if hit and time.monotonic() - hit[0] < self.ttl else None
 
-    def put(self, key: str, repository: KnownRepository) -> None:
+    def put(self, key: Hashable, repository: KnownRepository) -> None:
         if len(self._found) >= self.size:
             self._found.clear()
         self._found[key] = (time.monotonic(), repository)
 
-    def drop(self, key: str) -> None:
+    def drop(self, key: Hashable) -> None:
         self._found.pop(key, None)
 
 
 class GithubWebhooks:
+    """The route as a bare ASGI app: the access layer calls it straight (app.py), past Starlette's
+    routing, middleware, Request and Response objects, which cost a webhook more CPU than hashing and
+    decoding its 24 kB body (bench/bench_intake.py). Every check stays; refusals and database errors
+    get the same answers and metrics as on the Starlette routes (Intake.error_answer)."""
+
+    route = ROUTE
+
     def __init__(self, intake: Intake) -> None:
         self.intake = intake
         self.metrics = intake.metrics
         self.repositories = RepositoryCache()
+        # labelled series looked up once (labels() costs more than the increment): events and outcomes
+        # are few, and only verified deliveries are counted
+        self.delivered: dict[tuple[str, str], Any] = {}
+        self.enqueued = self.metrics.enqueued.labels("pr-review", "github")
 
-    async def handle(self, request: Request) -> JSONResponse:
-        if media_type(request.headers.get("content-type", "")) != "application/json":
+    def count(self, event: str, outcome: str) -> None:
+        series = self.delivered.get((event, outcome))
+        if series is None:
+            series = self.delivered[event, outcome] = self.metrics.deliveries.labels(event, outcome)
+        series.inc()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = self.route  # the metric label and the access log's route (access.route_of)
+        log_fields: dict[str, Any] = {}
+        scope.setdefault("state", {})["log_fields"] = log_fields
+        try:
+            if scope["method"] != "POST":
+                raise Refusal(405, "method", "Method Not Allowed", headers={"Allow": "POST"})
+            status, answer = await self.handle(request_headers(scope["headers"]), receive, log_fields)
+        except Exception as exc:  # Refusal, the database, a bug: one JSON answer each (CancelledError passes)
+            status, answer, headers = self.intake.error_answer(self.route.path, exc)
+            await send_json(send, status, answer, headers)
+            if status == 500:
+                raise  # as Starlette does: uvicorn logs the traceback
+            return
+        await send_json(send, status, answer)
+
+    async def handle(self, headers: dict[str, str], receive: Receive,
+                     log_fields: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if media_type(headers.get("content-type", "")) != "application/json":
             raise Refusal(415, "content-type", "content type must be application/json "
                           "(set the webhook's content type to application/json)")
-        body = await self.intake.read_body(request)
-        signature = request.headers.get("x-hub-signature-256")
+        body = await self.intake.read_body(receive, headers.get("content-length"))
+        signature = headers.get("x-hub-signature-256")
         if signature is None or not SIGNATURE.match(signature):
             self.metrics.signature_failures.labels("missing" if signature is None else "malformed").inc()
             raise bad_signature()
-        event = request.headers.get("x-github-event", "")
-        delivery = request.headers.get("x-github-delivery", "")
+        event = headers.get("x-github-event", "")
+        delivery = headers.get("x-github-delivery", "")
         if not EVENT.match(event):
             raise Refusal(400, "event", "missing or malformed X-GitHub-Event header")
         if not DELIVERY.match(delivery):
             raise Refusal(400, "delivery", "missing or malformed X-GitHub-Delivery header")
-        request.state.log_fields = {"delivery": delivery, "gh_event": event}
+        log_fields.update(delivery=delivery, gh_event=event)
 
         payload = parse_delivery(body)  # trimmed: what the rest of the handler and the database read
         named = payload.get("repository") if isinstance(payload, dict) else None
@@ -196,8 +235,8 @@ class GithubWebhooks:
         if isinstance(named, dict) and repository is None:
             raise self.unknown_repository(event, named)
         if event == "ping":
-            self.metrics.deliveries.labels(event, "pong").inc()
-            return JSONResponse({"status": "pong", "delivery": delivery})
+            self.count(event, "pong")
+            return 200, {"status": "pong", "delivery": delivery}
         if event == "pull_request" and payload.get("action") in ("opened", "synchronize", "reopened"):
             check_pull_request(payload)
         received = await self.intake.batcher.receive(delivery, event, payload, secret_ref(repository))
@@ -208,16 +247,16 @@ class GithubWebhooks:
                 raise self.unknown_repository(event, named)
             self.verify(body, signature, repository)
             received = await self.intake.batcher.receive(delivery, event, payload, secret_ref(repository))
-        return self.answer(request, delivery, event, payload, received)
+        return self.answer(log_fields, delivery, event, payload, received)
 
     def unknown_repository(self, event: str, named: dict[str, Any]) -> Refusal:
-        self.metrics.deliveries.labels(event, "unknown-repository").inc()
+        self.count(event, "unknown-repository")
         return Refusal(404, "unknown-repository", "unknown repository: register it in Nightshift "
                        "(repositories.full_name or url)", repository=str(named.get("full_name", ""))[:200])
 
     async def find_repository(self, named: dict[str, Any], fresh: bool = False) -> KnownRepository | None:
         fields = {key: named[key] for key in REPOSITORY_FIELDS if isinstance(named.get(key), str)}
-        key = json.dumps(fields, sort_keys=True)
+        key = tuple(fields.items())  # in REPOSITORY_FIELDS' order
         if not fresh and (cached := self.repositories.get(key)) is not None:
             return cached
         self.repositories.drop(key)
@@ -247,12 +286,11 @@ class GithubWebhooks:
             self.metrics.signature_failures.labels("mismatch").inc()
             raise bad_signature()
 
-    def answer(self, request: Request, delivery: str, event: str, payload: dict[str, Any],
-               received: Received) -> JSONResponse:
+    def answer(self, log_fields: dict[str, Any], delivery: str, event: str, payload: dict[str, Any],
+               received: Received) -> tuple[int, dict[str, Any]]:
         outcome, task_id = received.outcome, received.task_id
-        request.state.log_fields.update(outcome=outcome, task_id=task_id,
-                                        repository_id=received.repository_id)
-        self.metrics.deliveries.labels(event, outcome).inc()
+        log_fields.update(outcome=outcome, task_id=task_id, repository_id=received.repository_id)
+        self.count(event, outcome)
         if outcome == "invalid":
             raise Refusal(400, "invalid-payload", received.error or "invalid payload")
         if outcome in ("unknown-repository", "recheck"):  # it changed again between lookup and commit
@@ -261,22 +299,32 @@ class GithubWebhooks:
                           else "the repository changed during the delivery, retry")
         if outcome == "duplicate":
             self.metrics.duplicates.inc()
-            return JSONResponse({"status": "duplicate", "delivery": delivery})
+            return 200, {"status": "duplicate", "delivery": delivery}
         if outcome in ("enqueued", "superseded"):
-            self.metrics.enqueued.labels("pr-review", "github").inc()
+            self.enqueued.inc()
         answer: dict[str, Any] = {"status": outcome, "delivery": delivery}
         if task_id is not None:
             answer["task_id"] = task_id
         if outcome == "ignored":
             action = f" action {payload['action']}" if "action" in payload else ""
             answer["reason"] = f"event {event}{action} starts nothing"
-        return JSONResponse(answer, status_code=202 if outcome in ACCEPTED_OUTCOMES else 200)
+        return 202 if outcome in ACCEPTED_OUTCOMES else 200, answer
 
 
 def secret_ref(repository: KnownRepository | None) -> str | bool | None:
     """What the transaction checks the repository against: its own secret reference, None for the
     global secret, False when the payload names no repository (nothing to check)."""
     return False if repository is None else repository.webhook_secret_ref
+
+
+def request_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The headers this route reads (first occurrence, as Starlette's Headers.get), decoded as latin-1."""
+    found: dict[str, str] = {}
+    for name, value in raw:
+        key = HEADER_NAMES.get(name)
+        if key is not None and key not in found:
+            found[key] = value.decode("latin-1")
+    return found
 
 
 def media_type(content_type: str) -> str:

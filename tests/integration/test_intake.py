@@ -320,6 +320,23 @@ def test_bad_deliveries_are_refused_clearly(server: IntakeServer, db: psycopg.Co
     assert after == before + 1
 
 
+def test_other_methods_and_paths_get_json_errors_with_their_reason(server: IntakeServer) -> None:
+    # the webhook route answers outside Starlette's router (github.py): its 405 and the router's 404
+    # must look and count the same
+    labels = {"route": "/webhooks/github", "reason": "method"}
+    before = server.metric("nightshift_intake_rejected_total", **labels)
+    with server.client() as client:
+        wrong = client.get("/webhooks/github")
+        assert (wrong.status_code, wrong.headers["allow"], wrong.json()) == (
+            405, "POST", {"error": "Method Not Allowed"})
+        missing = client.post("/webhooks/gitlab", content=b"{}")
+        assert (missing.status_code, missing.json()) == (404, {"error": "Not Found"})
+    assert server.metric("nightshift_intake_rejected_total", **labels) == before + 1
+    assert server.metric("nightshift_intake_requests_total", route="/webhooks/github", method="GET",
+                         status="405") >= 1
+    assert server.metric("nightshift_intake_rejected_total", route="unmatched", reason="not-found") >= 1
+
+
 def test_an_unknown_repository_is_404_and_enqueues_nothing(server: IntakeServer,
                                                            db: psycopg.Connection) -> None:
     add_repository(db, full_name="someone/else", url="https://github.com/someone/else.git")
