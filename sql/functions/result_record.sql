@@ -53,7 +53,6 @@ DECLARE
     v_status nightshift.scan_status;
     v_summary jsonb := p_result -> 'summary';
     v_scan jsonb;  -- the scan's own fields, without its findings
-    v_findings jsonb;
     v_seen record;  -- upsert_findings: seen, new_ids, reopened_ids, unsuppressed_ids, suppressed_ids, kinds, known
     v_resolved bigint[] := '{}';
 BEGIN
@@ -94,7 +93,6 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'its statuses are ' || array_to_string(v_kind.scan_statuses, ', ') || ' and ERROR';
     END IF;
-    v_findings := coalesce(nullif(p_result #> '{scan,findings}', 'null'::jsonb), '[]');
     v_scan := jsonb_build_object('summary', p_result #> '{scan,summary}', 'error', p_result #> '{scan,error}',
                                  'artifacts', p_result #> '{scan,artifacts}',
                                  'started_at', p_result #> '{scan,started_at}');
@@ -116,8 +114,10 @@ BEGIN
         PERFORM nightshift.notify_scan_health(scan_id);  -- a target whose scans start failing, or recover
     END IF;
 
-    -- an expression, not a statement (see above)
-    v_seen := nightshift.upsert_findings(scan_id, v_task.subject, v_findings);
+    -- an expression, not a statement (see above); the findings are not put in a variable first
+    -- (assigning one copies it)
+    v_seen := nightshift.upsert_findings(scan_id, v_task.subject,
+                                         coalesce(nullif(p_result #> '{scan,findings}', 'null'::jsonb), '[]'));
 
     -- a subject without findings before this scan has none to resolve
     IF v_status <> 'ERROR' AND v_seen.known THEN
