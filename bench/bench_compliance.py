@@ -284,15 +284,19 @@ def recording(url: str, args: argparse.Namespace) -> bool:
     bi, bu = statistics.median(baseline_insert), statistics.median(baseline_update)
     print(f"  {args.results:,} check results, one transaction each, median of {args.rounds} "
           f"(baseline: plain INSERT ... ON CONFLICT, executemany: inserts {bi:.3f} s, updates {bu:.3f} s)")
-    ok = True
+    ok = by_cpu = True
     for label, *_ in steps:
-        seconds = statistics.median(timings[label])
+        seconds, cpu = statistics.median(timings[label]), statistics.median(cpus[label])
         base = bu if "rescan (updates)" in label else bi
         print(f"  {label:<32} {seconds:7.3f} s   {seconds / base:5.2f}x the baseline   "
-              f"(CPU {statistics.median(cpus[label]):.3f} s: server backend + client)")
+              f"(CPU {cpu:.3f} s: server backend + client)")
         ok &= seconds < RECORD_SECONDS
+        by_cpu &= cpu < RECORD_SECONDS
     print(f"  of which the document's way in   {statistics.median(transfer):7.3f} s   "
           f"(encode, send, parse as jsonb: {len(json.dumps(findings)) / 1e6:.0f} MB)")
+    # On a shared machine the wall time is mostly waiting for a CPU; the CPU time is what an idle one takes.
+    print(f"  by CPU time (an idle machine): recording < {RECORD_SECONDS:g} s each "
+          f"{'met' if by_cpu else 'MISSED'}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     return ok
 
 

@@ -1,20 +1,26 @@
 """Turn Prowler's OCSF JSON output (`-M json-ocsf`) into compliance findings. Pure: no I/O, no database.
 
-Prowler 5 writes a JSON array of OCSF 1.5 Detection Findings, one per check and resource (see
-tests/fixtures/prowler/). What is read of each:
+Prowler 5 writes a JSON array of OCSF 1.5 Detection Findings, one per check and resource, of one shape
+for AWS, Azure and GCP (tests/fixtures/prowler/: real output of each). What is read of each:
 
     metadata.event_code        the Prowler check id (s3_bucket_secure_transport_policy)
     status_code                PASS, FAIL or MANUAL
     severity                   Informational, Low, Medium, High, Critical (lower-cased here)
-    resources[0].uid / region / type / name    the resource ARN (or other uid), region, OCSF type
-    cloud.account.uid          the account
+    resources[0].uid / region / type / name    the resource's uid, region, type: an ARN and an AWS
+                               region; an Azure resource id (/subscriptions/.../storageAccounts/x) and
+                               location (westeurope, or global); for GCP often the bare resource name
+                               (a Cloud SQL instance's uid is its name) and a region (europe-west1)
+    cloud.account.uid          the account: AWS account, Azure subscription, GCP project
+    cloud.provider             aws, azure, gcp
     unmapped.compliance        {"CIS-3.0": ["5.2", "5.3"], "SOC2": [...], ...}: the framework requirements
                                Prowler maps the check to (kept for the frameworks asked for)
     status_detail, finding_info.title, remediation.references
 
 One finding per FAIL. PASS and MANUAL are counted per check (`checks`), for the posture.
 Identity: fingerprint = sha256 of ("compliance", "prowler", check id, resource uid, region): one finding
-per check and resource, whatever Prowler's wording of the status detail.
+per check and resource, whatever Prowler's wording of the status detail. For GCP the project is part of
+it too: its uids are unique within a project only, and one integration may scan several projects (two
+projects' "orders-db" instances are two findings). ARNs and Azure resource ids are unique as they are.
 Malformed input raises ProwlerOutputError naming the problem.
 """
 
@@ -82,16 +88,20 @@ def parse_prowler(data: bytes | str, *, requirements: Collection[str] | None = N
     return result
 
 
-def fingerprint(check_id: str, resource: str, region: str) -> str:
-    key = "\x1f".join((KIND, SCANNER, check_id, resource, region))
+def fingerprint(check_id: str, resource: str, region: str, project: str | None = None) -> str:
+    """`project` only for uids that are unique within a project alone (GCP)."""
+    key = "\x1f".join((KIND, SCANNER, check_id, resource, region, *((project,) if project else ())))
     return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _finding(item: Mapping[str, Any], check_id: str, requirements: Collection[str] | None) -> dict[str, Any]:
     resources = item.get("resources") or [{}]
     resource = resources[0] if isinstance(resources[0], dict) else {}
+    cloud = item.get("cloud") or {}
     uid = str(resource.get("uid") or resource.get("name") or "")
-    region = str(resource.get("region") or (item.get("cloud") or {}).get("region") or "")
+    region = str(resource.get("region") or cloud.get("region") or "")
+    account = (cloud.get("account") or {}).get("uid")
+    project = str(account) if cloud.get("provider") == "gcp" and account else None
     compliance = ((item.get("unmapped") or {}).get("compliance")) or {}
     if requirements is not None:
         compliance = {key: value for key, value in compliance.items() if key in requirements}
@@ -99,7 +109,7 @@ def _finding(item: Mapping[str, Any], check_id: str, requirements: Collection[st
     references = (item.get("remediation") or {}).get("references") or []
     return {
         "kind": KIND,
-        "fingerprint": fingerprint(check_id, uid, region),
+        "fingerprint": fingerprint(check_id, uid, region, project),
         "scanner": SCANNER,
         "check_id": check_id,
         "address": uid,
@@ -107,7 +117,7 @@ def _finding(item: Mapping[str, Any], check_id: str, requirements: Collection[st
         "type": resource.get("type"),
         "severity": severity.lower() if isinstance(severity, str) and severity else None,
         "region": region,
-        "account": ((item.get("cloud") or {}).get("account") or {}).get("uid"),
+        "account": account,
         "resource_name": resource.get("name"),
         "check_name": (item.get("finding_info") or {}).get("title"),
         "status_detail": item.get("status_detail"),

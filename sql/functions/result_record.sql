@@ -42,18 +42,18 @@ SET search_path = pg_catalog, pg_temp
 -- each pass over the findings (jsonb_array_elements) holds them all: a 100,000-finding scan is ~50 MB,
 -- which at the default 4 MB went to a temporary file once per pass (bench/bench_compliance.py)
 SET work_mem = '128MB'
+-- Speed: a scan may hold 100,000 findings (~50 MB of JSON). No SQL statement here names p_result or the
+-- findings, only plain expressions do: a statement's custom plan would copy the parameter into itself
+-- as a constant, 50 MB per reference. The findings are read once, by upsert_findings, which also says
+-- which kinds it saw and whether the subject had findings before (bench/bench_compliance.py).
 AS $$
 DECLARE
     v_task nightshift.tasks;
     v_kind nightshift.task_kinds;
-    v_scan jsonb := p_result -> 'scan';
     v_status nightshift.scan_status;
-    v_findings jsonb;
-    v_seen integer;
-    v_new bigint[];
-    v_reopened bigint[];
-    v_unsuppressed bigint[];
-    v_suppressed bigint[];
+    v_summary jsonb := p_result -> 'summary';
+    v_scan jsonb;  -- the scan's own fields, without its findings
+    v_seen record;  -- upsert_findings: seen, new_ids, reopened_ids, unsuppressed_ids, suppressed_ids, kinds, known
     v_resolved bigint[] := '{}';
 BEGIN
     /* complete task p_task_id (attempt p_attempt) and store its result; stored = false for a stale holder */
@@ -68,8 +68,8 @@ BEGIN
         RETURN;
     END IF;
     stored := true;
-    UPDATE nightshift.tasks AS t SET summary = nullif(p_result -> 'summary', '{}'::jsonb)
-     WHERE t.id = p_task_id AND p_result ? 'summary'
+    UPDATE nightshift.tasks AS t SET summary = nullif(v_summary, '{}'::jsonb)
+     WHERE t.id = p_task_id AND v_summary IS NOT NULL
     RETURNING * INTO v_task;
     IF v_task.id IS NULL THEN
         SELECT * INTO STRICT v_task FROM nightshift.tasks WHERE id = p_task_id;
@@ -80,19 +80,22 @@ BEGIN
     IF p_result ? 'remediation' THEN
         PERFORM nightshift.record_remediation(p_task_id, p_result -> 'remediation');
     END IF;
-    IF v_scan IS NULL OR jsonb_typeof(v_scan) = 'null' THEN
+    -- no scan, or "scan": null (asked without copying the scan out of the document)
+    IF NOT p_result ? 'scan' OR p_result @> '{"scan": null}' THEN
         RETURN;
     END IF;
 
     SELECT * INTO v_kind FROM nightshift.task_kinds AS k WHERE k.kind = v_task.kind;
-    v_status := (v_scan ->> 'status')::nightshift.scan_status;
+    v_status := (p_result #>> '{scan,status}')::nightshift.scan_status;
     IF v_status <> 'ERROR' AND cardinality(v_kind.scan_statuses) > 0
        AND NOT v_status = ANY (v_kind.scan_statuses) THEN
         RAISE EXCEPTION 'a % scan cannot be %', v_task.kind, v_status
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'its statuses are ' || array_to_string(v_kind.scan_statuses, ', ') || ' and ERROR';
     END IF;
-    v_findings := coalesce(nullif(v_scan -> 'findings', 'null'::jsonb), '[]');
+    v_scan := jsonb_build_object('summary', p_result #> '{scan,summary}', 'error', p_result #> '{scan,error}',
+                                 'artifacts', p_result #> '{scan,artifacts}',
+                                 'started_at', p_result #> '{scan,started_at}');
 
     INSERT INTO nightshift.scans (task_id, attempt, kind, subject, status, summary, error, artifacts,
                                   started_at)
@@ -111,23 +114,19 @@ BEGIN
         PERFORM nightshift.notify_scan_health(scan_id);  -- a target whose scans start failing, or recover
     END IF;
 
-    SELECT count(*),
-           coalesce(array_agg(u.id) FILTER (WHERE u.status = 'OPEN' AND u.previous IS NULL), '{}'),
-           coalesce(array_agg(u.id) FILTER (WHERE u.status = 'OPEN' AND u.previous = 'RESOLVED'), '{}'),
-           coalesce(array_agg(u.id) FILTER (WHERE u.status = 'OPEN' AND u.previous = 'SUPPRESSED'), '{}'),
-           coalesce(array_agg(u.id) FILTER (WHERE u.status = 'SUPPRESSED' AND u.previous = 'OPEN'), '{}')
-      INTO v_seen, v_new, v_reopened, v_unsuppressed, v_suppressed
-      FROM nightshift.upsert_findings(scan_id, v_task.subject, v_findings) AS u;
+    -- an expression, not a statement (see above); the findings are not put in a variable first
+    -- (assigning one copies it)
+    v_seen := nightshift.upsert_findings(scan_id, v_task.subject,
+                                         coalesce(nullif(p_result #> '{scan,findings}', 'null'::jsonb), '[]'));
 
-    IF v_status <> 'ERROR' THEN
+    -- a subject without findings before this scan has none to resolve
+    IF v_status <> 'ERROR' AND v_seen.known THEN
         -- the kinds this task owns, plus any it reported (a scanner not yet listed in task_kinds)
         SELECT coalesce(array_agg(r.id) FILTER (WHERE r.previous = 'OPEN'), '{}') INTO v_resolved
           FROM nightshift.resolve_absent_findings(
-                   scan_id, v_task.subject,
-                   coalesce(v_kind.finding_kinds, '{}')
-                   || ARRAY(SELECT DISTINCT e.doc ->> 'kind' FROM jsonb_array_elements(v_findings) AS e(doc))
-               ) AS r;
-
+                   scan_id, v_task.subject, coalesce(v_kind.finding_kinds, '{}') || v_seen.kinds) AS r;
+    END IF;
+    IF v_status <> 'ERROR' THEN
         -- the payload's switch is the schedule's as it was at enqueue (compliance payloads call it
         -- auto_remediate); a task enqueued by hand has none, and the live switches alone decide
         IF v_kind.remediation_kind IS NOT NULL THEN
@@ -142,16 +141,17 @@ BEGIN
 
     UPDATE nightshift.scans AS s
        SET summary = s.summary || jsonb_build_object('findings', jsonb_build_object(
-               'seen', v_seen, 'new', cardinality(v_new), 'reopened', cardinality(v_reopened),
-               'resolved', cardinality(v_resolved), 'unsuppressed', cardinality(v_unsuppressed),
-               'suppressed', cardinality(v_suppressed)))
+               'seen', v_seen.seen, 'new', cardinality(v_seen.new_ids),
+               'reopened', cardinality(v_seen.reopened_ids), 'resolved', cardinality(v_resolved),
+               'unsuppressed', cardinality(v_seen.unsuppressed_ids),
+               'suppressed', cardinality(v_seen.suppressed_ids)))
      WHERE s.id = scan_id;
 
-    IF cardinality(v_new) + cardinality(v_reopened) + cardinality(v_resolved)
-       + cardinality(v_unsuppressed) + cardinality(v_suppressed) > 0
+    IF cardinality(v_seen.new_ids) + cardinality(v_seen.reopened_ids) + cardinality(v_resolved)
+       + cardinality(v_seen.unsuppressed_ids) + cardinality(v_seen.suppressed_ids) > 0
        AND (v_kind.kind IS NULL OR v_kind.notification_template IS NOT NULL) THEN
-        PERFORM nightshift.notify_findings_changed(scan_id, v_new, v_reopened, v_resolved,
-                                                   v_unsuppressed, v_suppressed);
+        PERFORM nightshift.notify_findings_changed(scan_id, v_seen.new_ids, v_seen.reopened_ids, v_resolved,
+                                                   v_seen.unsuppressed_ids, v_seen.suppressed_ids);
     END IF;
 END
 $$;

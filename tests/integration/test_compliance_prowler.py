@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import psycopg
 import pytest
 
 from dispatcher.compliance import scanners
+from dispatcher.compliance.prowler import parse_prowler
 from dispatcher.demo.offline_aws import client, moto_server, moto_server_path
 from tests.support.compliance_support import ROOT, make_integration, open_checks, scan_compliance
 
@@ -74,6 +76,40 @@ def test_prowler_findings_are_recorded_with_their_requirements(
     # only the enabled frameworks' requirements are kept (the fixture also maps CIS-1.4, ISO27001-2022)
     assert rows[0][:3] == (SSH, {"CIS-3.0": ["5.2", "5.3"], "SOC2": ["cc_6_6", "cc_7_2"]}, "high")
     assert rows[1] == (TLS, {"CIS-3.0": ["2.1.1"]}, "medium", "arn:aws:s3:::nightshift-reports")
+
+
+@pytest.mark.parametrize(("provider", "fixture", "failed", "requirements"), [
+    ("azure", "azure_cis_6.0.ocsf.json",
+     ("storage_secure_transfer_required_is_enabled",
+      "/subscriptions/9c6b2a1e-3f4d-4e5a-8b7c-0d1e2f3a4b5c/resourceGroups/audit-rg/providers/"
+      "Microsoft.Storage/storageAccounts/nsreports"),
+     {"CIS-6.0": ["9.3.4"], "SOC2": ["cc_6_2", "cc_6_7"]}),
+    ("gcp", "gcp_cis_5.0.ocsf.json", ("cloudsql_instance_public_access", "orders-db"),
+     {"CIS-5.0": ["6.5", "6.7"], "SOC2": ["cc_6_2"]}),
+])
+def test_azure_and_gcp_findings_are_recorded_with_their_requirements(
+    conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, provider: str, fixture: str,
+    failed: tuple[str, str], requirements: dict[str, list[str]],
+) -> None:
+    """Prowler's own OCSF output for an Azure and a GCP check (tests/fixtures/prowler/README.md), through
+    the agent: the provider's CIS file is asked for, and the requirements of the enabled frameworks kept."""
+    output = FIXTURE.parent / fixture
+    fake_prowler(tmp_path / "bin", f'cp {output} "$out/nightshift.ocsf.json"\n', monkeypatch)
+    key = tmp_path / "gcp-audit.json"
+    key.write_text("{}")
+    credentials = {"auth": "managed-identity"} if provider == "azure" else {"credentials_file": str(key)}
+    subject = live_integration(conn, credentials, provider=provider, frameworks=("CIS", "SOC2"))
+    scan = scan_compliance(conn, subject)
+    assert scan["status"] == "FAILED_CHECKS", scan["error"]
+    assert open_checks(conn, subject) == {failed}
+    prowler = scan["summary"]["prowler"]
+    assert prowler["compliance"] == [f"cis_{'6.0' if provider == 'azure' else '5.0'}_{provider}",
+                                     f"soc2_{provider}"]
+    assert (prowler["failed"], prowler["passed"], prowler["manual"]) == (1, 1, 0)
+    row = conn.execute("SELECT details -> 'requirements', details ->> 'region', severity"
+                       " FROM nightshift.findings WHERE subject = %s", (subject,)).fetchone()
+    assert row == (requirements, "westeurope" if provider == "azure" else "europe-west1",
+                   "high" if provider == "azure" else "critical")
 
 
 @pytest.mark.parametrize(("credentials", "frameworks", "provider", "error"), [
@@ -273,3 +309,28 @@ def test_a_missing_or_hanging_prowler_is_an_error_that_resolves_nothing(
         expected = "prowler was killed at the deadline after"
     assert scan["status"] == "ERROR" and scan["error"].startswith(expected), scan["error"]
     assert len(open_checks(conn, subject)) == 2, "a scan that did not look resolves nothing"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_installed_prowler_writes_azure_and_gcp_output_the_parser_reads(
+    real_prowler: Path, tmp_path: Path,
+) -> None:
+    """The Azure and GCP fixtures again, written now by the installed Prowler's own code (the generator
+    of tests/fixtures/prowler, untrimmed): a newer Prowler whose shape moved fails here."""
+    python = real_prowler.parent / "python"
+    assert python.is_file(), f"no Python next to {real_prowler}: `nightshift scanners install prowler`"
+    generator = FIXTURE.parent / "generate_azure_gcp.py"
+    done = subprocess.run([str(python), str(generator), str(tmp_path)], capture_output=True, text=True,
+                          timeout=500, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    azure = parse_prowler((tmp_path / "azure_cis_6.0.ocsf.json").read_bytes(), requirements={"CIS-6.0"})
+    gcp = parse_prowler((tmp_path / "gcp_cis_5.0.ocsf.json").read_bytes(), requirements={"CIS-5.0"})
+    assert [(f["check_id"], f["address"].rsplit("/", 1)[-1], f["region"], f["requirements"], f["severity"])
+            for f in azure.findings + gcp.findings] == [
+        ("storage_secure_transfer_required_is_enabled", "nsreports", "westeurope", {"CIS-6.0": ["9.3.4"]},
+         "high"),
+        ("cloudsql_instance_public_access", "orders-db", "europe-west1", {"CIS-5.0": ["6.5", "6.7"]},
+         "critical")]
+    assert [f["account"] for f in azure.findings + gcp.findings] == [
+        "9c6b2a1e-3f4d-4e5a-8b7c-0d1e2f3a4b5c", "nightshift-audit-123456"]

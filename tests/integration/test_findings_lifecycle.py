@@ -7,6 +7,8 @@ run: a running task (claimed, attempt 1) whose result is stored with record_scan
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any
 
 import psycopg
@@ -286,6 +288,61 @@ def test_two_findings_with_one_fingerprint_are_refused_whole(conn: psycopg.Conne
     with pytest.raises(psycopg.errors.InvalidParameterValue,
                        match=r"two findings share the fingerprint drift:aws_s3_bucket\.logs"):
         record(conn, task_id, [drift("aws_s3_bucket.other", "tags"), LOGS, dict(LOGS, severity="high")])
+
+
+BAD_FINDINGS = {
+    "missing fingerprint": {"kind": "drift", "address": "x.y"},
+    "empty kind": {"kind": "", "fingerprint": "drift:x.y"},
+    "not an object": "drift:x.y",
+    "an array": ["drift", "x.y"],
+}
+
+
+@pytest.mark.parametrize("known", [False, True], ids=["first findings of the subject", "known subject"])
+@pytest.mark.parametrize("bad", list(BAD_FINDINGS), ids=list(BAD_FINDINGS))
+def test_a_finding_without_kind_or_fingerprint_is_named(conn: psycopg.Connection, known: bool,
+                                                          bad: str) -> None:
+    """Checked while the findings are written (no pass over them first), on both ways in: a plain
+    insert for a subject's first findings, the upsert afterwards."""
+    subject = make_pipeline(conn)
+    if known:
+        scan(conn, subject, [WEB])
+    task_id = claim(conn, subject)
+    with pytest.raises(psycopg.errors.InvalidParameterValue,
+                       match=r"every finding needs a kind and a fingerprint; got "):
+        record(conn, task_id, [LOGS, BAD_FINDINGS[bad]], status="DRIFTED")  # type: ignore[list-item]
+    assert findings(conn, subject).keys() == ({"aws_security_group.web"} if known else set())
+
+
+def test_first_findings_written_meanwhile_by_another_transaction_are_updated(db_url: str) -> None:
+    """A subject's first findings are plainly inserted; should another transaction insert one of them
+    first, the insert fails on the unique key and the upsert takes over: nothing is lost or doubled."""
+    with psycopg.connect(db_url, autocommit=True) as setup:
+        subject = make_pipeline(setup)
+        # one task per kind and subject is in flight: the other writer is a plug-in's scan of it
+        mine, theirs = claim(setup, subject), claim(setup, subject, kind="plugin-scan")
+    with psycopg.connect(db_url) as other, psycopg.connect(db_url) as conn:
+        record(other, theirs, [LOGS])  # not committed yet: holds the key of LOGS
+        pid = one(other, "SELECT pg_backend_pid()")
+
+        def commit_once_waited_for() -> None:
+            with psycopg.connect(db_url, autocommit=True) as watcher:
+                for _ in range(600):
+                    if one(watcher, "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid <> %s", pid):
+                        break
+                    time.sleep(0.05)
+            other.commit()
+
+        committer = threading.Thread(target=commit_once_waited_for)
+        committer.start()
+        scan_id = record(conn, mine, [LOGS, WEB])  # waits for `other`, then falls back to the upsert
+        conn.commit()
+        committer.join(timeout=60)
+        found = findings(conn, subject)
+        assert {a: (f["status"], f["occurrences"], f["last_scan_id"]) for a, f in found.items()} == {
+            "aws_s3_bucket.logs": ("OPEN", 2, scan_id), "aws_security_group.web": ("OPEN", 1, scan_id)}
+        summary = one(conn, "SELECT summary FROM nightshift.scans WHERE id = %s", scan_id)
+        assert summary["findings"]["seen"] == 2
 
 
 def test_the_result_is_one_transaction(db_url: str) -> None:
