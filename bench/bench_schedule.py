@@ -137,8 +137,8 @@ def reset(url: str, rows: int, due: int) -> None:
             conn.execute(statement, {"every": rows // due, "rows": rows})
         if rows <= 1_000_000:
             # the hints the previous run wrote at the next slots are stale now; a few of them come due
-            # during the benchmark and would take places in the 100,000-row batch. One hint per schedule,
-            # as after the fill (too slow for ten million rows, where 1,000 due leave the batch half-empty)
+            # during the benchmark and would take places in the 100,000-row batch. The hints as after the
+            # fill (too slow for ten million rows, where 1,000 due leave the batch half-empty)
             conn.execute("SELECT nightshift.rebuild_schedule_wakeups()")
             conn.execute("VACUUM ANALYZE nightshift.schedules")
         conn.execute("VACUUM ANALYZE nightshift.tasks")

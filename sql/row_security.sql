@@ -55,7 +55,8 @@ BEGIN
             ('cost_ingests', 'source_id IN (SELECT s.id FROM nightshift.cost_sources AS s)'),
             ('cost_line_items', 'source_id IN (SELECT s.id FROM nightshift.cost_sources AS s)'),
             ('cost_line_summary', 'source_id IN (SELECT s.id FROM nightshift.cost_sources AS s)'),
-            ('schedule_wakeups', 'schedule_id IN (SELECT s.id FROM nightshift.schedules AS s)'),
+            -- a hint may name schedules of several organizations: shown only when all are the reader's
+            ('schedule_wakeups', 'schedule_ids <@ ARRAY(SELECT s.id FROM nightshift.schedules AS s)'),
             ('notifications', 'scan_id IN (SELECT s.id FROM nightshift.scans AS s)'),
             ('webhook_deliveries', 'task_id IN (SELECT t.id FROM nightshift.tasks AS t)'),
             ('pull_requests', 'repository_id IN (SELECT r.id FROM nightshift.repositories AS r)'),

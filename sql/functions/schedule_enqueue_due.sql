@@ -3,18 +3,21 @@
 --
 -- Its cost follows what is due, not what is scheduled. Per kind:
 --   * the due hints come first: nightshift.schedule_wakeups rows whose run_at has passed, oldest first,
---     at most the batch size (p_limit, else setting 'schedule.batch_size'): one index range scan, so
---     with nothing due a call reads one index page per kind, whatever the number of schedules;
+--     locked FOR UPDATE SKIP LOCKED (concurrent callers take different ones), cut after the batch size
+--     (p_limit, else setting 'schedule.batch_size') of schedules they name: one index range scan, so with
+--     nothing due a call reads one index page per kind, whatever the number of schedules;
 --   * the schedule rows they name are checked (the row decides: active, monitored, next_run_at <= now(),
---     target switches on) and locked FOR UPDATE SKIP LOCKED, so concurrent callers split the work;
---   * one task per locked row, ON CONFLICT DO NOTHING against tasks_one_in_flight: a target whose
---     previous task is still queued or running is skipped (a CronJob's concurrencyPolicy: Forbid);
+--     target switches on) and locked FOR UPDATE SKIP LOCKED, so a DBA's held rows are not waited for;
+--   * one task per locked row whose target has no task queued or running (a CronJob's concurrencyPolicy:
+--     Forbid): a plain INSERT after an anti-join, ON CONFLICT DO NOTHING only when a concurrent enqueue
+--     of the same target makes it fail;
 --   * run_after of the batch is spread evenly over the kind's window (setting 'schedule.stagger.<kind>');
 --   * next_run_at of every locked row — skipped ones too — advances to its first slot after now() (a HOT
---     update: no index holds next_run_at), ten missed slots become one run, and a hint is written there;
---   * the hints just read are dropped unless their schedule is still due and was not taken (another
---     caller or a DBA holds its row: it stays for the next call); a due target whose switch is off gets
---     its hint moved to its next slot, so it is not re-read every minute (switching it on brings it
+--     update: no index holds next_run_at), ten missed slots become one run, and one hint per minute of
+--     new next runs names them all (about 1,440 rows for a day's worth, not one row per schedule);
+--   * the hints just read are dropped; the schedules they named that are still due and were not taken
+--     (another caller or a DBA holds the row) get a hint for the next call; a due target whose switch is
+--     off gets one at its next slot, so it is not re-read every minute (switching it on brings it
 --     back: trigger target_schedules).
 -- A batch that hits the limit leaves the rest due, oldest first, for the next call: every call stays
 -- bounded, and nothing is skipped or doubled.
@@ -38,9 +41,13 @@ DECLARE
     v_limit integer;
     v_hint_rows tid[];
     v_hint_ids bigint[];
+    v_rest_ids bigint[];
+    v_rest_at timestamptz;
     v_taken bigint[];
+    v_subjects text[];
+    v_payloads jsonb[];
+    v_count integer;
     v_left bigint[];
-    v_left_rows tid[];
     v_lookback_days integer;
     v_cost_actions jsonb;
 BEGIN
@@ -65,13 +72,31 @@ BEGIN
         enqueued := 0;
         skipped := 0;
 
-        SELECT array_agg(h.hint_row), array_agg(h.schedule_id)
-          INTO v_hint_rows, v_hint_ids
-          FROM (SELECT w.ctid AS hint_row, w.schedule_id
-                  FROM nightshift.schedule_wakeups AS w
-                 WHERE w.kind = v_kind AND w.run_at <= now()
-                 ORDER BY w.run_at
-                 LIMIT v_limit) AS h;
+        -- The due hints, oldest first, locked (concurrent callers take different ones) and cut after
+        -- v_limit schedules: the rest of the hint cut through (v_rest_ids) goes back for the next call.
+        WITH hint AS (
+            SELECT w.ctid AS hint_row, w.run_at, w.schedule_ids
+              FROM nightshift.schedule_wakeups AS w
+             WHERE w.kind = v_kind AND w.run_at <= now()
+             ORDER BY w.run_at
+             LIMIT v_limit
+               FOR UPDATE SKIP LOCKED
+        ), counted AS (
+            SELECT h.hint_row, h.run_at, h.schedule_ids,
+                   coalesce(sum(cardinality(h.schedule_ids)) OVER (
+                       ORDER BY h.run_at, h.hint_row ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                       0) AS before
+              FROM hint AS h
+        ), named AS (
+            SELECT m.id, c.run_at, c.before + m.position > v_limit AS rest
+              FROM counted AS c, unnest(c.schedule_ids) WITH ORDINALITY AS m (id, position)
+             WHERE c.before < v_limit
+        )
+        SELECT (SELECT array_agg(c.hint_row) FROM counted AS c WHERE c.before < v_limit),
+               array_agg(n.id) FILTER (WHERE NOT n.rest),
+               array_agg(n.id) FILTER (WHERE n.rest), min(n.run_at) FILTER (WHERE n.rest)
+          INTO v_hint_rows, v_hint_ids, v_rest_ids, v_rest_at
+          FROM named AS n;
         IF v_hint_rows IS NULL THEN  -- nothing due: the common case, one index probe
             RETURN NEXT;
             CONTINUE;
@@ -83,11 +108,12 @@ BEGIN
         PERFORM pg_catalog.set_config('nightshift.enqueue_due', 'on', true);
 
         -- One statement per kind, joined straight to its target tables (the UNION ALL view
-        -- schedule_targets made the planner build all of it). The payloads must match the view's:
+        -- schedule_targets made the planner build all of it): it locks the due rows, advances them,
+        -- writes their new hints and hands the tasks (id, subject, payload, most overdue first) to the
+        -- insert below, which all kinds share. The payloads must match the view's:
         -- test_run_now_and_enqueue_due_build_the_same_task checks it. Rows are locked in the order the
-        -- index of ids gives them (no ORDER BY: the batch is already the oldest hints); position and size
-        -- place each task inside the stagger window, most overdue first. next_run_at is advanced by TID:
-        -- the rows are locked by this statement, so their ctid cannot change under us.
+        -- scan finds them (no ORDER BY: the batch is already the oldest hints). next_run_at is advanced
+        -- by TID: the rows are locked by this statement, so their ctid cannot change under us.
         IF v_kind = 'drift-scan' THEN
             WITH due AS (
                 SELECT s.id, s.ctid AS row_id, s.next_run_at, s.pipeline_id, s.auto_create_pr,
@@ -103,37 +129,34 @@ BEGIN
                  WHERE s.ctid = ANY (ARRAY(SELECT d.row_id FROM due AS d))
                 RETURNING s.kind, s.next_run_at, s.id
             ), hinted AS (
-                INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_id)
-                SELECT a.kind, a.next_run_at, a.id FROM advanced AS a ORDER BY a.next_run_at
-            ), inserted AS (
-                INSERT INTO nightshift.tasks (kind, subject, payload, run_after, schedule_id)
-                SELECT 'drift-scan', 'pipeline/' || d.pipeline_id,
-                       jsonb_build_object(
-                           'schedule_id', d.id,
-                           'pipeline_id', d.pipeline_id,
-                           -- the master switches are read only for the few schedules that ask for PRs
-                           -- (AND stops at false): no join of every due row to pipelines
-                           'auto_create_pr', d.auto_create_pr AND (
-                               SELECT r.auto_remediate AND o.auto_remediate
-                                 FROM nightshift.pipelines AS p
-                                 JOIN nightshift.repositories AS r ON r.id = p.repository_id
-                                 JOIN nightshift.organizations AS o ON o.id = r.organization_id
-                                WHERE p.id = d.pipeline_id),
-                           'notification_channel', d.notification_channel,
-                           'scheduled_for', d.next_run_at),
-                       now() + v_window * ((row_number() OVER w - 1)::double precision / count(*) OVER ()),
-                       d.id
-                  FROM due AS d
-                WINDOW w AS (ORDER BY d.next_run_at, d.id)
-                ON CONFLICT (kind, subject) WHERE status IN ('queued', 'running') DO NOTHING
-                RETURNING 1
+                INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_ids)
+                SELECT a.kind, max(a.next_run_at), array_agg(a.id)
+                  FROM advanced AS a
+                 GROUP BY a.kind, pg_catalog.date_trunc('minute', a.next_run_at AT TIME ZONE 'UTC')
             )
-            SELECT (SELECT count(*) FROM inserted), (SELECT array_agg(d.id) FROM due AS d)
-              INTO enqueued, v_taken;
+            SELECT array_agg(d.id), array_agg(d.subject), array_agg(d.payload)
+              INTO v_taken, v_subjects, v_payloads
+              FROM (SELECT d.id, 'pipeline/' || d.pipeline_id AS subject,
+                           jsonb_build_object(
+                               'schedule_id', d.id,
+                               'pipeline_id', d.pipeline_id,
+                               -- the master switches are read only for the few schedules that ask for
+                               -- PRs (AND stops at false): no join of every due row to pipelines
+                               'auto_create_pr', d.auto_create_pr AND (
+                                   SELECT r.auto_remediate AND o.auto_remediate
+                                     FROM nightshift.pipelines AS p
+                                     JOIN nightshift.repositories AS r ON r.id = p.repository_id
+                                     JOIN nightshift.organizations AS o ON o.id = r.organization_id
+                                    WHERE p.id = d.pipeline_id),
+                               'notification_channel', d.notification_channel,
+                               'scheduled_for', d.next_run_at) AS payload
+                      FROM due AS d
+                     ORDER BY d.next_run_at, d.id) AS d;
 
         ELSIF v_kind = 'compliance-scan' THEN
             WITH due AS (
-                SELECT s.id, s.ctid AS row_id, s.next_run_at, s.cloud_integration_id,
+                SELECT s.id, s.ctid AS row_id, s.next_run_at,
+                       'cloud_integration/' || s.cloud_integration_id AS subject,
                        jsonb_build_object(
                            'schedule_id', s.id,
                            'cloud_integration_id', ci.id,
@@ -157,27 +180,22 @@ BEGIN
                  WHERE s.ctid = ANY (ARRAY(SELECT d.row_id FROM due AS d))
                 RETURNING s.kind, s.next_run_at, s.id
             ), hinted AS (
-                INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_id)
-                SELECT a.kind, a.next_run_at, a.id FROM advanced AS a ORDER BY a.next_run_at
-            ), inserted AS (
-                INSERT INTO nightshift.tasks (kind, subject, payload, run_after, schedule_id)
-                SELECT 'compliance-scan', 'cloud_integration/' || d.cloud_integration_id, d.payload,
-                       now() + v_window * ((row_number() OVER w - 1)::double precision / count(*) OVER ()),
-                       d.id
-                  FROM due AS d
-                WINDOW w AS (ORDER BY d.next_run_at, d.id)
-                ON CONFLICT (kind, subject) WHERE status IN ('queued', 'running') DO NOTHING
-                RETURNING 1
+                INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_ids)
+                SELECT a.kind, max(a.next_run_at), array_agg(a.id)
+                  FROM advanced AS a
+                 GROUP BY a.kind, pg_catalog.date_trunc('minute', a.next_run_at AT TIME ZONE 'UTC')
             )
-            SELECT (SELECT count(*) FROM inserted), (SELECT array_agg(d.id) FROM due AS d)
-              INTO enqueued, v_taken;
+            SELECT array_agg(d.id), array_agg(d.subject), array_agg(d.payload)
+              INTO v_taken, v_subjects, v_payloads
+              FROM (SELECT d.id, d.subject, d.payload FROM due AS d ORDER BY d.next_run_at, d.id) AS d;
 
         ELSIF v_kind = 'cost-analysis' THEN
             v_lookback_days := nightshift.setting_integer('cost.lookback_days', 30);
             v_cost_actions := nightshift.setting_jsonb(
                 'cost.actions', '["identify-unused", "rightsizing-recs", "commitment-coverage"]');
             WITH due AS (
-                SELECT s.id, s.ctid AS row_id, s.next_run_at, s.organization_id,
+                SELECT s.id, s.ctid AS row_id, s.next_run_at,
+                       'organization/' || s.organization_id AS subject,
                        jsonb_build_object(
                            'schedule_id', s.id,
                            'organization_id', o.id,
@@ -199,20 +217,14 @@ BEGIN
                  WHERE s.ctid = ANY (ARRAY(SELECT d.row_id FROM due AS d))
                 RETURNING s.kind, s.next_run_at, s.id
             ), hinted AS (
-                INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_id)
-                SELECT a.kind, a.next_run_at, a.id FROM advanced AS a ORDER BY a.next_run_at
-            ), inserted AS (
-                INSERT INTO nightshift.tasks (kind, subject, payload, run_after, schedule_id)
-                SELECT 'cost-analysis', 'organization/' || d.organization_id, d.payload,
-                       now() + v_window * ((row_number() OVER w - 1)::double precision / count(*) OVER ()),
-                       d.id
-                  FROM due AS d
-                WINDOW w AS (ORDER BY d.next_run_at, d.id)
-                ON CONFLICT (kind, subject) WHERE status IN ('queued', 'running') DO NOTHING
-                RETURNING 1
+                INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_ids)
+                SELECT a.kind, max(a.next_run_at), array_agg(a.id)
+                  FROM advanced AS a
+                 GROUP BY a.kind, pg_catalog.date_trunc('minute', a.next_run_at AT TIME ZONE 'UTC')
             )
-            SELECT (SELECT count(*) FROM inserted), (SELECT array_agg(d.id) FROM due AS d)
-              INTO enqueued, v_taken;
+            SELECT array_agg(d.id), array_agg(d.subject), array_agg(d.payload)
+              INTO v_taken, v_subjects, v_payloads
+              FROM (SELECT d.id, d.subject, d.payload FROM due AS d ORDER BY d.next_run_at, d.id) AS d;
         ELSE
             -- a kind marked scheduled in task_kinds without a statement here: the other kinds still run
             RAISE WARNING 'enqueue_due cannot build tasks of kind % yet', quote_literal(v_kind)
@@ -220,47 +232,67 @@ BEGIN
             v_taken := NULL;
         END IF;
         PERFORM pg_catalog.set_config('nightshift.enqueue_due', '', true);
+
+        -- One task per locked row whose target has none in flight, most overdue first. A plain INSERT
+        -- after an anti-join against the tasks in flight: ON CONFLICT DO NOTHING made every row a
+        -- speculative insertion (a lock, a second index probe and a confirmation record each), a quarter
+        -- of the insert's time. A task of the same target committed between the anti-join and the
+        -- insert (run_now, enqueue, a webhook) raises unique_violation: the insert alone is then
+        -- repeated with ON CONFLICT DO NOTHING (the locks and the advance above stay).
+        IF v_taken IS NOT NULL THEN
+            v_count := cardinality(v_taken);
+            BEGIN
+                INSERT INTO nightshift.tasks (kind, subject, payload, run_after, schedule_id)
+                SELECT v_kind, t.subject, t.payload,
+                       now() + v_window * ((t.position - 1)::double precision / v_count), t.id
+                  FROM unnest(v_taken, v_subjects, v_payloads) WITH ORDINALITY
+                       AS t (id, subject, payload, position)
+                 -- one hash of the kind's tasks in flight (read once, through the partial index
+                 -- tasks_one_in_flight), probed per row: never a scan per row, whatever the statistics
+                 -- of the table this statement is filling say
+                 WHERE t.subject NOT IN (SELECT q.subject FROM nightshift.tasks AS q
+                                          WHERE q.kind = v_kind AND q.status IN ('queued', 'running'));
+                GET DIAGNOSTICS enqueued = ROW_COUNT;
+            EXCEPTION WHEN unique_violation THEN
+                INSERT INTO nightshift.tasks (kind, subject, payload, run_after, schedule_id)
+                SELECT v_kind, t.subject, t.payload,
+                       now() + v_window * ((t.position - 1)::double precision / v_count), t.id
+                  FROM unnest(v_taken, v_subjects, v_payloads) WITH ORDINALITY
+                       AS t (id, subject, payload, position)
+                ON CONFLICT (kind, subject) WHERE status IN ('queued', 'running') DO NOTHING;
+                GET DIAGNOSTICS enqueued = ROW_COUNT;
+            END;
+        END IF;
         skipped := coalesce(cardinality(v_taken), 0) - enqueued;
 
-        -- The hints just read: those of the rows taken above go (each has a new hint at its next run).
-        -- The others (v_left, usually none) are looked at one by one below.
-        WITH hint AS (
-            SELECT h.hint_row, h.schedule_id
-              FROM unnest(v_hint_rows, v_hint_ids) AS h (hint_row, schedule_id)
-        ), taken AS (
-            SELECT t.id FROM unnest(v_taken) AS t (id)
-        ), consumed AS (
-            DELETE FROM nightshift.schedule_wakeups AS w
-             WHERE w.ctid = ANY (ARRAY(SELECT hint.hint_row FROM hint JOIN taken ON taken.id = hint.schedule_id))
-        )
-        SELECT array_agg(hint.hint_row), array_agg(hint.schedule_id) INTO v_left_rows, v_left
-          FROM hint
-         WHERE NOT EXISTS (SELECT FROM taken WHERE taken.id = hint.schedule_id);
-
-        IF v_left IS NOT NULL THEN
-            -- not taken and no longer due (rescheduled later, paused, deleted): the hint is stale; a
-            -- schedule that is due again has a hint at its next_run_at already, or needs none
-            DELETE FROM nightshift.schedule_wakeups AS w
-             WHERE w.ctid = ANY (v_left_rows)
-               AND NOT EXISTS (SELECT FROM nightshift.schedules AS s
-                                WHERE s.id = w.schedule_id AND s.kind = v_kind AND s.is_active
-                                  AND s.frequency <> 'UNMONITORED' AND s.next_run_at <= now());
-            -- due, but its target is switched off: looked at again at its next slot, not every minute
-            -- (switching the target on puts the hint back: trigger target_schedules)
-            WITH off AS (
-                SELECT t.schedule_id, t.kind, nightshift.next_run_at(t.frequency, now(), t.target_id) AS run_at
-                  FROM nightshift.schedule_targets AS t
-                 WHERE t.schedule_id = ANY (v_left) AND t.kind = v_kind AND NOT t.enabled
-                   AND t.is_active AND t.frequency <> 'UNMONITORED' AND t.next_run_at <= now()
-            ), moved AS (
-                DELETE FROM nightshift.schedule_wakeups AS w
-                 USING off
-                 WHERE w.ctid = ANY (v_left_rows) AND w.schedule_id = off.schedule_id
-            )
-            INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_id)
-            SELECT off.kind, off.run_at, off.schedule_id FROM off;
-            -- what is left is due and was not taken because another caller or a DBA holds its row:
-            -- its hint stays for the next call
+        -- The hints just read go: the rows taken have new ones at their next runs. The rest of a hint
+        -- cut through by the batch size goes back as it was; the schedules named but not taken
+        -- (v_left, usually none) are looked at below.
+        DELETE FROM nightshift.schedule_wakeups AS w WHERE w.ctid = ANY (v_hint_rows);
+        IF v_rest_ids IS NOT NULL THEN
+            INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_ids)
+            VALUES (v_kind, v_rest_at, v_rest_ids);
+        END IF;
+        v_left := NULL;
+        IF cardinality(v_hint_ids) > coalesce(cardinality(v_taken), 0) THEN
+            v_left := ARRAY(SELECT h.id FROM unnest(v_hint_ids) AS h (id)
+                            EXCEPT SELECT t.id FROM unnest(v_taken) AS t (id));
+        END IF;
+        IF cardinality(v_left) > 0 THEN
+            -- not taken and no longer due (rescheduled later, paused, deleted): the hint was stale, and
+            -- a schedule that is due again has a hint at its next_run_at already, or needs none.
+            -- Due, but another caller or a DBA holds its row: looked at again at the next call.
+            -- Due, but its target is switched off: looked at again at its next slot, not every minute
+            -- (switching the target on puts a hint back: trigger target_schedules).
+            INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_ids)
+            SELECT v_kind, max(l.run_at), array_agg(l.schedule_id)
+              FROM (SELECT t.schedule_id,
+                           CASE WHEN t.enabled THEN t.next_run_at
+                                ELSE nightshift.next_run_at(t.frequency, now(), t.target_id) END AS run_at
+                      FROM nightshift.schedule_targets AS t
+                     WHERE t.schedule_id = ANY (v_left) AND t.kind = v_kind
+                       AND t.is_active AND t.frequency <> 'UNMONITORED' AND t.next_run_at <= now()) AS l
+             GROUP BY pg_catalog.date_trunc('minute', l.run_at AT TIME ZONE 'UTC'), l.run_at <= now();
         END IF;
         RETURN NEXT;
     END LOOP;

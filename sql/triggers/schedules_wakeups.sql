@@ -1,6 +1,7 @@
 -- The hints enqueue_due() reads (table nightshift.schedule_wakeups): every active, monitored schedule
--- has one at or before its next_run_at. enqueue_due writes them for the rows it advances; these triggers
--- write them for everything else that sets a next run:
+-- is named by one (schedule_ids) whose run_at is at or before its next_run_at, or in the same minute.
+-- enqueue_due writes them for the rows it advances; these triggers write them for everything else that
+-- sets a next run:
 --   INSERT of schedules (one statement-level insert, so a bulk load of a million rows is one statement)
 --   UPDATE of next_run_at, frequency, is_active or kind by anyone but enqueue_due: a DBA's reschedule,
 --   set_frequency, resume
@@ -17,11 +18,15 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    /* One hint per inserted schedule that can come due. */
-    INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_id)
-    SELECT n.kind, n.next_run_at, n.id
+    /* One hint per minute of next runs among the inserted schedules that can come due. */
+    -- at the latest next run of each minute (a call during that minute may leave the earlier ones to the
+    -- next minute's call); those already due apart, so that they are due at once
+    INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_ids)
+    SELECT n.kind, max(n.next_run_at), array_agg(n.id)
       FROM new_rows AS n
-     WHERE n.is_active AND n.frequency <> 'UNMONITORED' AND n.next_run_at IS NOT NULL;
+     WHERE n.is_active AND n.frequency <> 'UNMONITORED' AND n.next_run_at IS NOT NULL
+     GROUP BY n.kind, pg_catalog.date_trunc('minute', n.next_run_at AT TIME ZONE 'UTC'),
+              n.next_run_at <= now();
     RETURN NULL;
 END
 $$;
@@ -35,8 +40,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     /* A hint at the rescheduled row's new next_run_at. */
-    INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_id)
-    VALUES (NEW.kind, NEW.next_run_at, NEW.id);
+    INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_ids)
+    VALUES (NEW.kind, NEW.next_run_at, ARRAY[NEW.id]);
     RETURN NULL;
 END
 $$;

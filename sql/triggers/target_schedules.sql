@@ -29,8 +29,8 @@ BEGIN
         IF TG_OP = 'UPDATE' THEN
             -- a switch turned on: its overdue schedules run at the next enqueue_due, whose hints were
             -- moved to their next slot while the switch was off
-            INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_id)
-            SELECT s.kind, s.next_run_at, s.id
+            INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_ids)
+            SELECT s.kind, s.next_run_at, ARRAY[s.id]
               FROM changed_rows AS n
               -- the kind and the NULL pipeline let schedules_one_per_target find the rows
               JOIN nightshift.schedules AS s
@@ -48,15 +48,15 @@ BEGIN
         ON CONFLICT ON CONSTRAINT schedules_one_per_target DO NOTHING;
         IF TG_OP = 'UPDATE' THEN
             -- as above, for the organization's cost schedule and its integrations' compliance schedules
-            INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_id)
-            SELECT s.kind, s.next_run_at, s.id
+            INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_ids)
+            SELECT s.kind, s.next_run_at, ARRAY[s.id]
               FROM changed_rows AS n
               JOIN nightshift.schedules AS s
                 ON s.kind = 'cost-analysis' AND s.pipeline_id IS NULL AND s.cloud_integration_id IS NULL
                AND s.organization_id = n.id
              WHERE s.is_active AND s.frequency <> 'UNMONITORED' AND s.next_run_at <= now()
             UNION ALL
-            SELECT s.kind, s.next_run_at, s.id
+            SELECT s.kind, s.next_run_at, ARRAY[s.id]
               FROM changed_rows AS n
               JOIN nightshift.cloud_integrations AS ci ON ci.organization_id = n.id
               JOIN nightshift.schedules AS s

@@ -18,12 +18,15 @@ DECLARE
     v_payload jsonb;
 BEGIN
     /* Send one small notification summarising the rows a statement inserted into nightshift.tasks. */
+    -- per kind first (one hash aggregate): DISTINCT inside jsonb_agg sorted every inserted row
     SELECT pg_catalog.jsonb_build_object(
-               'kinds', pg_catalog.jsonb_agg(DISTINCT n.kind ORDER BY n.kind),
-               'count', pg_catalog.count(*),
-               'run_after', pg_catalog.min(n.run_after))
+               'kinds', pg_catalog.jsonb_agg(k.kind ORDER BY k.kind),
+               'count', pg_catalog.sum(k.count),
+               'run_after', pg_catalog.min(k.run_after))
       INTO v_payload
-      FROM new_tasks AS n
+      FROM (SELECT n.kind, pg_catalog.count(*) AS count, pg_catalog.min(n.run_after) AS run_after
+              FROM new_tasks AS n
+             GROUP BY n.kind) AS k
     HAVING pg_catalog.count(*) > 0;
 
     IF v_payload IS NOT NULL THEN

@@ -7,6 +7,9 @@ runs. Each call stays bounded (a batch), and no target is skipped or doubled.
 
 from __future__ import annotations
 
+import threading
+import time
+
 import psycopg
 import pytest
 
@@ -71,7 +74,8 @@ def test_a_nulled_next_run_at_is_recomputed_not_lost(conn):
     assert conn.execute(
         "SELECT count(*) FROM nightshift.schedules AS s WHERE s.pipeline_id <> %s AND EXISTS ("
         "  SELECT FROM nightshift.schedule_wakeups AS w"
-        "   WHERE w.schedule_id = s.id AND w.run_at <= s.next_run_at)", (unmonitored,)).fetchone() == (10,)
+        "   WHERE s.id = ANY (w.schedule_ids) AND w.run_at <= s.next_run_at)",
+        (unmonitored,)).fetchone() == (10,)
 
 
 @pytest.mark.parametrize("dba_ends_with", ["COMMIT", "ROLLBACK"])
@@ -161,3 +165,49 @@ def test_rebuild_brings_back_schedules_loaded_without_triggers(conn):
     assert enqueue_due(conn)["drift-scan"] == (0, 0)  # no hint: enqueue_due cannot see it
     assert conn.execute("SELECT nightshift.rebuild_schedule_wakeups()").fetchone() == (1,)
     assert enqueue_due(conn)["drift-scan"] == (1, 0)
+
+
+def test_one_hint_names_the_schedules_of_a_minute_of_next_runs(conn):
+    pipelines = make_pipelines(conn, 300)
+    assert enqueue_due(conn)["drift-scan"] == (300, 0)
+    hints = conn.execute(
+        "SELECT run_at, schedule_ids FROM nightshift.schedule_wakeups WHERE kind = 'drift-scan'"
+        " ORDER BY run_at").fetchall()
+    named = [i for _, ids in hints for i in ids]
+    schedules = dict(conn.execute(
+        "SELECT id, next_run_at FROM nightshift.schedules WHERE pipeline_id = ANY (%s)", (pipelines,)))
+    assert sorted(named) == sorted(schedules)  # each advanced schedule named once
+    assert len(hints) < len(schedules)  # rows per minute of next runs, not one per schedule
+    for run_at, ids in hints:  # at the latest next run of its minute, in that minute
+        runs = [schedules[i] for i in ids]
+        assert run_at == max(runs)
+        assert {r.replace(second=0, microsecond=0) for r in runs} == {run_at.replace(second=0, microsecond=0)}
+
+
+def test_a_task_enqueued_meanwhile_for_a_due_target_is_not_doubled(db_url, conn):
+    [pipeline, other] = make_pipelines(conn, 2)
+    conn.commit()
+    with psycopg.connect(db_url) as intake, psycopg.connect(db_url, autocommit=True) as cron:
+        # a task for the same target, inserted but not committed when enqueue_due looks for tasks in
+        # flight: its insert waits on the unique index, then fails, and the insert is repeated with
+        # ON CONFLICT DO NOTHING
+        intake.execute("INSERT INTO nightshift.tasks (kind, subject) VALUES ('drift-scan', %s)",
+                       (f"pipeline/{pipeline}",))
+        result: list[tuple[int, int]] = []
+        call = threading.Thread(target=lambda: result.append(cron.execute(
+            "SELECT enqueued, skipped FROM nightshift.enqueue_due('drift-scan')").fetchone()))
+        call.start()
+        waiting = 0
+        for _ in range(600):  # until enqueue_due waits for the intake's transaction (at most 60 s)
+            waiting = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND query LIKE '%%enqueue_due%%'").fetchone()[0]
+            conn.commit()
+            if waiting:
+                break
+            time.sleep(0.1)
+        intake.commit()
+        call.join(timeout=60)
+    assert waiting == 1
+    assert result == [(1, 1)]  # the other target enqueued; this one skipped, not doubled
+    assert task_subjects(conn) == sorted([f"pipeline/{pipeline}", f"pipeline/{other}"])
