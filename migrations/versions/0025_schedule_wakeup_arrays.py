@@ -1,7 +1,7 @@
 """schedule wakeups as arrays: one hint row names many schedules
 
 Revision ID: 0025
-Revises: 0018
+Revises: 0024
 Create Date: 2026-11-29 02:00:00
 
 Issue 20. enqueue_due() wrote one hint row (and one index entry, at a random place) per schedule it
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY
 
 revision = "0025"
-down_revision = "0018"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
