@@ -413,9 +413,7 @@ def _ingest_part(conn: psycopg.Connection, source: Source, path: Path, key: str,
         header = map_header(read_header(path, fmt), source.focus_version)
     except FocusError as exc:
         raise CostIngestError(f"{key}: {exc}") from None
-    # COPY FROM is refused where row-level security applies to the session (the loader role, under
-    # sql/row_security.sql): then only the staging path, whose INSERT the policies allow
-    sample = None if _row_security_active(conn) else _direct_sample(path, fmt, header)
+    sample = _direct_sample(path, fmt, header)
     if sample is not None:
         try:
             with conn.transaction():
@@ -430,11 +428,6 @@ def _ingest_part(conn: psycopg.Connection, source: Source, path: Path, key: str,
         raise CostIngestError(f"{key}: not UTF-8 text ({where})") from None
     except psycopg.errors.DataError as exc:
         raise CostIngestError(f"{key}: {_explain(conn, path, fmt, header, exc)}") from None
-
-
-def _row_security_active(conn: psycopg.Connection) -> bool:
-    row = conn.execute("SELECT row_security_active('nightshift.cost_line_items')").fetchone()
-    return bool(row and row[0])
 
 
 def _load(conn: psycopg.Connection, source: Source, path: Path, key: str, fmt: str, header: HeaderMap,
@@ -492,7 +485,10 @@ def _direct_sample(path: Path, fmt: str, header: HeaderMap) -> list[list[str]] |
 def _load_direct(conn: psycopg.Connection, source: Source, path: Path, key: str, fmt: str,
                  header: HeaderMap, digest: str, size: int, sample: list[list[str]],
                  siblings: list[int]) -> FileResult:
-    """COPY straight into cost_line_items: one write instead of two. source_id and ingest_id come from
+    """COPY straight into cost_line_items: one write instead of two. The COPY names
+    cost_line_items_months, the partition of cost_line_items that holds the month partitions: Postgres
+    refuses COPY FROM into a table under row-level security (cost_line_items, for every role), and
+    checks it on the table named only (dispatcher/models.py). source_id and ingest_id come from
     their column defaults, which read the transaction's settings nightshift.cost_source_id and
     nightshift.cost_ingest_id. The partitions of the billing periods seen in the file's first rows
     are created first; a row in another month fails the COPY and the caller takes the staging path."""
@@ -520,7 +516,8 @@ def _load_direct(conn: psycopg.Connection, source: Source, path: Path, key: str,
                  " set_config('nightshift.cost_ingest_id', %s, true)", (str(source.id), str(ingest_id)))
     columns = sql.SQL(", ").join(sql.Identifier(c.column) for c in header.targets if c is not None)
     with conn.cursor() as cur:
-        with cur.copy(sql.SQL("COPY nightshift.cost_line_items ({}) FROM STDIN (FORMAT csv, HEADER true)")
+        with cur.copy(sql.SQL("COPY nightshift.cost_line_items_months ({}) FROM STDIN"
+                              " (FORMAT csv, HEADER true)")
                       .format(columns)) as copy:
             for chunk in csv_chunks(path, fmt):
                 copy.write(chunk)
