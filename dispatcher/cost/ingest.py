@@ -378,17 +378,22 @@ def ingest_delivery(conn: psycopg.Connection, source: Source, delivery: Delivery
                               "an incomplete delivery, nothing of it is loaded")
     with ExitStack() as stack:
         paths = [(key, stack.enter_context(fetch(key))) for key in delivery.parts]
-        digests = [sha256_of(path) for _, path in paths]
         last = {row[0]: row[1:] for row in conn.execute(
-            "SELECT DISTINCT ON (object_key) object_key, sha256, focus_version, rows"
+            "SELECT DISTINCT ON (object_key) object_key, sha256, focus_version, rows, bytes"
             " FROM nightshift.cost_ingests WHERE source_id = %s AND object_key = ANY(%s)"
             " ORDER BY object_key, id DESC", (source.id, list(delivery.parts))).fetchall()}
-        if all(key in last and last[key][0] == digest for (key, _), (digest, _) in zip(paths, digests,
-                                                                                        strict=True)):
-            return [FileResult(key, "unchanged", last[key][2], last[key][1]) for key, _ in paths]
+        sizes = [path.stat().st_size for _, path in paths]
+        # A part that is new or changed its size is loaded, and with it the whole delivery: then the
+        # checksums are taken from the bytes the COPY streams (one read of each file, not two).
+        # Otherwise they decide whether anything changed.
+        digests: list[str | None] = [None] * len(paths)
+        if all(key in last and last[key][3] == size for (key, _), size in zip(paths, sizes, strict=True)):
+            digests = [sha256_of(path)[0] for _, path in paths]
+            if all(last[key][0] == digest for (key, _), digest in zip(paths, digests, strict=True)):
+                return [FileResult(key, "unchanged", last[key][2], last[key][1]) for key, _ in paths]
         results: list[FileResult] = []
         with conn.transaction():
-            for (key, path), (digest, size) in zip(paths, digests, strict=True):
+            for (key, path), digest, size in zip(paths, digests, sizes, strict=True):
                 result = _ingest_part(conn, source, path, key, digest, size,
                                       [r.ingest_id for r in results if r.ingest_id is not None])
                 stated = delivery.rows.get(key)
@@ -405,10 +410,14 @@ def ingest_delivery(conn: psycopg.Connection, source: Source, delivery: Delivery
         return results
 
 
-def _ingest_part(conn: psycopg.Connection, source: Source, path: Path, key: str, digest: str, size: int,
-                 siblings: list[int]) -> FileResult:
-    """One file inside its delivery's transaction (each attempt in a savepoint)."""
+def _ingest_part(conn: psycopg.Connection, source: Source, path: Path, key: str, digest: str | None,
+                 size: int, siblings: list[int]) -> FileResult:
+    """One file inside its delivery's transaction (each attempt in a savepoint). Without `digest`, the
+    sha256 of a plain CSV file is taken while it is copied (its chunks are its bytes); of a compressed
+    or Parquet file, first."""
     fmt = file_format(path)
+    if digest is None and fmt != "csv":
+        digest = sha256_of(path)[0]
     try:
         header = map_header(read_header(path, fmt), source.focus_version)
     except FocusError as exc:
@@ -431,9 +440,9 @@ def _ingest_part(conn: psycopg.Connection, source: Source, path: Path, key: str,
 
 
 def _load(conn: psycopg.Connection, source: Source, path: Path, key: str, fmt: str, header: HeaderMap,
-          digest: str, size: int, siblings: list[int]) -> FileResult:
+          digest: str | None, size: int, siblings: list[int]) -> FileResult:
     conn.execute("SET LOCAL timezone = 'UTC'")  # zone-less datetimes (FOCUS 1.0 sample) are UTC
-    _stage(conn, path, fmt, header)
+    digest = _stage(conn, path, fmt, header, digest)
     periods = [row[0] for row in conn.execute(
         "SELECT DISTINCT nullif(nullif(c{}, ''), 'NULL')::timestamptz FROM cost_stage".format(
             _position(header, "billing_period_start"))).fetchall()]
@@ -483,7 +492,7 @@ def _direct_sample(path: Path, fmt: str, header: HeaderMap) -> list[list[str]] |
 
 
 def _load_direct(conn: psycopg.Connection, source: Source, path: Path, key: str, fmt: str,
-                 header: HeaderMap, digest: str, size: int, sample: list[list[str]],
+                 header: HeaderMap, digest: str | None, size: int, sample: list[list[str]],
                  siblings: list[int]) -> FileResult:
     """COPY straight into cost_line_items: one write instead of two. The COPY names
     cost_line_items_months, the partition of cost_line_items that holds the month partitions: Postgres
@@ -509,7 +518,7 @@ def _load_direct(conn: psycopg.Connection, source: Source, path: Path, key: str,
     row = conn.execute(
         "INSERT INTO nightshift.cost_ingests (source_id, object_key, sha256, bytes, rows, focus_version,"
         " billing_periods) VALUES (%s, %s, %s, %s, 0, %s, '{}') RETURNING id",
-        (source.id, key, digest, size, header.version)).fetchone()
+        (source.id, key, digest or "", size, header.version)).fetchone()
     assert row is not None
     ingest_id = row[0]
     conn.execute("SELECT set_config('nightshift.cost_source_id', %s, true),"
@@ -519,8 +528,7 @@ def _load_direct(conn: psycopg.Connection, source: Source, path: Path, key: str,
         with cur.copy(sql.SQL("COPY nightshift.cost_line_items_months ({}) FROM STDIN"
                               " (FORMAT csv, HEADER true)")
                       .format(columns)) as copy:
-            for chunk in csv_chunks(path, fmt):
-                copy.write(chunk)
+            digest = _stream(copy, path, fmt, digest)
         inserted = cur.rowcount
     loaded = conn.execute(
         "SELECT billing_period_start, min(charge_period_start), max(charge_period_start)"
@@ -529,8 +537,8 @@ def _load_direct(conn: psycopg.Connection, source: Source, path: Path, key: str,
     periods = [r[0] for r in loaded]
     if any(p is None for p in periods):
         raise CostIngestError(f"{key}: rows without BillingPeriodStart")
-    conn.execute("UPDATE nightshift.cost_ingests SET rows = %s, billing_periods = %s WHERE id = %s",
-                 (inserted, periods, ingest_id))
+    conn.execute("UPDATE nightshift.cost_ingests SET rows = %s, billing_periods = %s, sha256 = %s"
+                 " WHERE id = %s", (inserted, periods, digest, ingest_id))
     _replace(conn, source.id, [*siblings, ingest_id], periods)
     months = month_partitions(min(r[1] for r in loaded), max(r[2] for r in loaded)) if loaded else ()
     log.info("cost: copied %s rows of %s (FOCUS %s)", inserted, key, header.version)
@@ -585,13 +593,29 @@ def _position(header: HeaderMap, column: str) -> int:
     raise AssertionError(column)  # map_header refuses files without the required columns
 
 
-def _stage(conn: psycopg.Connection, path: Path, fmt: str, header: HeaderMap) -> None:
+def _stage(conn: psycopg.Connection, path: Path, fmt: str, header: HeaderMap,
+           digest: str | None = None) -> str:
+    """COPY the file into the temporary table cost_stage of text columns; its sha256 (`digest`, or
+    taken from the bytes streamed)."""
     columns = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(f"c{i}"))
                                  for i in range(len(header.targets)))
     conn.execute(sql.SQL("CREATE TEMPORARY TABLE cost_stage ({}) ON COMMIT DROP").format(columns))
     with conn.cursor() as cur, cur.copy("COPY cost_stage FROM STDIN (FORMAT csv, HEADER true)") as copy:
+        return _stream(copy, path, fmt, digest)
+
+
+def _stream(copy: psycopg.Copy, path: Path, fmt: str, digest: str | None) -> str:
+    """Write the file's CSV bytes to a COPY; return `digest`, or the sha256 of the bytes written (a
+    plain CSV file's own bytes: the caller hashes other formats first)."""
+    if digest is not None:
         for chunk in csv_chunks(path, fmt):
             copy.write(chunk)
+        return digest
+    hasher = hashlib.sha256()
+    for chunk in csv_chunks(path, fmt):
+        hasher.update(chunk)
+        copy.write(chunk)
+    return hasher.hexdigest()
 
 
 def _explain(conn: psycopg.Connection, path: Path, fmt: str, header: HeaderMap,
