@@ -22,6 +22,7 @@ rolls back every part.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -402,12 +403,11 @@ def ingest_delivery(conn: psycopg.Connection, source: Source, delivery: Delivery
                                           f"{result.rows}: an incomplete file, nothing of the delivery "
                                           "is loaded")
                 results.append(result)
-            # the summary the analyses by service read, from the rows just written (still in cache),
-            # in their months only (partitions pruned)
-            months = sorted(m for r in results for m in r.months)
-            conn.execute("SELECT nightshift.cost_summarize(%s, %s, %s, %s)",
-                         (source.organization_id, [r.ingest_id for r in results], *month_span(months)))
-        return results
+            # the summary the analyses by service read, from the rows just written (still in cache;
+            # each partition is probed by its index on source_id, ingest_id)
+            conn.execute("SELECT nightshift.cost_summarize(%s, %s)",
+                         (source.organization_id, [r.ingest_id for r in results]))
+            return _settle_copied(conn, source, results)
 
 
 def _ingest_part(conn: psycopg.Connection, source: Source, path: Path, key: str, digest: str | None,
@@ -530,20 +530,48 @@ def _load_direct(conn: psycopg.Connection, source: Source, path: Path, key: str,
                       .format(columns)) as copy:
             digest = _stream(copy, path, fmt, digest)
         inserted = cur.rowcount
-    loaded = conn.execute(
-        "SELECT billing_period_start, min(charge_period_start), max(charge_period_start)"
-        " FROM nightshift.cost_line_items WHERE source_id = %s AND ingest_id = %s GROUP BY 1",
-        (source.id, ingest_id)).fetchall()
-    periods = [r[0] for r in loaded]
-    if any(p is None for p in periods):
+    unbilled = conn.execute(  # an index probe (source_id, ingest_id, billing_period_start) a partition
+        "SELECT EXISTS (SELECT FROM nightshift.cost_line_items WHERE source_id = %s AND ingest_id = %s"
+        " AND billing_period_start IS NULL)", (source.id, ingest_id)).fetchone()
+    if unbilled is not None and unbilled[0]:
         raise CostIngestError(f"{key}: rows without BillingPeriodStart")
-    conn.execute("UPDATE nightshift.cost_ingests SET rows = %s, billing_periods = %s, sha256 = %s"
-                 " WHERE id = %s", (inserted, periods, digest, ingest_id))
-    _replace(conn, source.id, [*siblings, ingest_id], periods)
-    months = month_partitions(min(r[1] for r in loaded), max(r[2] for r in loaded)) if loaded else ()
+    conn.execute("UPDATE nightshift.cost_ingests SET rows = %s, sha256 = %s WHERE id = %s",
+                 (inserted, digest, ingest_id))
     log.info("cost: copied %s rows of %s (FOCUS %s)", inserted, key, header.version)
-    return FileResult(key, "loaded", inserted, header.version, tuple(p.isoformat() for p in periods),
-                      months, "copied", ingest_id)
+    # its billing periods and months are read from its summary rows (_settle_copied)
+    return FileResult(key, "loaded", inserted, header.version, (), (), "copied", ingest_id)
+
+
+def _settle_copied(conn: psycopg.Connection, source: Source, results: list[FileResult]) -> list[FileResult]:
+    """The billing periods and months of the files copied straight in, from their rows of
+    cost_line_summary (a few per hour of data, where the line items are millions): recorded in the
+    manifest, and what earlier deliveries said about those periods deleted (_replace)."""
+    copied = [r.ingest_id for r in results if r.method == "copied"]
+    if not copied:
+        return results
+    seen: dict[int, list[tuple[datetime, datetime, datetime]]] = {}
+    for ingest_id, period, first, last in conn.execute(
+            "SELECT ingest_id, billing_period_start, min(charge_period_start), max(charge_period_start)"
+            " FROM nightshift.cost_line_summary WHERE ingest_id = ANY(%s) GROUP BY 1, 2 ORDER BY 1, 2",
+            (copied,)).fetchall():
+        seen.setdefault(ingest_id, []).append((period, first, last))
+    delivery = [r.ingest_id for r in results if r.ingest_id is not None]
+    settled = []
+    for result in results:
+        if result.method != "copied" or result.ingest_id is None:
+            settled.append(result)
+            continue
+        rows = seen.get(result.ingest_id, [])
+        periods = [period for period, _, _ in rows]
+        conn.execute("UPDATE nightshift.cost_ingests SET billing_periods = %s WHERE id = %s",
+                     (periods, result.ingest_id))
+        # the delivery's other parts are not restatements of this one (nor this one of them)
+        _replace(conn, source.id, [i for i in delivery if i != result.ingest_id] + [result.ingest_id],
+                 periods)
+        months = month_partitions(min(r[1] for r in rows), max(r[2] for r in rows)) if rows else ()
+        settled.append(dataclasses.replace(result, billing_periods=tuple(p.isoformat() for p in periods),
+                                           months=months))
+    return settled
 
 
 def _replace(conn: psycopg.Connection, source_id: int, delivery: list[int], periods: list[datetime]) -> None:
@@ -573,17 +601,6 @@ def month_partitions(first: datetime, last: datetime) -> tuple[str, ...]:
         names.append(f"cost_line_items_{year:04d}_{month:02d}")
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return tuple(names)
-
-
-def month_span(partitions: list[str]) -> tuple[datetime | None, datetime | None]:
-    """[start of the first, start of the month after the last) of cost_line_items_YYYY_MM names."""
-    if not partitions:
-        return None, None
-    first = datetime.strptime(partitions[0][-7:], "%Y_%m").replace(tzinfo=UTC)
-    last = datetime.strptime(partitions[-1][-7:], "%Y_%m").replace(tzinfo=UTC)
-    after = (last.replace(year=last.year + 1, month=1) if last.month == 12
-             else last.replace(month=last.month + 1))
-    return first, after
 
 
 def _position(header: HeaderMap, column: str) -> int:
