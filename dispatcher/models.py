@@ -625,8 +625,11 @@ cost_line_items = Table(
            server_default=text("(current_setting('nightshift.cost_ingest_id'))::bigint")),
     *_focus_columns(),
     Column("extra", JSONB, comment="provider columns x_* and other non-FOCUS columns of the file"),
-    # a file's rows (what it covered, what a restatement deletes) are found through their ingest
-    Index("cost_line_items_source_ingest_idx", "source_id", "ingest_id", "billing_period_start"),
+    # a file's rows (what it covered, what a restatement deletes) are found through their ingest: a
+    # BRIN index, since a file's rows are written together (block ranges of one ingest). A btree wrote
+    # a WAL record per row, a fifth of the COPY's time.
+    Index("cost_line_items_source_ingest_idx", "source_id", "ingest_id", "billing_period_start",
+          postgresql_using="brin"),
     postgresql_partition_by="RANGE (charge_period_start)",
 )
 
