@@ -405,8 +405,13 @@ def ingest_delivery(conn: psycopg.Connection, source: Source, delivery: Delivery
                 results.append(result)
             # the summary the analyses by service read, from the rows just written (still in cache;
             # each partition is probed by its index on source_id, ingest_id)
-            conn.execute("SELECT nightshift.cost_summarize(%s, %s)",
-                         (source.organization_id, [r.ingest_id for r in results]))
+            try:
+                conn.execute("SELECT nightshift.cost_summarize(%s, %s)",
+                             (source.organization_id, [r.ingest_id for r in results]))
+            except psycopg.errors.NotNullViolation as exc:
+                if exc.diag.column_name != "billing_period_start":
+                    raise
+                raise CostIngestError(f"{delivery.name}: rows without BillingPeriodStart") from None
             return _settle_copied(conn, source, results)
 
 
@@ -530,15 +535,11 @@ def _load_direct(conn: psycopg.Connection, source: Source, path: Path, key: str,
                       .format(columns)) as copy:
             digest = _stream(copy, path, fmt, digest)
         inserted = cur.rowcount
-    unbilled = conn.execute(  # an index probe (source_id, ingest_id, billing_period_start) a partition
-        "SELECT EXISTS (SELECT FROM nightshift.cost_line_items WHERE source_id = %s AND ingest_id = %s"
-        " AND billing_period_start IS NULL)", (source.id, ingest_id)).fetchone()
-    if unbilled is not None and unbilled[0]:
-        raise CostIngestError(f"{key}: rows without BillingPeriodStart")
     conn.execute("UPDATE nightshift.cost_ingests SET rows = %s, sha256 = %s WHERE id = %s",
                  (inserted, digest, ingest_id))
     log.info("cost: copied %s rows of %s (FOCUS %s)", inserted, key, header.version)
-    # its billing periods and months are read from its summary rows (_settle_copied)
+    # its billing periods and months are read from its summary rows (_settle_copied); a row without
+    # BillingPeriodStart is refused there (the summary's column is NOT NULL)
     return FileResult(key, "loaded", inserted, header.version, (), (), "copied", ingest_id)
 
 
