@@ -10,8 +10,10 @@ or $NIGHTSHIFT_DATABASE_URL):
                  limit for these files (same client path: psycopg streaming 1 MiB chunks);
   ingest         dispatcher.cost.ingest.ingest_source on the folder, as the cost-analysis agent runs it:
                  through a CostLoader session (role nightshift_cost_loader), one transaction per
-                 delivery, COPY straight into the logged, month-partitioned cost_line_items with its
-                 index (the path of files with FOCUS columns only), the manifest, the replaced periods,
+                 delivery, COPY straight into the logged, month-partitioned cost_line_items (through
+                 its partition cost_line_items_months, where row-level security does not refuse COPY)
+                 with its index (the path of files with FOCUS columns only), the manifest, the replaced
+                 periods,
                  the summary (cost_summarize) in each delivery's transaction, then the ANALYZE it
                  ends with (printed apart too);
                  goal: rows/s at least 0.6 of the bare COPY's;
@@ -21,7 +23,8 @@ or $NIGHTSHIFT_DATABASE_URL):
   DuckDB         the same questions in DuckDB over the same file: loaded into a table once (timed
                  apart), then the questions; goal: our analysis at most 3x DuckDB's.
 
-Run with `make bench-cost` (--rows 500000 for a quick look).
+Run with `make bench-cost` (--rows 500000 for a quick look; --explain prints EXPLAIN ANALYZE of each
+analysis statement over 0.1 s).
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import psycopg
 from psycopg import sql
 
 from dispatcher.config import URL_ENV, resolve_url
@@ -100,6 +104,33 @@ def bare_copy(url: str, files: list[Path]) -> float:
         elapsed = time.perf_counter() - started
         conn.execute("DROP TABLE bench_bare")
     return elapsed
+
+
+class TimedCursor(psycopg.Cursor[Any]):
+    """Records (seconds, statement, parameters) of every execute: where the analysis's time goes."""
+
+    log: ClassVar[list[tuple[float, str, Any]]] = []
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return super().execute(query, params, **kwargs)
+        finally:
+            text = query.as_string(self) if isinstance(query, sql.Composable) else str(query)
+            TimedCursor.log.append((time.perf_counter() - started, text, params))
+
+
+def statement_times(conn: psycopg.Connection, explain: bool) -> None:
+    """Each analysis statement of over 0.1 s with its time (the rest is Python: findings, JSON), and
+    with --explain its plan as EXPLAIN ANALYZE shows it."""
+    for seconds, text, params in sorted(TimedCursor.log, key=lambda entry: -entry[0]):
+        if seconds < 0.1:
+            continue
+        print(f"  {seconds:6.2f} s  {' '.join(text.split())[:100]}")
+        if explain and text.lstrip().upper().startswith("SELECT"):
+            with conn.cursor() as cur:
+                plan = cur.execute("EXPLAIN (ANALYZE, COSTS OFF) " + text, params).fetchall()
+            print("\n".join("           | " + row[0] for row in plan))
 
 
 def our_ingest(url: str, folder: Path) -> tuple[float, float, int, int, set[str]]:
@@ -221,6 +252,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument("--explain", action="store_true",
+                        help="print EXPLAIN ANALYZE of each analysis statement over 0.1 s")
     args = parser.parse_args()
     if not SAMPLE.is_file():
         raise SystemExit(f"bench-cost needs the FOCUS corpus: {SAMPLE} is absent")
@@ -240,10 +273,15 @@ def main() -> None:
         bare = bare_copy(url, files)
         ingest_seconds, after_load, rows, org, methods = our_ingest(url, folder)
         with CostLoader(url).connect() as conn:
+            conn.cursor_factory = TimedCursor
             started = time.perf_counter()
             result = analyse(conn, org, lookback_days=800, now=datetime.now(UTC),
                              actions=["identify-unused", "ri-coverage", "anomalies"])
             analysis = time.perf_counter() - started
+            conn.cursor_factory = psycopg.Cursor
+            print(f"analysis (Postgres)  {analysis:8.1f} s, of which SQL"
+                  f" {sum(entry[0] for entry in TimedCursor.log):.1f} s:")
+            statement_times(conn, args.explain)
         duck_load, duck = duckdb_run(folder)
     finally:
         if not args.keep:

@@ -22,6 +22,7 @@ rolls back every part.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -378,17 +379,22 @@ def ingest_delivery(conn: psycopg.Connection, source: Source, delivery: Delivery
                               "an incomplete delivery, nothing of it is loaded")
     with ExitStack() as stack:
         paths = [(key, stack.enter_context(fetch(key))) for key in delivery.parts]
-        digests = [sha256_of(path) for _, path in paths]
         last = {row[0]: row[1:] for row in conn.execute(
-            "SELECT DISTINCT ON (object_key) object_key, sha256, focus_version, rows"
+            "SELECT DISTINCT ON (object_key) object_key, sha256, focus_version, rows, bytes"
             " FROM nightshift.cost_ingests WHERE source_id = %s AND object_key = ANY(%s)"
             " ORDER BY object_key, id DESC", (source.id, list(delivery.parts))).fetchall()}
-        if all(key in last and last[key][0] == digest for (key, _), (digest, _) in zip(paths, digests,
-                                                                                        strict=True)):
-            return [FileResult(key, "unchanged", last[key][2], last[key][1]) for key, _ in paths]
+        sizes = [path.stat().st_size for _, path in paths]
+        # A part that is new or changed its size is loaded, and with it the whole delivery: then the
+        # checksums are taken from the bytes the COPY streams (one read of each file, not two).
+        # Otherwise they decide whether anything changed.
+        digests: list[str | None] = [None] * len(paths)
+        if all(key in last and last[key][3] == size for (key, _), size in zip(paths, sizes, strict=True)):
+            digests = [sha256_of(path)[0] for _, path in paths]
+            if all(last[key][0] == digest for (key, _), digest in zip(paths, digests, strict=True)):
+                return [FileResult(key, "unchanged", last[key][2], last[key][1]) for key, _ in paths]
         results: list[FileResult] = []
         with conn.transaction():
-            for (key, path), (digest, size) in zip(paths, digests, strict=True):
+            for (key, path), digest, size in zip(paths, digests, sizes, strict=True):
                 result = _ingest_part(conn, source, path, key, digest, size,
                                       [r.ingest_id for r in results if r.ingest_id is not None])
                 stated = delivery.rows.get(key)
@@ -397,25 +403,31 @@ def ingest_delivery(conn: psycopg.Connection, source: Source, delivery: Delivery
                                           f"{result.rows}: an incomplete file, nothing of the delivery "
                                           "is loaded")
                 results.append(result)
-            # the summary the analyses by service read, from the rows just written (still in cache),
-            # in their months only (partitions pruned)
-            months = sorted(m for r in results for m in r.months)
-            conn.execute("SELECT nightshift.cost_summarize(%s, %s, %s, %s)",
-                         (source.organization_id, [r.ingest_id for r in results], *month_span(months)))
-        return results
+            # the summary the analyses by service read, from the rows just written (still in cache;
+            # each partition is probed by its index on source_id, ingest_id)
+            try:
+                conn.execute("SELECT nightshift.cost_summarize(%s, %s)",
+                             (source.organization_id, [r.ingest_id for r in results]))
+            except psycopg.errors.NotNullViolation as exc:
+                if exc.diag.column_name != "billing_period_start":
+                    raise
+                raise CostIngestError(f"{delivery.name}: rows without BillingPeriodStart") from None
+            return _settle_copied(conn, source, results)
 
 
-def _ingest_part(conn: psycopg.Connection, source: Source, path: Path, key: str, digest: str, size: int,
-                 siblings: list[int]) -> FileResult:
-    """One file inside its delivery's transaction (each attempt in a savepoint)."""
+def _ingest_part(conn: psycopg.Connection, source: Source, path: Path, key: str, digest: str | None,
+                 size: int, siblings: list[int]) -> FileResult:
+    """One file inside its delivery's transaction (each attempt in a savepoint). Without `digest`, the
+    sha256 of a plain CSV file is taken while it is copied (its chunks are its bytes); of a compressed
+    or Parquet file, first."""
     fmt = file_format(path)
+    if digest is None and fmt != "csv":
+        digest = sha256_of(path)[0]
     try:
         header = map_header(read_header(path, fmt), source.focus_version)
     except FocusError as exc:
         raise CostIngestError(f"{key}: {exc}") from None
-    # COPY FROM is refused where row-level security applies to the session (the loader role, under
-    # sql/row_security.sql): then only the staging path, whose INSERT the policies allow
-    sample = None if _row_security_active(conn) else _direct_sample(path, fmt, header)
+    sample = _direct_sample(path, fmt, header)
     if sample is not None:
         try:
             with conn.transaction():
@@ -432,15 +444,10 @@ def _ingest_part(conn: psycopg.Connection, source: Source, path: Path, key: str,
         raise CostIngestError(f"{key}: {_explain(conn, path, fmt, header, exc)}") from None
 
 
-def _row_security_active(conn: psycopg.Connection) -> bool:
-    row = conn.execute("SELECT row_security_active('nightshift.cost_line_items')").fetchone()
-    return bool(row and row[0])
-
-
 def _load(conn: psycopg.Connection, source: Source, path: Path, key: str, fmt: str, header: HeaderMap,
-          digest: str, size: int, siblings: list[int]) -> FileResult:
+          digest: str | None, size: int, siblings: list[int]) -> FileResult:
     conn.execute("SET LOCAL timezone = 'UTC'")  # zone-less datetimes (FOCUS 1.0 sample) are UTC
-    _stage(conn, path, fmt, header)
+    digest = _stage(conn, path, fmt, header, digest)
     periods = [row[0] for row in conn.execute(
         "SELECT DISTINCT nullif(nullif(c{}, ''), 'NULL')::timestamptz FROM cost_stage".format(
             _position(header, "billing_period_start"))).fetchall()]
@@ -490,9 +497,12 @@ def _direct_sample(path: Path, fmt: str, header: HeaderMap) -> list[list[str]] |
 
 
 def _load_direct(conn: psycopg.Connection, source: Source, path: Path, key: str, fmt: str,
-                 header: HeaderMap, digest: str, size: int, sample: list[list[str]],
+                 header: HeaderMap, digest: str | None, size: int, sample: list[list[str]],
                  siblings: list[int]) -> FileResult:
-    """COPY straight into cost_line_items: one write instead of two. source_id and ingest_id come from
+    """COPY straight into cost_line_items: one write instead of two. The COPY names
+    cost_line_items_months, the partition of cost_line_items that holds the month partitions: Postgres
+    refuses COPY FROM into a table under row-level security (cost_line_items, for every role), and
+    checks it on the table named only (dispatcher/models.py). source_id and ingest_id come from
     their column defaults, which read the transaction's settings nightshift.cost_source_id and
     nightshift.cost_ingest_id. The partitions of the billing periods seen in the file's first rows
     are created first; a row in another month fails the COPY and the caller takes the staging path."""
@@ -513,32 +523,56 @@ def _load_direct(conn: psycopg.Connection, source: Source, path: Path, key: str,
     row = conn.execute(
         "INSERT INTO nightshift.cost_ingests (source_id, object_key, sha256, bytes, rows, focus_version,"
         " billing_periods) VALUES (%s, %s, %s, %s, 0, %s, '{}') RETURNING id",
-        (source.id, key, digest, size, header.version)).fetchone()
+        (source.id, key, digest or "", size, header.version)).fetchone()
     assert row is not None
     ingest_id = row[0]
     conn.execute("SELECT set_config('nightshift.cost_source_id', %s, true),"
                  " set_config('nightshift.cost_ingest_id', %s, true)", (str(source.id), str(ingest_id)))
     columns = sql.SQL(", ").join(sql.Identifier(c.column) for c in header.targets if c is not None)
     with conn.cursor() as cur:
-        with cur.copy(sql.SQL("COPY nightshift.cost_line_items ({}) FROM STDIN (FORMAT csv, HEADER true)")
+        with cur.copy(sql.SQL("COPY nightshift.cost_line_items_months ({}) FROM STDIN"
+                              " (FORMAT csv, HEADER true)")
                       .format(columns)) as copy:
-            for chunk in csv_chunks(path, fmt):
-                copy.write(chunk)
+            digest = _stream(copy, path, fmt, digest)
         inserted = cur.rowcount
-    loaded = conn.execute(
-        "SELECT billing_period_start, min(charge_period_start), max(charge_period_start)"
-        " FROM nightshift.cost_line_items WHERE source_id = %s AND ingest_id = %s GROUP BY 1",
-        (source.id, ingest_id)).fetchall()
-    periods = [r[0] for r in loaded]
-    if any(p is None for p in periods):
-        raise CostIngestError(f"{key}: rows without BillingPeriodStart")
-    conn.execute("UPDATE nightshift.cost_ingests SET rows = %s, billing_periods = %s WHERE id = %s",
-                 (inserted, periods, ingest_id))
-    _replace(conn, source.id, [*siblings, ingest_id], periods)
-    months = month_partitions(min(r[1] for r in loaded), max(r[2] for r in loaded)) if loaded else ()
+    conn.execute("UPDATE nightshift.cost_ingests SET rows = %s, sha256 = %s WHERE id = %s",
+                 (inserted, digest, ingest_id))
     log.info("cost: copied %s rows of %s (FOCUS %s)", inserted, key, header.version)
-    return FileResult(key, "loaded", inserted, header.version, tuple(p.isoformat() for p in periods),
-                      months, "copied", ingest_id)
+    # its billing periods and months are read from its summary rows (_settle_copied); a row without
+    # BillingPeriodStart is refused there (the summary's column is NOT NULL)
+    return FileResult(key, "loaded", inserted, header.version, (), (), "copied", ingest_id)
+
+
+def _settle_copied(conn: psycopg.Connection, source: Source, results: list[FileResult]) -> list[FileResult]:
+    """The billing periods and months of the files copied straight in, from their rows of
+    cost_line_summary (a few per hour of data, where the line items are millions): recorded in the
+    manifest, and what earlier deliveries said about those periods deleted (_replace)."""
+    copied = [r.ingest_id for r in results if r.method == "copied"]
+    if not copied:
+        return results
+    seen: dict[int, list[tuple[datetime, datetime, datetime]]] = {}
+    for ingest_id, period, first, last in conn.execute(
+            "SELECT ingest_id, billing_period_start, min(charge_period_start), max(charge_period_start)"
+            " FROM nightshift.cost_line_summary WHERE ingest_id = ANY(%s) GROUP BY 1, 2 ORDER BY 1, 2",
+            (copied,)).fetchall():
+        seen.setdefault(ingest_id, []).append((period, first, last))
+    delivery = [r.ingest_id for r in results if r.ingest_id is not None]
+    settled = []
+    for result in results:
+        if result.method != "copied" or result.ingest_id is None:
+            settled.append(result)
+            continue
+        rows = seen.get(result.ingest_id, [])
+        periods = [period for period, _, _ in rows]
+        conn.execute("UPDATE nightshift.cost_ingests SET billing_periods = %s WHERE id = %s",
+                     (periods, result.ingest_id))
+        # the delivery's other parts are not restatements of this one (nor this one of them)
+        _replace(conn, source.id, [i for i in delivery if i != result.ingest_id] + [result.ingest_id],
+                 periods)
+        months = month_partitions(min(r[1] for r in rows), max(r[2] for r in rows)) if rows else ()
+        settled.append(dataclasses.replace(result, billing_periods=tuple(p.isoformat() for p in periods),
+                                           months=months))
+    return settled
 
 
 def _replace(conn: psycopg.Connection, source_id: int, delivery: list[int], periods: list[datetime]) -> None:
@@ -570,17 +604,6 @@ def month_partitions(first: datetime, last: datetime) -> tuple[str, ...]:
     return tuple(names)
 
 
-def month_span(partitions: list[str]) -> tuple[datetime | None, datetime | None]:
-    """[start of the first, start of the month after the last) of cost_line_items_YYYY_MM names."""
-    if not partitions:
-        return None, None
-    first = datetime.strptime(partitions[0][-7:], "%Y_%m").replace(tzinfo=UTC)
-    last = datetime.strptime(partitions[-1][-7:], "%Y_%m").replace(tzinfo=UTC)
-    after = (last.replace(year=last.year + 1, month=1) if last.month == 12
-             else last.replace(month=last.month + 1))
-    return first, after
-
-
 def _position(header: HeaderMap, column: str) -> int:
     for position, target in enumerate(header.targets):
         if target is not None and target.column == column:
@@ -588,13 +611,29 @@ def _position(header: HeaderMap, column: str) -> int:
     raise AssertionError(column)  # map_header refuses files without the required columns
 
 
-def _stage(conn: psycopg.Connection, path: Path, fmt: str, header: HeaderMap) -> None:
+def _stage(conn: psycopg.Connection, path: Path, fmt: str, header: HeaderMap,
+           digest: str | None = None) -> str:
+    """COPY the file into the temporary table cost_stage of text columns; its sha256 (`digest`, or
+    taken from the bytes streamed)."""
     columns = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(f"c{i}"))
                                  for i in range(len(header.targets)))
     conn.execute(sql.SQL("CREATE TEMPORARY TABLE cost_stage ({}) ON COMMIT DROP").format(columns))
     with conn.cursor() as cur, cur.copy("COPY cost_stage FROM STDIN (FORMAT csv, HEADER true)") as copy:
+        return _stream(copy, path, fmt, digest)
+
+
+def _stream(copy: psycopg.Copy, path: Path, fmt: str, digest: str | None) -> str:
+    """Write the file's CSV bytes to a COPY; return `digest`, or the sha256 of the bytes written (a
+    plain CSV file's own bytes: the caller hashes other formats first)."""
+    if digest is not None:
         for chunk in csv_chunks(path, fmt):
             copy.write(chunk)
+        return digest
+    hasher = hashlib.sha256()
+    for chunk in csv_chunks(path, fmt):
+        hasher.update(chunk)
+        copy.write(chunk)
+    return hasher.hexdigest()
 
 
 def _explain(conn: psycopg.Connection, path: Path, fmt: str, header: HeaderMap,

@@ -1,6 +1,8 @@
 -- cost_ensure_partitions: the monthly partitions of cost_line_items that rows charged between p_from and
 -- p_to need, created when missing (cost_line_items_YYYY_MM, one calendar month of ChargePeriodStart in
--- UTC each). Called by the ingest before it inserts; idempotent, so a DBA may run it ahead of time.
+-- UTC each), under cost_line_items_months (the partition of cost_line_items the loader COPYs into; see
+-- dispatcher/models.py). Called by the ingest before it inserts; idempotent, so a DBA may run it ahead
+-- of time.
 -- Returns the names of the partitions it created.
 CREATE OR REPLACE FUNCTION nightshift.cost_ensure_partitions(p_from timestamptz, p_to timestamptz)
 RETURNS SETOF text
@@ -31,7 +33,7 @@ BEGIN
         v_name := 'cost_line_items_' || to_char(v_month, 'YYYY_MM');
         CONTINUE WHEN EXISTS (SELECT FROM pg_class AS c
                                WHERE c.relname = v_name AND c.relnamespace = 'nightshift'::regnamespace);
-        EXECUTE format('CREATE TABLE nightshift.%I PARTITION OF nightshift.cost_line_items '
+        EXECUTE format('CREATE TABLE nightshift.%I PARTITION OF nightshift.cost_line_items_months '
                        'FOR VALUES FROM (%L) TO (%L)',
                        v_name, (v_month AT TIME ZONE 'UTC'),
                        ((v_month + interval '1 month') AT TIME ZONE 'UTC'));

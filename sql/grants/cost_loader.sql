@@ -4,7 +4,9 @@
 -- recorded by the dispatcher through record_result, like every agent's.
 --   cost_sources          read (the organization's sources)
 --   cost_ingests          the manifest: read, add, mark replaced
---   cost_line_items       COPY/INSERT the rows, DELETE a restated period's, read for the analyses
+--   cost_line_items       INSERT the rows, DELETE a restated period's, read for the analyses
+--   cost_line_items_months  COPY the rows (its partition without row-level security, where COPY FROM
+--                         is allowed; dispatcher/models.py): INSERT only, never read
 --   cost_line_summary     read for the analyses, DELETE a restated period's (cost_summarize adds)
 --   TEMPORARY             the staging table of files with non-FOCUS columns
 -- Partitions are created (cost_ensure_partitions) and analysed (cost_analyze_line_items) by SECURITY
@@ -17,6 +19,7 @@ BEGIN
         GRANT SELECT, INSERT, UPDATE ON nightshift.cost_ingests TO nightshift_cost_loader;
         GRANT USAGE ON SEQUENCE nightshift.cost_ingests_id_seq TO nightshift_cost_loader;
         GRANT SELECT, INSERT, DELETE ON nightshift.cost_line_items TO nightshift_cost_loader;
+        GRANT INSERT ON nightshift.cost_line_items_months TO nightshift_cost_loader;
         GRANT SELECT, DELETE ON nightshift.cost_line_summary TO nightshift_cost_loader;
         EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO nightshift_cost_loader', current_database());
         GRANT EXECUTE ON FUNCTION nightshift.cost_ensure_partitions(timestamptz, timestamptz),

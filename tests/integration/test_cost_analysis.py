@@ -110,6 +110,9 @@ def test_idle_resources_and_currencies_apart(conn: psycopg.Connection, tmp_path:
         rows.append(line(d, "2.00", resource="bucket-used", consumed="10"))
         rows.append(line(d, "1.00", resource="bucket-eu", consumed="3", currency="EUR"))
         rows.append(line(d, "0.25", resource="ip-eur-idle", consumed="", currency="EUR", service="AmazonVPC"))
+        # used on one day of 28: not idle, its other rows are candidates the used one rules out
+        rows.append(line(d, "0.75", resource="vol-used-once", consumed="4" if day == 17 else "0",
+                         service="AmazonEBS"))
     load(conn, write_export(tmp_path / "feb.csv", rows))
     idle = conn.execute("SELECT resource_id, billing_currency, cost, charged_rows"
                         " FROM nightshift.cost_idle_resources(%s, %s, %s) ORDER BY 1",
@@ -126,7 +129,8 @@ def test_idle_resources_and_currencies_apart(conn: psycopg.Connection, tmp_path:
                           " ORDER BY 2, 1", (org, datetime(2026, 2, 2))).fetchall()
     # Monday 2 Feb 2026 against the week of 26 Jan (only 1 Feb charged): each currency on its own
     assert movers == [("AmazonS3", "EUR", Decimal("6.00")), ("AmazonVPC", "EUR", Decimal("1.50")),
-                      ("AmazonEC2", "USD", Decimal("3.00")), ("AmazonS3", "USD", Decimal("12.00"))]
+                      ("AmazonEBS", "USD", Decimal("4.50")), ("AmazonEC2", "USD", Decimal("3.00")),
+                      ("AmazonS3", "USD", Decimal("12.00"))]
 
 
 def test_a_weekly_spike_is_an_anomaly_and_steady_weeks_are_not(conn: psycopg.Connection,

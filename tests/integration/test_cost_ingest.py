@@ -295,3 +295,37 @@ def test_deleting_a_source_or_its_organization_deletes_its_line_items(conn: psyc
     assert total(conn) == Decimal(facts(SAMPLE_10)["total_EffectiveCost"])
     conn.execute("DELETE FROM nightshift.cost_sources WHERE organization_id = %s", (other,))
     assert count(conn) == 0
+
+
+def test_the_loader_role_copies_under_row_level_security(conn: psycopg.Connection, org: int, db_url: str,
+                                                         tmp_path: Path) -> None:
+    """As the agent loads (nightshift_cost_loader, cost_line_items under FORCE row-level security): a
+    file of FOCUS columns is copied straight in, a restatement replaces it, and a bad file leaves
+    nothing behind."""
+    from dispatcher.cost.loader import CostLoader
+    from tests.support.cost_support import FIXTURE_COLUMNS, line, write_export
+
+    focus_only = tuple(c for c in FIXTURE_COLUMNS if not c.startswith("x_"))
+    source = ensure_source(conn, "acme", str(tmp_path))
+    export = tmp_path / "export.csv"
+    with CostLoader(db_url).connect() as loader:
+        active = loader.execute("SELECT row_security_active('nightshift.cost_line_items')").fetchone()
+        assert active == (True,)
+        write_export(export, [line(f"2026-03-{d:02d}", "1.50") for d in range(1, 11)], focus_only)
+        [result] = ingest_source(loader, source)
+        assert (result.rows, result.method, result.billing_periods) == (10, "copied",
+                                                                        ("2026-03-01T00:00:00+00:00",))
+        assert result.months == ("cost_line_items_2026_03",)
+        assert total(conn) == Decimal("15.00")
+        write_export(export, [line(f"2026-03-{d:02d}", "2.00") for d in range(1, 6)], focus_only)
+        [result] = ingest_source(loader, source)
+        assert (result.rows, result.method) == (5, "copied")
+        assert total(conn) == Decimal("10.00")  # March restated, not added
+        assert conn.execute("SELECT sum(effective_cost) FROM nightshift.cost_line_summary").fetchone() == (
+            Decimal("10.00"),)
+        unbilled = [line("2026-03-07", "9.00"), {**line("2026-03-08", "9.00"), "BillingPeriodStart": ""}]
+        write_export(export, unbilled, focus_only)
+        with pytest.raises(CostIngestError, match="without BillingPeriodStart"):
+            ingest_source(loader, source)
+    assert total(conn) == Decimal("10.00")  # nothing of the bad file
+    assert conn.execute("SELECT count(*) FROM nightshift.cost_ingests").fetchone() == (2,)

@@ -435,6 +435,39 @@ def test_a_reader_cannot_change_another_organizations_rows(
             for t in tables} == counts
 
 
+def test_line_item_partitions_are_closed_to_readers_and_write_only_for_the_loader(
+    pg_server: PgServer, db_url: str, conn: psycopg.Connection
+) -> None:
+    """The loader COPYs into cost_line_items_months, the partition of cost_line_items without
+    row-level security (Postgres refuses COPY FROM where it applies). Nobody reads through it: the
+    reader has no right on it or on the month partitions, and the loader may only INSERT there."""
+    a = seed_organization(conn, "tenant-a")
+    seed_organization(conn, "tenant-b")
+    partitions = [r[0] for r in conn.execute(
+        "SELECT c.relname FROM pg_class AS c WHERE c.relnamespace = 'nightshift'::regnamespace"
+        " AND c.relispartition AND c.relkind IN ('r', 'p')"
+        " AND c.relname LIKE 'cost\\_line\\_items\\_%' ORDER BY 1")]
+    assert "cost_line_items_months" in partitions and len(partitions) >= 2
+    with reader_of(pg_server, db_url, conn, a["id"]) as reader, reader.transaction():
+        assert set(snapshot(reader, partitions).values()) == {"refused: 42501"}
+        assert one(reader, "SELECT count(*) FROM nightshift.cost_line_items") == 1  # A's row only
+    with login_role(pg_server.admin_url, "nightshift_cost_loader") as (user, password), \
+            psycopg.connect(db_url, user=user, password=password, autocommit=True) as loader:
+        loader.execute("SET ROLE nightshift_cost_loader")
+        assert one(loader, "SELECT count(*) FROM nightshift.cost_line_items") == 2  # the service policy
+        with pytest.raises(psycopg.errors.FeatureNotSupported), loader.cursor() as cur, \
+                cur.copy("COPY nightshift.cost_line_items (charge_period_start) FROM STDIN"):
+            pass  # refused where row-level security applies
+        for name in partitions:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                loader.execute(sql.SQL("SELECT 1 FROM nightshift.{}").format(sql.Identifier(name)))
+        with loader.cursor() as cur, \
+                cur.copy("COPY nightshift.cost_line_items_months (source_id, ingest_id, charge_period_start)"
+                         " FROM STDIN") as copy:
+            copy.write_row((1, 1, NOW))
+    assert one(conn, "SELECT count(*) FROM nightshift.cost_line_items") == 3  # routed to its month
+
+
 def first_column(conn: psycopg.Connection, table: str) -> str:
     return str(one(conn, "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
                          " AND NOT attisdropped AND attidentity = '' AND attgenerated = '' ORDER BY"
