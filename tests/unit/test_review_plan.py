@@ -21,7 +21,8 @@ def recorded(name: str) -> dict:
 
 
 def test_counts_follow_terraform_a_replacement_adds_and_destroys() -> None:
-    assert summarise(recorded("clean")) == {"add": 0, "change": 0, "destroy": 0, "replace": 0, "resources": {}}
+    nothing = {"add": 0, "change": 0, "destroy": 0, "replace": 0, "resources": {}}
+    assert summarise(recorded("clean")) == nothing
     replaced = summarise(recorded("code_replace"))
     assert (replaced["add"], replaced["change"], replaced["destroy"], replaced["replace"]) == (1, 0, 1, 1)
     assert replaced["resources"] == {"replace": ["aws_s3_bucket.archive"]}
