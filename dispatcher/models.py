@@ -170,6 +170,8 @@ pipelines = Table(
     Column("env_allowlist", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     _created(),
     _updated(),
+    Column("pr_plan", Boolean, nullable=False, server_default=text("false"),
+           comment="run terraform plan for this root in pull-request reviews (needs its credentials)"),
     UniqueConstraint("repository_id", "name"),
     # an IaC root is a path inside the repository: never absolute, never climbing out
     CheckConstraint(

@@ -19,7 +19,12 @@ and `forge` (kind, repository, API URL, token *reference*; nightshift.forge_of_r
 5. the scan: FAILED_CHECKS with one `pr-review` finding per problem, CLEAN, or ERROR with the reason
    it could not review (force-pushed head, repository gone, ...). A forge that refuses the comment or
    the status (403) is recorded in the summary (`forge_error`); the review itself still counts.
-A terraform plan is not run (it needs the backend's credentials).
+
+A terraform plan is optional and off by default: it runs only for a changed root whose pipeline has
+pr_plan (the payload's `plans`, nightshift.plans_of_repository), never for a fork, with the pipeline's
+workspace, var files and allow-listed environment (the credentials; their values are masked wherever
+Terraform's words are kept). Its counts go into the comment and the summary; a plan that fails (refused
+credentials, an unreachable backend) is a reason shown there, not a failed review.
 """
 
 from __future__ import annotations
@@ -38,17 +43,19 @@ from typing import Any, ClassVar
 from dispatcher.agents import register
 from dispatcher.agents.base import Agent, AgentContext, AgentResult, ScanReport
 from dispatcher.agents.compliance_scan import CHECKOV_ARGS, CHECKOV_ENV, MAX_CHECKOV_OUTPUT
-from dispatcher.agents.drift_scan import SAFE_TF_ENV
+from dispatcher.agents.drift_scan import NOT_SECRET_ENV, SAFE_TF_ENV, Pipeline, pipeline_env
 from dispatcher.agents.git_cache import GitCache, fetch_error, git_env
 from dispatcher.agents.process import allowed_env, run_process
-from dispatcher.agents.workspace import DEADLINE_RESERVE_SECONDS, GIT_URL, StepFailed, Steps
+from dispatcher.agents.workspace import DEADLINE_RESERVE_SECONDS, GIT_URL, StepFailed, Steps, inside
 from dispatcher.compliance.checkov import CheckovOutputError, parse_checkov
 from dispatcher.compliance.scanners import ScannerError, require
 from dispatcher.config import SecretError, cache_dir, resolve_secret
+from dispatcher.drift.plan import PlanError
 from dispatcher.forge import Forge, ForgeError, forge_from_payload, hidden_marker
 from dispatcher.forge.local import parse_name_status
 from dispatcher.redact import mask
 from dispatcher.review.changes import affected_roots, is_module_file
+from dispatcher.review.plan import PlanSpec, PlanSpecError, failure_reason, plan_specs, summarise
 from dispatcher.review.render import RootReview, headline, render_comment
 from dispatcher.review.tools import (
     Problem,
@@ -65,6 +72,7 @@ FMT_SUFFIXES = (".tf", ".tfvars")  # what terraform fmt formats (not .tf.json, n
 STATUS_CONTEXT = "nightshift/pr-review"
 MAX_REASON_CHARS = 2000
 TOOL_OUTPUT = 4 * 1024 * 1024
+MAX_PLAN_JSON = 512 * 1024 * 1024  # `show -json` of a large root's plan is big
 
 
 class NotReviewed(Exception):
@@ -111,6 +119,8 @@ class Review:
         self.merge_base = ""
         self.because: dict[str, list[str]] = {}
         self.checkov: Path | None = None
+        self.token: str | None = None
+        self.plans: dict[str, PlanSpec] = {}
 
     # --- the run ---------------------------------------------------------------------------------------
 
@@ -124,6 +134,10 @@ class Review:
                     or not SHA.match(head_sha):
                 raise NotReviewed("the payload has no pull request number or head SHA (40 hex digits)")
             self.forge = self._forge()
+            try:
+                self.plans = plan_specs(self.payload.get("plans"))
+            except PlanSpecError as exc:
+                raise NotReviewed(str(exc)) from None
             merge_base, changed, roots = await self._prepare(number, head_sha)
             summary.update(merge_base=merge_base, changed_files=len(changed))
             if not roots.iac_files:
@@ -143,6 +157,8 @@ class Review:
         summary.update(reviewed=True, roots=[r.path for r in reviews], iac_files=roots.iac_files,
                        problems=len(findings), result=line, skipped=self.skipped + [
                            f"{r.path}: {s}" for r in reviews for s in r.skipped])
+        if plans := {r.path: r.plan for r in reviews if r.plan is not None}:
+            summary["plans"] = plans
         await self._publish(number, head_sha, merge_base, reviews, None)
         summary.update(self._forge_summary())
         return ScanReport(status="FAILED_CHECKS" if findings else "CLEAN", summary=summary, findings=findings)
@@ -164,14 +180,12 @@ class Review:
             spec = {**spec, "full_name": self.payload.get("full_name")}
         if isinstance(spec, dict) and spec.get("token_ref"):
             with contextlib.suppress(SecretError):  # masked everywhere, even in git's messages
-                self.steps.secrets.append(resolve_secret(str(spec["token_ref"])))
+                self.token = resolve_secret(str(spec["token_ref"]))
+                self.steps.secrets.append(self.token)
         try:
             return forge_from_payload(spec)
         except ForgeError as exc:
             raise NotReviewed(f"no way to reach the forge: {exc}") from None
-
-    def _token(self) -> str | None:
-        return self.steps.secrets[0] if self.steps.secrets else None
 
     async def _publish(self, number: Any, head_sha: Any, merge_base: str | None, reviews: list[RootReview],
                        not_reviewed: str | None) -> None:
@@ -213,7 +227,7 @@ class Review:
                 raise NotReviewed(f"the {name} branch {ref!r} is not a branch name git accepts")
         kind = (self.payload.get("forge") or {}).get("kind")
         self.fork = bool(self.payload.get("head_clone_url")) and self.payload.get("head_clone_url") != url
-        env = git_env(self.home, self._token() if url.startswith("https://") else None)
+        env = git_env(self.home, self.token if url.startswith("https://") else None)
         self.cache = cache = GitCache(url, self.ctx, self.steps, env)
         base_spec = f"+refs/heads/{base_ref}:refs/nightshift/base/{base_ref}"
         if kind != "local":  # GitHub keeps the head of every pull request, forks' and deleted branches' too
@@ -301,9 +315,64 @@ class Review:
                 validate = await self._tool(f"validate {root}",
                                             ["terraform", "validate", "-json", "-no-color"], cwd)
                 review.problems += validate_problems(root, _text(validate.stdout))
+        if (spec := self.plans.get(root)) is not None:
+            review.plan = await self._plan(root, spec, review)
         if self.checkov is not None:
             review.problems += await self._compliance(root, review)
         return review
+
+    async def _plan(self, root: str, spec: PlanSpec, review: RootReview) -> dict[str, Any]:
+        """`terraform plan` of the root with its pipeline's credentials: the counts, or why not."""
+        done: dict[str, Any] = {"pipeline": spec.name, "workspace": spec.workspace}
+        if self.fork:
+            return {**done, "error": "not run: the pull request comes from a fork, and a plan would run "
+                                     "its code with the pipeline's credentials"}
+        if any(p.rule in ("terraform-init", "terraform-validate") or
+               (p.rule == "terraform-fmt" and p.severity != "low") for p in review.problems):
+            return {**done, "error": "not run: the root does not validate"}
+        cwd = self.head_tree / root
+        try:
+            pipeline = Pipeline(source="", branch="", tool="terraform", working_directory=root,
+                                workspace=spec.workspace, var_files=spec.var_files,
+                                env_allowlist=spec.env_allowlist)
+            env = pipeline_env(pipeline, home=self.home, tmp=self.home)
+            var_files = [f"-var-file={inside(self.head_tree, name, 'var file')}" for name in spec.var_files]
+        except StepFailed as exc:
+            return {**done, "error": f"not run: {_one_line(str(exc))}"}
+        review_env = self._tf_env()  # the same provider mirror and cache as init and validate
+        for name in ("TF_CLI_CONFIG_FILE", "TF_PLUGIN_CACHE_DIR"):
+            if name in review_env:
+                env.setdefault(name, review_env[name])
+        # the allow-listed values are the pipeline's credentials: masked in every kept word
+        self.steps.secrets.extend(value for name, value in env.items()
+                                  if name not in NOT_SECRET_ENV and value)
+        init_env = {name: value for name, value in env.items() if name != "TF_WORKSPACE"}
+        init = await self._tool(f"plan init {root}", ["terraform", "init", "-input=false", "-reconfigure",
+                                                      "-no-color"], cwd, env=init_env)
+        if init.returncode != 0:
+            return {**done, "error": self._plan_failure("init", root, init)}
+        plan_file = self.home / f"plan-{hashlib.sha256(root.encode()).hexdigest()[:16]}.tfplan"
+        plan = await self._tool(f"plan {root}", ["terraform", "plan", "-input=false", "-lock=false",
+                                                 "-detailed-exitcode", "-no-color", f"-out={plan_file}",
+                                                 *var_files], cwd, env=env)
+        if plan.returncode not in (0, 2):
+            return {**done, "error": self._plan_failure("plan", root, plan)}
+        shown = await self._tool(f"plan show {root}",
+                                 ["terraform", "show", "-json", "-no-color", str(plan_file)], cwd, env=env,
+                                 max_output=MAX_PLAN_JSON)
+        if shown.returncode != 0 or shown.stdout_truncated:
+            return {**done, "error": self._plan_failure("show -json", root, shown)}
+        try:
+            counts = await asyncio.to_thread(summarise, shown.stdout)
+        except PlanError as exc:
+            return {**done, "error": f"the plan is unusable: {exc}"}
+        return {**done, **counts}
+
+    def _plan_failure(self, step: str, root: str, result: Any) -> str:
+        if getattr(result, "stdout_truncated", False):
+            return f"terraform {step} wrote more than {MAX_PLAN_JSON} bytes"
+        reason = failure_reason(root, _text(result.stderr), result.returncode)
+        return _one_line(mask(f"terraform {step} failed: {reason}", self.steps.secrets))[:1000]
 
     async def _compliance(self, root: str, review: RootReview) -> list[Problem]:
         assert self.checkov is not None

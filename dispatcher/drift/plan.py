@@ -249,6 +249,21 @@ def read_plan(data: bytes | str | Mapping[str, Any], schemas: ProviderSchemas | 
         return _parse(data, schemas)
 
 
+def planned_changes(data: bytes | str | Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What `apply` would do, as (address, change) for each managed resource the plan changes, in the
+    plan's order; change is create, update, delete or replace (no-op, read and forget are left out).
+    A deposed object's delete is listed too: Terraform counts it among the destroys."""
+    with _gc_paused():
+        plan = _load(data)
+        _check_plan(plan)
+        changes = []
+        for entry in _entries(plan, "resource_changes"):
+            change = None if entry.mode == "data" else _change_type(entry.actions)
+            if change is not None:
+                changes.append((entry.address, change))
+        return changes
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     was_enabled = gc.isenabled()

@@ -11,6 +11,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from dispatcher.review.plan import headline as plan_headline
+from dispatcher.review.plan import listed
 from dispatcher.review.tools import Problem
 
 
@@ -19,6 +21,20 @@ class RootReview:
     path: str
     problems: list[Problem] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    # the optional plan (dispatcher/review/plan.py): its counts, or {"error": why there is none}
+    plan: dict[str, Any] | None = None
+
+    @property
+    def plan_line(self) -> str:
+        if self.plan is None:
+            return ""
+        if self.plan.get("error"):
+            return f"not available: {self.plan['error']}"
+        return plan_headline(self.plan)
+
+    @property
+    def plan_resources(self) -> list[tuple[str, list[str]]]:
+        return [] if self.plan is None or self.plan.get("error") else list(listed(self.plan))
 
     @property
     def fmt_files(self) -> list[str]:

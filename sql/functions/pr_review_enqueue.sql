@@ -43,10 +43,12 @@ BEGIN
         RETURN;
     END IF;
     -- the agent never sees the database: how to reach the forge (a token's reference, never its
-    -- value) travels in the payload
+    -- value) and which roots get a plan (the names of the variables it may see, never a value)
+    -- travel in the payload
     v_payload := coalesce(p_payload, '{}')
                  || jsonb_build_object('repository_id', p_repository_id, 'number', p_number,
-                                       'forge', nightshift.forge_of_repository(p_repository_id));
+                                       'forge', nightshift.forge_of_repository(p_repository_id),
+                                       'plans', nightshift.plans_of_repository(p_repository_id));
 
     -- The in-flight task can finish between the insert and the lock: then try again.
     FOR v_round IN 1..5 LOOP

@@ -226,7 +226,26 @@ def test_a_deleted_branch_on_the_local_forge_says_so(env: None, tmp_path: Path) 
     assert comment["number"] == 7 and "Could not review" in comment["body"]
 
 
-def test_a_repository_that_no_longer_exists(env: None, github: GitHubServer, tmp_path: Path) -> None:
+def record(conn: psycopg.Connection, url: str, number: int, result: Any) -> tuple[str, str | None]:
+    """The result stored through the one result path, as the dispatcher stores it: (scan status, error)."""
+    [(repo_id,)] = conn.execute(
+        "WITH o AS (INSERT INTO nightshift.organizations (name) VALUES ('acme') RETURNING id)"
+        " INSERT INTO nightshift.repositories (organization_id, name, url, full_name, pr_review_enabled)"
+        " SELECT id, 'infra', %s, %s, true FROM o RETURNING id", (url, FULL_NAME)).fetchall()
+    conn.execute("SELECT * FROM nightshift.enqueue_pr_review(%s, %s, '{}')", (repo_id, number))
+    [(task, attempt)] = conn.execute(
+        "SELECT id, attempt FROM nightshift.claim_tasks('w1', '{pr-review}', 1, '1 minute')").fetchall()
+    conn.execute("SELECT * FROM nightshift.record_result(%s, %s, %s)",
+                 (task, attempt, json.dumps(result.to_json())))
+    [(status, error, task_status)] = conn.execute(
+        "SELECT s.status::text, s.error, t.status::text FROM nightshift.scans AS s"
+        " JOIN nightshift.tasks AS t ON t.id = s.task_id WHERE t.id = %s", (task,)).fetchall()
+    assert task_status == "done"  # a review that could not be done is a finished task, not a failure
+    return status, error
+
+
+def test_a_repository_that_no_longer_exists(env: None, github: GitHubServer, tmp_path: Path,
+                                            conn: psycopg.Connection) -> None:
     gone = "https://127.0.0.1:9/acme/gone.git"  # nothing listens on the discard port
     github.add_pull(FULL_NAME, 8, "feature", head_sha="c" * 40)
     result = review(payload(PullRequestRepo(tmp_path / "git", {"main.tf": LIGHT}), 8, "c" * 40, "feature",
@@ -238,6 +257,8 @@ def test_a_repository_that_no_longer_exists(env: None, github: GitHubServer, tmp
     [comment] = github.comments_of(FULL_NAME, 8)
     assert "Could not review" in comment and TOKEN not in comment
     assert github.repo(FULL_NAME).statuses[-1]["state"] == "error"
+    status, error = record(conn, gone, 8, result)
+    assert status == "ERROR" and str(error).startswith(f"cannot fetch {gone}")
 
 
 def test_a_forge_that_answers_403_is_recorded(env: None, github: GitHubServer, tmp_path: Path) -> None:
