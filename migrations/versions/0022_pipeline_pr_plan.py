@@ -1,7 +1,7 @@
 """pr-review: a per-pipeline switch to run `terraform plan` in pull-request reviews (off by default)
 
 Revision ID: 0022
-Revises: 0018
+Revises: 0021
 Create Date: 2026-11-29 01:40:00
 
 Issue 16. A plan needs the backend's and the cloud's credentials, which a review of code anyone with push
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0022"
-down_revision = "0018"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """findings: an index on each finding's tenancy scope, for row-level security
 
 Revision ID: 0024
-Revises: 0021
+Revises: 0022
 Create Date: 2026-11-29 01:50:00
 
 Issue 18. A reader (nightshift_reader) sees the findings whose subject belongs to one of its
@@ -20,7 +20,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0024"
-down_revision = "0021"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
