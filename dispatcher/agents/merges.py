@@ -92,15 +92,18 @@ async def _contained(
 
 
 async def _merge_time(run_git: Any, commit: str) -> str | None:
-    """The time of the merge commit that brought `commit` into the first-parent line of HEAD, or None
-    (a fast-forward keeps no trace of when it happened)."""
-    line = await run_git("rev-list", "rev-list", "--first-parent", "HEAD", "--not", commit, ok=(0, 128))
+    """The time of the merge commit that brought `commit` into the first-parent line of HEAD (the
+    oldest commit of that line descending from it), or None: a fast-forward keeps no trace of when."""
+    line = await run_git("rev-list", "rev-list", "--first-parent", "--ancestry-path", f"{commit}..HEAD",
+                         ok=(0, 128))
     commits = line.text().split()
     if line.returncode != 0 or not commits:
-        return None
+        return None  # HEAD is the pushed commit itself
     shown = await run_git("merge-commit", "log", "-1", "--format=%cI %P", commits[-1], ok=(0, 128))
     parts = shown.text().split()
-    if shown.returncode != 0 or len(parts) < 3:  # time, then two parents or more: a merge commit
+    # a merge commit (two parents or more) whose first parent is not the pushed commit: that one
+    # was on the line already (a fast-forward), and this commit merged something else
+    if shown.returncode != 0 or len(parts) < 3 or parts[1] == commit:
         return None
     return parts[0]
 
