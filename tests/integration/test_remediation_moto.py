@@ -416,7 +416,9 @@ def test_a_merge_that_leaves_drift_fails_the_remediation_with_the_reason(
     assert first["id"] == row["id"] and first["status"] == "failed"
     assert first["merged_at"] is not None and first["verified_scan_id"] is None
     assert f"but scan {rescan['id']} still sees the drift of aws_s3_bucket.logs" in first["reason"]
-    assert conn.execute("SELECT status::text FROM nightshift.findings").fetchall() == [("OPEN",)]
+    assert conn.execute(
+        "SELECT resource_address, status::text FROM nightshift.findings WHERE kind = 'drift'"
+    ).fetchall() == [("aws_s3_bucket.logs", "OPEN")]
 
 
 def test_an_unmerged_branch_is_not_taken_for_merged(
