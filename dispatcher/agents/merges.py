@@ -19,9 +19,10 @@ the scan's summary, and the pull request stays open until the next scan or the w
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from dispatcher.agents.workspace import GIT_URL, StepFailed, Steps, step
 from dispatcher.forge import ForgeError, forge_from_payload
 
 MARGIN = timedelta(days=1)  # clocks of the dispatcher and the database may disagree
+SHA = re.compile(r"^[0-9a-f]{7,64}$")
 
 
 async def merged_remediations(
@@ -66,11 +68,12 @@ async def _contained(
     async def run_git(name: str, *args: str, ok: tuple[int, ...] = (0,)) -> Any:
         return await step(steps, ctx, name, [git, *args], src, env, ok=ok)
 
-    with_commit = [r for r in open_prs if isinstance(r.get("commit"), str) and r["commit"]]
+    # a commit is a hex object name, never something git could read as an option
+    with_commit = [r for r in open_prs if isinstance(r.get("commit"), str) and SHA.match(r["commit"])]
     if not with_commit:
         return []
     since = _oldest(with_commit)
-    deepen = [f"--shallow-since={since.isoformat()}"] if since is not None else ["--unshallow"]
+    deepen = [f"--shallow-since={since:%Y-%m-%dT%H:%M:%S}+00:00"] if since is not None else ["--unshallow"]
     await run_git("fetch-history", "fetch", "--quiet", "--no-tags", *deepen, "origin", branch, ok=(0, 1, 128))
     head = (await run_git("rev-parse", "rev-parse", "HEAD")).text().strip()
     found = []
@@ -112,10 +115,13 @@ def _oldest(remediations: list[Mapping[str, Any]]) -> datetime | None:
     times = []
     for remediation in remediations:
         try:
-            times.append(datetime.fromisoformat(str(remediation.get("opened_at"))))
+            opened = datetime.fromisoformat(str(remediation.get("opened_at")))
         except ValueError:
             return None  # a pull request without its time: fetch the whole history
-    return min(times) - MARGIN if times else None
+        if opened.tzinfo is None:
+            return None
+        times.append(opened)
+    return (min(times) - MARGIN).astimezone(UTC) if times else None
 
 
 async def _merged_on_forge(
