@@ -1,7 +1,8 @@
 """Benchmark: 100 drifted resources of one root adopted in one pull request, against one `terraform plan`.
 
 Setup (not timed): a root of 100 S3 buckets with literal tags applied to a moto_server on loopback,
-its code and state pushed to a bare git remote; every bucket's `env` tag changed out of band; one
+its code and state pushed to a bare git remote; every bucket's `env` tag changed out of band (every
+other one also loses its `owner` tag and gains a `cost` tag); one
 drift scan (the drift-scan agent, in process) gives the 100 findings as the remediation's payload
 carries them.
 
@@ -149,11 +150,12 @@ def main() -> None:
             git(work, "push", "--quiet", "origin", "main")
             s3 = offline_aws.client(endpoint, "s3")
             for i in range(args.resources):
+                # every bucket's env changed; every other one also lost its owner tag and gained a
+                # cost tag (a map key removed and one added: edited in the same tags block)
+                tags = {"env": "staging", **({"owner": f"team-{i}"} if i % 2 == 0 else {"cost": "shared"})}
                 s3.put_bucket_tagging(
                     Bucket=f"bench-{i:03d}",
-                    Tagging={
-                        "TagSet": [{"Key": "env", "Value": "staging"}, {"Key": "owner", "Value": f"team-{i}"}]
-                    },
+                    Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]},
                 )
             scan = run_agent(DriftScanAgent(), {}, remote, "drift-scan")
             findings = [

@@ -135,11 +135,15 @@ class AgentResult:
     forge: list[dict[str, Any]] = field(default_factory=list)
     # a remediation agent's report (sql/functions/remediation_record.sql): status pr_opened or failed
     remediation: dict[str, Any] | None = None
+    # remediation pull requests a drift scan found merged into the code it scanned
+    # (sql/functions/remediation_seen_merged.sql): the database decides which it marks merged
+    merged: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def needs_record(self) -> bool:
         """Whether a successful result carries more than "done" (then record_result stores it)."""
-        return self.scan is not None or bool(self.summary) or bool(self.forge) or self.remediation is not None
+        return (self.scan is not None or bool(self.summary) or bool(self.forge)
+                or self.remediation is not None or bool(self.merged))
 
     def to_json(self) -> dict[str, Any]:
         """The document nightshift.record_result stores (sql/functions/result_record.sql)."""
@@ -150,6 +154,8 @@ class AgentResult:
             doc["forge"] = self.forge
         if self.remediation is not None:
             doc["remediation"] = self.remediation
+        if self.merged:
+            doc["merged"] = self.merged
         return doc
 
 
@@ -163,7 +169,7 @@ def checked(result: AgentResult) -> AgentResult:
     shown as \\0 rather than refusing the failure too.
     """
     if (result.scan is None and not result.summary and not result.forge and result.remediation is None
-            and "\0" not in (result.error or "")):
+            and not result.merged and "\0" not in (result.error or "")):
         return result  # nothing to check: the hot path's noop and sleep results
     if result.scan is not None and isinstance(result.scan.error, str) and "\0" in result.scan.error:
         # a scan's error quotes a tool's output, which may hold anything: shown, not refused
@@ -175,6 +181,8 @@ def checked(result: AgentResult) -> AgentResult:
         _check_json("forge changes", result.forge, MAX_SECTION_BYTES)
         if result.remediation is not None:
             check_remediation(result.remediation)
+        if result.merged:
+            check_merged(result.merged)
     except ContractError as exc:
         return AgentResult(ok=False, error=f"invalid agent result: {exc}", retry=False)
     if result.error is not None and "\0" in result.error:
@@ -207,6 +215,31 @@ def check_remediation(doc: Any) -> None:
         raise ContractError(f"remediation status {doc.get('status')!r} is not one of "
                             f"{', '.join(REMEDIATION_STATUSES)}")
     _check_json("remediation", doc, MAX_SECTION_BYTES)
+
+
+MERGED_HOW = ("contained", "forge")
+
+
+def check_merged(items: Any) -> None:
+    """Each merged remediation names its id, branch and how it was seen; a time is ISO 8601 or null."""
+    if not isinstance(items, list):
+        raise ContractError(f"merged must be a list, not {type(items).__name__}")
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ContractError(f"merged[{index}] must be an object")
+        if not isinstance(item.get("remediation_id"), int) or isinstance(item.get("remediation_id"), bool):
+            raise ContractError(f"merged[{index}].remediation_id must be an integer")
+        if not isinstance(item.get("branch"), str) or item.get("how") not in MERGED_HOW:
+            raise ContractError(f"merged[{index}] needs a branch and how ({', '.join(MERGED_HOW)})")
+        if item.get("pr_number") is not None and not isinstance(item.get("pr_number"), int):
+            raise ContractError(f"merged[{index}].pr_number must be an integer or null")
+        when = item.get("merged_at")
+        if when is not None:
+            try:
+                datetime.fromisoformat(str(when))
+            except ValueError:
+                raise ContractError(f"merged[{index}].merged_at {str(when)[:40]!r} is not ISO 8601") from None
+    _check_json("merged", items, MAX_SECTION_BYTES)
 
 
 def check_findings(findings: Any) -> None:

@@ -13,7 +13,10 @@ For one pipeline (its rows come from nightshift.task_targets) it:
        show -json <plan>
    each in its own process group, killed at the task's deadline, output capped (agents/process.py);
 3. parses the JSON plan (dispatcher.drift.plan) into findings: `drift` (changed outside Terraform) and
-   `pending-change` (code not applied yet).
+   `pending-change` (code not applied yet);
+4. reports which of the pipeline's open remediation pull requests the checkout has merged (the
+   result's "merged" section, dispatcher/agents/merges.py): the database marks them merged and this
+   very scan verifies them, or fails them with the drift that remains.
 
 The scan is DRIFTED when there is at least one drift finding and CLEAN otherwise: pending changes are
 recorded as findings (teams track them too) but code that was merged and not applied is not drift.
@@ -35,13 +38,14 @@ import os
 import re
 import shutil
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 from dispatcher.agents import register
 from dispatcher.agents.base import Agent, AgentContext, AgentResult, ScanReport
+from dispatcher.agents.merges import merged_remediations
 from dispatcher.agents.process import allowed_env
 from dispatcher.agents.workspace import (
     GIT_PROTOCOLS,
@@ -102,6 +106,13 @@ class Pipeline:
         )
 
 
+@dataclass
+class Merges:
+    steps: Steps = field(default_factory=Steps)
+    seen: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
 @register("drift-scan")
 class DriftScanAgent(Agent):
     name: ClassVar[str] = "drift-scan"
@@ -114,17 +125,23 @@ class DriftScanAgent(Agent):
         started = datetime.now(UTC)
         run = Steps()
         fetch = Steps()  # the provider schema fetch: cached infrastructure, not a step of the scan itself
+        merges = Merges()  # remediation pull requests this checkout has merged (agents/merges.py)
         try:
-            report = await self._scan(ctx, run, fetch)
+            report = await self._scan(ctx, run, fetch, merges)
         except StepFailed as exc:
             report = ScanReport(status="ERROR", error=cap(mask(str(exc), run.secrets)),
                                 summary={"steps": len(run.steps)})
+        if merges.seen or merges.notes:
+            report.summary["remediations_merged"] = [m["remediation_id"] for m in merges.seen]
+            if merges.notes:
+                report.summary["remediation_notes"] = [mask(n, run.secrets) for n in merges.notes]
         report = replace(report, started_at=started,
                          artifacts={**report.artifacts, "steps": run.steps,
-                                    **({"schema_steps": fetch.steps} if fetch.steps else {})})
-        return AgentResult(ok=True, summary=report.summary, scan=report)
+                                    **({"schema_steps": fetch.steps} if fetch.steps else {}),
+                                    **({"merge_steps": merges.steps.steps} if merges.steps.steps else {})})
+        return AgentResult(ok=True, summary=report.summary, scan=report, merged=merges.seen)
 
-    async def _scan(self, ctx: AgentContext, run: Steps, fetch: Steps) -> ScanReport:
+    async def _scan(self, ctx: AgentContext, run: Steps, fetch: Steps, merges: Merges) -> ScanReport:
         spec = Pipeline.from_targets(ctx.targets)
         tool = shutil.which(spec.tool)
         if tool is None:
@@ -134,10 +151,15 @@ class DriftScanAgent(Agent):
         home.mkdir(parents=True, exist_ok=True)
         tmp.mkdir(exist_ok=True)
         env = pipeline_env(spec, home=home, tmp=tmp)
-        run.secrets = fetch.secrets = [value for name, value in env.items() if name not in NOT_SECRET_ENV]
+        run.secrets = fetch.secrets = merges.steps.secrets = [
+            value for name, value in env.items() if name not in NOT_SECRET_ENV]
 
         source = ctx.workdir / "src"
         await checkout(spec.source, spec.branch, source, env, ctx, run)
+        # before the plan: the plan judges the code that contains them, and a failing plan must not
+        # hide that a pull request was merged
+        merges.seen, merges.notes = await merged_remediations(ctx, merges.steps, source, spec.source,
+                                                              spec.branch, env)
         cwd = inside(source, spec.working_directory, "working_directory")
         # var files are named from the repository root, so one file can serve several pipelines
         var_files = [f"-var-file={inside(source, name, 'var file')}" for name in spec.var_files]

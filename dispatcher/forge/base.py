@@ -1,6 +1,7 @@
 """The forge interface: what pull-request review and remediation need from GitHub (or a stand-in).
 
-Five operations, each one request or a few:
+Five operations, each one request or a few (and get_pull_request(number), where the forge can say
+whether a pull request was merged: a squash merge leaves no trace in the default branch's history):
     find_pull_request(head, base)      the open pull request of a branch, or None
     open_pull_request(head, base, ...) opens one; an existing one for the same branch is returned
                                        (created=False), never an error
@@ -57,6 +58,7 @@ class PullRequest:
     title: str = ""
     url: str | None = None
     created: bool = False  # opened by this call (False: it already existed)
+    merged_at: str | None = None  # ISO 8601, when the forge says it was merged (state is then closed)
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,11 @@ class Forge(ABC):
     @abstractmethod
     async def set_status(self, sha: str, state: str, description: str, context: str,
                          target_url: str | None = None) -> None: ...
+
+    async def get_pull_request(self, number: int) -> PullRequest | None:
+        """Pull request `number` in any state (merged_at set when merged); None when this forge cannot
+        tell (the local forge: its merges are recorded by `nightshift prs close --merged`)."""
+        return None
 
     async def aclose(self) -> None:  # noqa: B027 - most forges hold nothing to release
         """Release connections (the GitHub client's pool)."""

@@ -92,6 +92,13 @@ class GitHubForge(Forge):
                 return _pull_request(item)
         return None
 
+    async def get_pull_request(self, number: int) -> PullRequest | None:
+        try:
+            data = await self._json("GET", self._repo_path(f"pulls/{int(number)}"))
+        except ForgeNotFound:
+            return None
+        return _pull_request(data)
+
     async def open_pull_request(self, head: str, base: str, title: str, body: str) -> PullRequest:
         try:
             data = await self._json("POST", self._repo_path("pulls"),
@@ -272,4 +279,5 @@ def _pull_request(item: dict[str, Any], *, created: bool = False) -> PullRequest
     return PullRequest(number=int(item["number"]), head_ref=item["head"]["ref"],
                        base_ref=item["base"]["ref"], head_sha=item["head"].get("sha"),
                        state=item.get("state", "open"), title=item.get("title") or "",
-                       url=item.get("html_url"), created=created)
+                       url=item.get("html_url"), created=created,
+                       merged_at=item.get("merged_at") if isinstance(item.get("merged_at"), str) else None)

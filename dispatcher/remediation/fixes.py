@@ -1,10 +1,12 @@
 """Which honest fix applies to each drift finding, and the code edits of those that are adopted.
 
 adopt   the resource is in the root module, was updated outside Terraform, and every drifted
-        attribute is a literal in its block (dispatcher/remediation/hcl.py): the code takes the live
-        value, byte for byte where the old one was.
-revert  everything else (deleted or replaced resources, values from variables, modules, functions,
-        nested blocks, sensitive or unknown values): no code changes; the pull request carries the plan
+        attribute is a literal in its block (dispatcher/remediation/hcl.py): a scalar, a key of a map,
+        an element of a list of literals, or a value inside a nested block of literals that the change
+        maps onto unambiguously. The code takes the live value, byte for byte where the old one was.
+revert  everything else (deleted or replaced resources, values from variables, locals, functions,
+        for-expressions, modules or dynamic blocks, a block added outside Terraform, a change that fits
+        several blocks, sensitive or unknown values): no code changes; the pull request carries the plan
         that re-applies the code, the command and the risk.
 """
 
@@ -15,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dispatcher.remediation.hcl import Edit, HclFile, NotAdoptable, attribute_edit, find_resource
+from dispatcher.remediation.hcl import Edit, HclFile, NotAdoptable, block_edits, find_resource
 
 _ADDRESS = re.compile(r"^(?P<type>[A-Za-z_][A-Za-z0-9_-]*)\.(?P<name>[A-Za-z_][A-Za-z0-9_-]*)$")
 RISKS = {
@@ -73,21 +75,9 @@ def decide(finding: Mapping[str, Any], files: Sequence[HclFile]) -> Fix:
     attributes = _without_mirrors([a for a in finding.get("attributes") or [] if isinstance(a, Mapping)])
     if not attributes:
         return Fix(finding, "revert", "the scan recorded no attribute to adopt")
-    edits = []
+    changes = [(str(a.get("path")), a.get("before"), a.get("after")) for a in attributes]
     try:
-        for attribute in attributes:
-            edits.append(
-                (
-                    hcl,
-                    attribute_edit(
-                        hcl,
-                        block,
-                        str(attribute.get("path")),
-                        attribute.get("before"),
-                        attribute.get("after"),
-                    ),
-                )
-            )
+        edits = [(hcl, edit) for edit in block_edits(hcl, block, changes)]
     except NotAdoptable as exc:
         return Fix(finding, "revert", str(exc))
     return Fix(finding, "adopt", "every drifted attribute is a literal in the code", edits)

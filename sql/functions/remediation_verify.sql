@@ -1,7 +1,7 @@
 -- verify_remediations: after a successful scan of a subject, the outcome of its remediations whose pull
 -- request is open or merged. Called by record_result before a new remediation is requested.
 --   every finding of the remediation RESOLVED         -> 'verified', verified_scan_id = this scan
---   merged (merged_at set before this scan started)
+--   merged (merged_at no later than this scan's start)
 --   and some finding still OPEN or SUPPRESSED         -> 'failed', reason names what still drifts
 -- An open pull request whose drift remains is left alone: it is not merged yet.
 CREATE OR REPLACE FUNCTION nightshift.verify_remediations(p_scan_id bigint)
@@ -33,7 +33,7 @@ BEGIN
                               FROM nightshift.findings AS f
                              WHERE f.id = ANY (m.finding_ids) AND f.status <> 'RESOLVED'))
      WHERE m.subject = v_scan.subject AND m.status = 'merged'
-       AND m.merged_at < coalesce(v_scan.started_at, v_scan.finished_at);
+       AND m.merged_at <= coalesce(v_scan.started_at, v_scan.finished_at);
     GET DIAGNOSTICS v_failed = ROW_COUNT;
     RETURN v_verified + v_failed;
 END

@@ -9,6 +9,7 @@
 --             "summary": {...}, "findings": [...], "artifacts": {...}, "error": "...",
 --             "started_at": "2026-11-28T06:00:00Z"},
 --    "remediation": {"status": "pr_opened" | "failed", ...},  -- nightshift.record_remediation
+--    "merged": [{"remediation_id", "branch", "commit", "how", ...}],  -- remediations_seen_merged
 --    "forge": [...]}                        -- the local forge's operations (apply_forge_changes)
 --
 --   1. complete the task, fenced by its attempt (nightshift.complete_task). A stale holder (its lease
@@ -18,7 +19,8 @@
 --      (nightshift.apply_forge_changes), with the task, even without a scan.
 --   2. the scan, when there is one: its status must be ERROR or one the kind lists (a kind without a
 --      row, a plug-in, may use any); the scans row is keyed by (task_id, attempt); findings upserted
---      by (subject, fingerprint) (nightshift.upsert_findings).
+--      by (subject, fingerprint) (nightshift.upsert_findings). Remediation pull requests the scan saw
+--      merged into the code it scanned are marked merged (nightshift.remediations_seen_merged).
 --   1b. a remediation report, on the task's remediations row (nightshift.record_remediation).
 --   3. unless the scan is an ERROR: the kind's findings of this subject that the scan did not see are
 --      RESOLVED; when the kind hands its findings over (remediation_kind), the subject's open
@@ -109,6 +111,9 @@ BEGIN
         SELECT s.id INTO scan_id FROM nightshift.scans AS s
          WHERE s.task_id = p_task_id AND s.attempt = p_attempt;
         RETURN;
+    END IF;
+    IF p_result ? 'merged' THEN  -- remediation pull requests the scan found merged (drift-scan)
+        PERFORM nightshift.remediations_seen_merged(scan_id, p_result -> 'merged');
     END IF;
     IF v_kind.kind IS NULL OR v_kind.notification_template IS NOT NULL THEN
         PERFORM nightshift.notify_scan_health(scan_id);  -- a target whose scans start failing, or recover

@@ -1,6 +1,10 @@
 -- task_targets: the rows describing a task's subject, for agents that ask for them (needs_targets).
 --
---   pipeline/<id>           {pipeline, repository, organization, schedule}   schedule: its drift-scan row
+--   pipeline/<id>           {pipeline, repository, organization, schedule,   schedule: its drift-scan row
+--                            remediations, forge}                           remediations: its open pull
+--                                                  requests [{id, branch, commit, pr_number, opened_at}],
+--                                                  so the scan can tell which the default branch merged;
+--                                                  forge: forge_of_repository, when there are any
 --   cloud_integration/<id>  {cloud_integration, organization, schedule,      schedule: its compliance-scan row
 --                            pipelines}                                     pipelines: compliance_pipelines()
 --   organization/<id>       {organization, schedule}                         schedule: its cost-analysis row
@@ -24,12 +28,23 @@ BEGIN
     CASE v_ref.target_type
         WHEN 'pipeline' THEN
             SELECT jsonb_build_object('pipeline', to_jsonb(p), 'repository', to_jsonb(r),
-                                      'organization', to_jsonb(o), 'schedule', to_jsonb(s))
+                                      'organization', to_jsonb(o), 'schedule', to_jsonb(s),
+                                      'remediations', coalesce(m.open, '[]'),
+                                      'forge', CASE WHEN m.open IS NOT NULL
+                                                    THEN nightshift.forge_of_repository(r.id) END)
               INTO v_targets
               FROM nightshift.pipelines AS p
               JOIN nightshift.repositories AS r ON r.id = p.repository_id
               JOIN nightshift.organizations AS o ON o.id = r.organization_id
               LEFT JOIN nightshift.schedules AS s ON s.pipeline_id = p.id AND s.kind = 'drift-scan'
+              -- the pull requests a scan of the default branch may find merged (remediations_seen_merged)
+              LEFT JOIN LATERAL (
+                  SELECT jsonb_agg(jsonb_build_object('id', x.id, 'branch', x.branch, 'commit', x.commit_sha,
+                                                      'pr_number', x.pr_number, 'opened_at', x.pr_opened_at)
+                                   ORDER BY x.id) AS open
+                    FROM nightshift.remediations AS x
+                   WHERE x.subject = 'pipeline/' || p.id AND x.status = 'pr_opened' AND x.branch IS NOT NULL
+              ) AS m ON true
              WHERE p.id = v_ref.target_id;
         WHEN 'cloud_integration' THEN
             SELECT jsonb_build_object('cloud_integration', to_jsonb(c), 'organization', to_jsonb(o),

@@ -468,7 +468,8 @@ def test_task_targets_of_a_pipeline(conn: psycopg.Connection) -> None:
     row = conn.execute("SELECT nightshift.task_targets(%s)", (subject,)).fetchone()
     assert row is not None
     targets = row[0]
-    assert set(targets) == {"pipeline", "repository", "organization", "schedule"}
+    assert set(targets) == {"pipeline", "repository", "organization", "schedule", "remediations", "forge"}
+    assert (targets["remediations"], targets["forge"]) == ([], None)  # no open remediation pull request
     assert targets["pipeline"]["id"] == int(subject.split("/")[1])
     assert targets["pipeline"]["var_files"] == [] and targets["pipeline"]["working_directory"] == "."
     assert targets["repository"]["url"] == "/srv/infra" and targets["repository"]["iac_tool"] == "terraform"

@@ -69,6 +69,23 @@ def test_open_then_open_again_finds_the_same_pull_request(server: GitHubServer) 
     assert len(server.repo(REPO).pulls) == 1
 
 
+def test_a_pull_request_by_number_says_whether_and_when_it_was_merged(server: GitHubServer) -> None:
+    server.add_pull(REPO, 3, "nightshift/drift-network-3")
+    server.add_pull(REPO, 4, "nightshift/drift-network-4")
+    server.repo(REPO).pulls[4].update(state="closed", merged_at="2026-11-29T00:30:00Z")
+
+    async def go() -> Any:
+        async with forge(server) as gh:
+            return await gh.get_pull_request(3), await gh.get_pull_request(4), await gh.get_pull_request(99)
+
+    still_open, merged, missing = run(go())
+    assert (still_open.state, still_open.merged_at) == ("open", None)
+    assert (merged.number, merged.head_ref, merged.state, merged.merged_at) == (
+        4, "nightshift/drift-network-4", "closed", "2026-11-29T00:30:00Z")
+    assert missing is None
+    assert server.errors == []
+
+
 def test_opening_from_a_branch_that_is_not_there_is_an_error(server: GitHubServer) -> None:
     async def go() -> None:
         async with forge(server) as gh:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ pytestmark = [pytest.mark.terraform, pytest.mark.slow, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULE = ROOT / "tests" / "fixtures" / "terraform" / "remediation"
+NETWORK_MODULE = ROOT / "tests" / "fixtures" / "terraform" / "remediation_network"
 
 
 @dataclass(frozen=True)
@@ -67,17 +69,30 @@ class Repo:
     work: Path
 
 
-@pytest.fixture
-def repo(conn: psycopg.Connection, aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repo:
-    """The module applied to a fresh moto, its code and state pushed to a bare remote, a pipeline on it."""
+def applied_repo(
+    conn: psycopg.Connection, aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: Path
+) -> Repo:
+    """`module` applied to a fresh moto, its code and state pushed to a bare remote, a pipeline on it."""
     offline_aws.reset_moto(aws.endpoint)
     for name, value in aws.env.items():  # what the pipeline's env_allowlist lets through to the agents
         monkeypatch.setenv(name, value)
-    remote, work = bare_remote(tmp_path, MODULE)
+    remote, work = bare_remote(tmp_path, module)
     aws.terraform(work, "init")
     aws.terraform(work, "apply", "-auto-approve")
-    commit_and_push(work, "infra: logs, data and archive buckets")
+    commit_and_push(work, f"infra: {module.name}")
     return Repo(make_remediable_pipeline(conn, remote, env_allowlist=ENV_ALLOWLIST), remote, work)
+
+
+@pytest.fixture
+def repo(conn: psycopg.Connection, aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repo:
+    """The bucket module (logs, data, archive) applied and pushed, a pipeline on it."""
+    return applied_repo(conn, aws, tmp_path, monkeypatch, MODULE)
+
+
+@pytest.fixture
+def network(conn: psycopg.Connection, aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repo:
+    """The network module (a tagged bucket, security groups with literal and dynamic rules)."""
+    return applied_repo(conn, aws, tmp_path, monkeypatch, NETWORK_MODULE)
 
 
 def tag(aws: Aws, bucket: str, tags: dict[str, str]) -> None:
@@ -317,6 +332,19 @@ def test_the_pull_request_is_opened_on_github_held_to_its_openapi_contract(
         assert "| `tags.env` | `prod` | `staging` |" in pull["body"]
         assert row["pr_number"] == pull["number"] and row["pr_url"] == result.remediation["pr_url"]
         assert row["pr_url"]
+
+        # squash-merged: new commits on main, the pushed head is not in its history; GitHub says merged
+        git(repo.work, "checkout", "--quiet", "main")
+        git(repo.work, "fetch", "--quiet", "origin")
+        git(repo.work, "merge", "--quiet", "--squash", f"origin/{row['branch']}")
+        git(repo.work, "commit", "--quiet", "-m", "Fix drift of network (#1)")
+        git(repo.work, "push", "--quiet", "origin", "main")
+        pull.update(state="closed", merged_at="2026-11-29T00:00:00Z")
+        verifying = drift_scan(conn, repo.subject)
+        assert verifying["status"] == "CLEAN", verifying["error"]
+        [row] = remediations(conn)
+        assert (row["status"], row["verified_scan_id"]) == ("verified", verifying["id"])
+        assert row["merged_at"] == datetime.fromisoformat("2026-11-29T00:00:00+00:00")
         assert github.errors == []
     stored = "\n".join(
         str(r[0])
@@ -326,3 +354,174 @@ def test_the_pull_request_is_opened_on_github_held_to_its_openapi_contract(
         ).fetchall()
     )
     assert token not in stored
+
+
+# --- merged on the default branch, seen by the next scan (no webhook, no CLI) ------------------------------
+
+
+def adopted_pull_request(conn: psycopg.Connection, aws: Aws, repo: Repo) -> dict[str, Any]:
+    """A tag drift adopted in an open pull request: its remediations row."""
+    tag(aws, "remediation-logs", {"env": "staging", "owner": "platform"})
+    drift_scan(conn, repo.subject)
+    remediate(conn)
+    [row] = remediations(conn)
+    assert row["status"] == "pr_opened", row["reason"]
+    return row
+
+
+def test_a_branch_merged_with_plain_git_is_seen_by_the_next_scan_and_verified(
+    conn: psycopg.Connection,
+    aws: Aws,
+    repo: Repo,
+) -> None:
+    row = adopted_pull_request(conn, aws, repo)
+    # someone else moves the default branch on, then merges the pull request with a merge commit
+    git(repo.work, "checkout", "--quiet", "main")
+    (repo.work / "README.md").write_text("network\n")
+    commit_and_push(repo.work, "docs")
+    git(repo.work, "fetch", "--quiet", "origin")
+    git(repo.work, "merge", "--quiet", "--no-ff", "-m", "Merge the drift fix", f"origin/{row['branch']}")
+    git(repo.work, "push", "--quiet", "origin", "main")
+    merged_at = git(repo.work, "log", "-1", "--format=%cI", "HEAD").strip()
+
+    verifying = drift_scan(conn, repo.subject)
+    assert verifying["status"] == "CLEAN", verifying["error"]
+    assert verifying["summary"]["remediations_merged"] == [row["id"]]
+    [row] = remediations(conn)
+    assert (row["status"], row["verified_scan_id"], row["reason"]) == ("verified", verifying["id"], None)
+    assert row["merged_at"] == datetime.fromisoformat(merged_at)  # the merge commit's time
+    assert conn.execute("SELECT status::text FROM nightshift.findings").fetchall() == [("RESOLVED",)]
+    # the merged scan's own outcome: nothing more to remediate
+    assert conn.execute(
+        "SELECT count(*) FROM nightshift.tasks WHERE kind = 'drift-remediation' AND status = 'queued'"
+    ).fetchone() == (0,)
+
+
+def test_a_merge_that_leaves_drift_fails_the_remediation_with_the_reason(
+    conn: psycopg.Connection,
+    aws: Aws,
+    repo: Repo,
+) -> None:
+    row = adopted_pull_request(conn, aws, repo)
+    # the bucket's tag moves again while the pull request waits; then it is fast-forwarded in
+    tag(aws, "remediation-logs", {"env": "qa", "owner": "platform"})
+    git(repo.work, "checkout", "--quiet", "main")
+    git(repo.work, "fetch", "--quiet", "origin")
+    git(repo.work, "merge", "--quiet", "--ff-only", f"origin/{row['branch']}")
+    git(repo.work, "push", "--quiet", "origin", "main")
+
+    rescan = drift_scan(conn, repo.subject)
+    assert rescan["status"] == "DRIFTED", rescan["error"]
+    first, *_ = remediations(conn)
+    assert first["id"] == row["id"] and first["status"] == "failed"
+    assert first["merged_at"] is not None and first["verified_scan_id"] is None
+    assert f"but scan {rescan['id']} still sees the drift of aws_s3_bucket.logs" in first["reason"]
+    assert conn.execute(
+        "SELECT resource_address, status::text FROM nightshift.findings WHERE kind = 'drift'"
+    ).fetchall() == [("aws_s3_bucket.logs", "OPEN")]
+
+
+def test_an_unmerged_branch_is_not_taken_for_merged(
+    conn: psycopg.Connection,
+    aws: Aws,
+    repo: Repo,
+) -> None:
+    row = adopted_pull_request(conn, aws, repo)
+    git(repo.work, "checkout", "--quiet", "main")
+    (repo.work / "README.md").write_text("network\n")
+    commit_and_push(repo.work, "docs")  # the default branch moves, the pull request stays open
+    rescan = drift_scan(conn, repo.subject)
+    assert rescan["status"] == "DRIFTED", rescan["error"]
+    assert "remediations_merged" not in rescan["summary"]
+    [row] = remediations(conn)
+    assert (row["status"], row["merged_at"]) == ("pr_opened", None)
+
+
+# --- maps, lists and nested blocks adopted on real Terraform ------------------------------------------------
+
+
+def group_id(aws: Aws, name: str) -> str:
+    ec2 = offline_aws.client(aws.endpoint, "ec2")
+    found = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [name]}])
+    groups = found["SecurityGroups"]
+    assert len(groups) == 1, groups
+    return str(groups[0]["GroupId"])
+
+
+def rule(port: int, *cidrs: str) -> list[dict[str, Any]]:
+    ranges = [{"CidrIp": c} for c in cidrs]
+    return [{"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": ranges}]
+
+
+def changed_lines(diff: str) -> list[str]:
+    return [line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+
+
+def test_tags_added_and_removed_and_a_rule_port_are_adopted_a_dynamic_block_is_reverted(
+    conn: psycopg.Connection,
+    aws: Aws,
+    network: Repo,
+) -> None:
+    tag(aws, "remediation-net-logs", {"env": "prod", "cost": "shared"})  # owner removed, cost added
+    ec2 = offline_aws.client(aws.endpoint, "ec2")
+    web, admin = group_id(aws, "remediation-web"), group_id(aws, "remediation-admin")
+    ec2.revoke_security_group_ingress(GroupId=web, IpPermissions=rule(443, "0.0.0.0/0"))
+    ec2.authorize_security_group_ingress(GroupId=web, IpPermissions=rule(8443, "0.0.0.0/0"))
+    ec2.revoke_security_group_ingress(GroupId=admin, IpPermissions=rule(8443, "10.0.0.0/16"))
+    ec2.authorize_security_group_ingress(GroupId=admin, IpPermissions=rule(9443, "10.0.0.0/16"))
+    scan = drift_scan(conn, network.subject)
+    assert scan["status"] == "DRIFTED", scan["error"]
+
+    result = remediate(conn)
+    assert result.remediation is not None and result.remediation["status"] == "pr_opened", result.remediation
+    [row] = remediations(conn)
+    fixes = {f["address"]: (f["fix"], f["why"]) for f in row["fixes"]}
+    assert fixes["aws_s3_bucket.logs"][0] == "adopt", fixes
+    assert fixes["aws_security_group.web"][0] == "adopt", fixes
+    assert fixes["aws_security_group.admin"] == (
+        "revert",
+        "ingress is written by a dynamic block, not literal blocks",
+    )
+
+    # only the bytes of the changed values (terraform fmt realigns the tag block it touched)
+    diff = changed_lines(branch_diff(network, row["branch"]))
+    assert diff == [
+        '-    env   = "prod" # staging once, long ago',
+        '-    owner = "platform"',
+        '+    env  = "prod" # staging once, long ago',
+        '+    cost = "shared"',
+        "-    from_port   = 443",
+        "-    to_port     = 443",
+        "+    from_port   = 8443",
+        "+    to_port     = 8443",
+    ], diff
+    body = pull_request(conn, row["branch"])["body"]
+    assert "no change for the 2 adopted resource" in body, body
+
+
+def test_a_cidr_revoked_from_a_rule_is_removed_from_its_list_and_the_merge_verified(
+    conn: psycopg.Connection,
+    aws: Aws,
+    network: Repo,
+) -> None:
+    ec2 = offline_aws.client(aws.endpoint, "ec2")
+    web = group_id(aws, "remediation-web")
+    ec2.revoke_security_group_ingress(GroupId=web, IpPermissions=rule(22, "10.0.0.0/16"))
+    scan = drift_scan(conn, network.subject)
+    assert scan["status"] == "DRIFTED", scan["error"]
+    remediate(conn)
+    [row] = remediations(conn)
+    assert row["status"] == "pr_opened", row["reason"]
+    assert [(f["address"], f["fix"]) for f in row["fixes"]] == [("aws_security_group.web", "adopt")]
+    assert changed_lines(branch_diff(network, row["branch"])) == [
+        '-    cidr_blocks = ["10.0.0.0/16", "10.1.0.0/16"] # office, vpn',
+        '+    cidr_blocks = ["10.1.0.0/16"] # office, vpn',
+    ]
+    git(network.work, "checkout", "--quiet", "main")
+    git(network.work, "fetch", "--quiet", "origin")
+    git(network.work, "merge", "--quiet", "--ff-only", f"origin/{row['branch']}")
+    git(network.work, "push", "--quiet", "origin", "main")
+    verifying = drift_scan(conn, network.subject)
+    assert verifying["status"] == "CLEAN", verifying["error"]
+    [row] = remediations(conn)
+    assert (row["status"], row["verified_scan_id"]) == ("verified", verifying["id"])

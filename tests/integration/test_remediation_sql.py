@@ -3,6 +3,7 @@ refused), the trail of the remediations table, and verification by the next scan
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -13,6 +14,7 @@ from psycopg.types.json import Jsonb
 from tests.integration.test_findings_lifecycle import (
     LOGS,
     WEB,
+    claim,
     drift,
     make_pipeline,
     notifications,
@@ -378,3 +380,62 @@ def test_merging_a_local_pull_request_marks_its_remediation_merged(
     assert remediations(conn)[0]["status"] == "merged"
     scan(conn, subject, [])
     assert remediations(conn)[0]["status"] == "verified"
+
+
+def scan_seeing_merged(conn: psycopg.Connection, subject: str, found: list[dict[str, Any]],
+                       merged: list[dict[str, Any]]) -> int:
+    """A drift scan whose agent reports remediation pull requests merged into the code it scanned."""
+    task_id = claim(conn, subject)
+    status = "DRIFTED" if found else "CLEAN"
+    result = {"scan": {"status": status, "summary": {}, "findings": found, "artifacts": {},
+                       "started_at": "2026-11-29T01:00:00+00:00"}, "merged": merged}
+    return one(conn, "SELECT scan_id FROM nightshift.record_result(%s, 1, %s)", task_id, Jsonb(result))
+
+
+def test_a_scan_that_saw_the_branch_merged_marks_it_and_fails_it_with_what_remains(
+    conn: psycopg.Connection,
+) -> None:
+    subject, other = opted_in(conn), opted_in(conn, "other")
+    scan(conn, subject, [LOGS, WEB])
+    [task] = remediation_tasks(conn)
+    branch = task["payload"]["branch"]
+    finish(conn, task["id"], {"status": "pr_opened", "branch": branch, "commit": "c0ffee", "pr_number": 4})
+    [row] = remediations(conn)
+    # the scan's targets name the open pull request, so the agent knows what to look for
+    targets = one(conn, "SELECT nightshift.task_targets(%s)", subject)
+    assert [(r["id"], r["branch"], r["commit"], r["pr_number"]) for r in targets["remediations"]] == [
+        (row["id"], branch, "c0ffee", 4)
+    ]
+    assert targets["forge"]["kind"] == "github"  # the repository's forge, for squash merges
+
+    # what does not match is ignored: another subject's scan, another commit, another pull request
+    seen = {"remediation_id": row["id"], "branch": branch, "commit": "c0ffee", "how": "contained"}
+    scan_seeing_merged(conn, other, [], [seen])
+    scan_seeing_merged(conn, subject, [LOGS, WEB], [{**seen, "commit": "beef"},
+                                                    {**seen, "how": "forge", "pr_number": 5}])
+    assert remediations(conn, subject)[0]["status"] == "pr_opened"
+
+    # merged (a merge commit at 00:30), and the same scan still sees the web drift: failed, with why
+    failing = scan_seeing_merged(conn, subject, [WEB], [{**seen, "merged_at": "2026-11-29T00:30:00Z"}])
+    row = remediations(conn, subject)[0]
+    assert row["status"] == "failed" and row["merged_at"] == datetime(2026, 11, 29, 0, 30, tzinfo=UTC)
+    assert row["reason"] == (
+        f"merged at 2026-11-29 00:30:00 UTC, but scan {failing} still sees the drift of "
+        "aws_security_group.web"
+    )
+
+
+def test_a_squash_merge_the_forge_reports_is_verified_by_that_scan(conn: psycopg.Connection) -> None:
+    subject = opted_in(conn)
+    scan(conn, subject, [LOGS])
+    [task] = remediation_tasks(conn)
+    branch = task["payload"]["branch"]
+    finish(conn, task["id"], {"status": "pr_opened", "branch": branch, "commit": "c0ffee", "pr_number": 4})
+    [row] = remediations(conn)
+    seen = {"remediation_id": row["id"], "branch": branch, "how": "forge", "pr_number": 4,
+            "merged_at": "2026-11-30T00:00:00Z"}  # a clock ahead of the scan: never after its start
+    clean = scan_seeing_merged(conn, subject, [], [seen])
+    [row] = remediations(conn)
+    assert (row["status"], row["verified_scan_id"]) == ("verified", clean)
+    assert row["merged_at"] == datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
+    assert one(conn, "SELECT nightshift.task_targets(%s) -> 'remediations'", subject) == []

@@ -278,11 +278,15 @@ class GitHubServer:
         html = f"https://github.example/{repo.owner}/{repo.name}/pull/{pr['number']}"
         if self.spec is None:
             return {"number": pr["number"], "state": pr["state"], "title": pr["title"], "html_url": html,
+                    "merged_at": pr.get("merged_at"),
                     "head": {"ref": pr["head"], "sha": pr["head_sha"]},
                     "base": {"ref": pr["base"], "sha": "0" * 40}}
         body = self._example("pull-request-simple-items" if simple else "pull-request")
         body.update(number=pr["number"], state=pr["state"], title=pr["title"], body=pr["body"], html_url=html,
                     id=pr["number"])
+        body["merged_at"] = pr.get("merged_at")
+        if not simple:
+            body["merged"] = pr.get("merged_at") is not None
         # GitHub's own example names a requested team without the `type` its schema requires (checked
         # with openapi-schema-validator): a pull request without requested teams is valid as it is
         body["requested_teams"] = []

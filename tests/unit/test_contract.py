@@ -71,3 +71,19 @@ def test_timeout_defaults_and_payload_must_be_an_object() -> None:
     assert payload_timeout(Task(1, "k", "s", {"timeout_seconds": 2.5}, 1, 3), 60) == 2.5
     with pytest.raises(ContractError, match="must be a JSON object, not an array"):
         payload_timeout(Task(1, "k", "s", [1], 1, 3), 60)  # type: ignore[arg-type]
+
+
+def test_merged_remediations_a_scan_reports_are_checked_before_sql_sees_them() -> None:
+    seen = {"remediation_id": 7, "branch": "nightshift/drift-network-7", "commit": "c0ffee",
+            "how": "contained", "merged_at": "2026-11-29T00:30:00+00:00"}
+    result = AgentResult(scan=ScanReport(status="CLEAN"), merged=[seen])
+    assert checked(result) is result and result.to_json()["merged"] == [seen]
+    assert "merged" not in AgentResult(scan=ScanReport(status="CLEAN")).to_json()
+    for bad, why in (
+        ({**seen, "remediation_id": "7"}, "remediation_id must be an integer"),
+        ({**seen, "how": "guess"}, "needs a branch and how (contained, forge)"),
+        ({**seen, "merged_at": "yesterday"}, "is not ISO 8601"),
+        ({**seen, "pr_number": "4"}, "pr_number must be an integer or null"),
+    ):
+        refused = checked(AgentResult(scan=ScanReport(status="CLEAN"), merged=[bad]))
+        assert not refused.ok and not refused.retry and why in (refused.error or ""), (bad, refused.error)
