@@ -465,7 +465,7 @@ def _load(conn: psycopg.Connection, source: Source, path: Path, key: str, fmt: s
         (source.id, key, digest, size, header.version, periods)).fetchone()
     assert row is not None
     ingest_id = row[0]
-    _replace(conn, source.id, [*siblings, ingest_id], periods)
+    _replace(conn, source.id, ingest_id, [*siblings, ingest_id], periods)
     inserted = conn.execute(insert_statement(header, "cost_stage"),
                             {"source_id": source.id, "ingest_id": ingest_id}).rowcount
     conn.execute("UPDATE nightshift.cost_ingests SET rows = %s WHERE id = %s", (inserted, ingest_id))
@@ -567,20 +567,19 @@ def _settle_copied(conn: psycopg.Connection, source: Source, results: list[FileR
         conn.execute("UPDATE nightshift.cost_ingests SET billing_periods = %s WHERE id = %s",
                      (periods, result.ingest_id))
         # the delivery's other parts are not restatements of this one (nor this one of them)
-        _replace(conn, source.id, [i for i in delivery if i != result.ingest_id] + [result.ingest_id],
-                 periods)
+        _replace(conn, source.id, result.ingest_id, delivery, periods)
         months = month_partitions(min(r[1] for r in rows), max(r[2] for r in rows)) if rows else ()
         settled.append(dataclasses.replace(result, billing_periods=tuple(p.isoformat() for p in periods),
                                            months=months))
     return settled
 
 
-def _replace(conn: psycopg.Connection, source_id: int, delivery: list[int], periods: list[datetime]) -> None:
+def _replace(conn: psycopg.Connection, source_id: int, ingest_id: int, delivery: list[int],
+             periods: list[datetime]) -> None:
     """Delete what earlier files of the source said about these billing periods (exports restate), and
-    mark those files replaced; the files of the same delivery (`delivery`, this one last) are parts, not
-    restatements. The rows are found through their ingests (index on source_id, ingest_id): only the
-    earlier ingests that covered one of the periods are looked at."""
-    ingest_id = delivery[-1]
+    mark those files replaced by `ingest_id`; the files of the same delivery (`delivery`, ingest_id among
+    them) are parts, not restatements. The rows are found through their ingests (index on source_id,
+    ingest_id): only the earlier ingests that covered one of the periods are looked at."""
     earlier = [row[0] for row in conn.execute(
         "SELECT id FROM nightshift.cost_ingests WHERE source_id = %s AND id <> ALL(%s)"
         " AND billing_periods && %s::timestamptz[]", (source_id, delivery, periods)).fetchall()]
