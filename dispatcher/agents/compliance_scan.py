@@ -14,7 +14,8 @@ For each pipeline:
    running dispatcher), Checkov is not run: the open findings of that pipeline are reported again as
    they are (the scan summary says `reused`);
 3. otherwise `checkov -d . -o json --skip-download --soft-fail` in the working directory, offline
-   (BC_SKIP_MAPPING=TRUE, no platform key, private HOME), through agents/process.py (own process group,
+   (BC_SKIP_MAPPING=TRUE, no update check, no platform key, private HOME; TMPDIR the scanners' private
+   cache), through agents/process.py (own process group,
    the task's deadline, capped output, allow-listed environment), parsed by dispatcher.compliance.checkov.
 
 The scan is FAILED_CHECKS when a failed check remains, CLEAN otherwise. Anything that keeps a pipeline
@@ -44,7 +45,7 @@ from dispatcher.agents.prowler_scan import credentials_of, scan_live_account
 from dispatcher.agents.workspace import DEADLINE_RESERVE_SECONDS, StepFailed, Steps, checkout, inside
 from dispatcher.compliance.checkov import CheckovOutputError, parse_checkov
 from dispatcher.compliance.frameworks import PROVIDERS, check_frameworks
-from dispatcher.compliance.scanners import ScannerError, require
+from dispatcher.compliance.scanners import ScannerError, cache_dir, require
 from dispatcher.compliance.tree import tree_hash
 from dispatcher.redact import mask
 
@@ -53,7 +54,11 @@ MAX_REASON_CHARS = 2000
 # hundreds of megabytes
 MAX_CHECKOV_OUTPUT = 512 * 1024 * 1024
 CHECKOV_ARGS = ("-d", ".", "-o", "json", "--skip-download", "--soft-fail")
-CHECKOV_ENV = {"BC_SKIP_MAPPING": "TRUE", "CHECKOV_NO_OUTPUT_COLORS": "true", "ANSI_COLORS_DISABLED": "1"}
+# offline: no platform mapping download (BC_SKIP_MAPPING), no PyPI request for a newer Checkov on every
+# start (CKV_SKIP_PACKAGE_UPDATE_CHECK: Checkov's banner asks pypi.org, with a 1 s timeout, even for
+# --version); no colour codes in what we parse
+CHECKOV_ENV = {"BC_SKIP_MAPPING": "TRUE", "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true",
+               "CHECKOV_NO_OUTPUT_COLORS": "true", "ANSI_COLORS_DISABLED": "1"}
 
 
 @dataclass(frozen=True)
@@ -235,7 +240,8 @@ async def _step(run: Steps, ctx: AgentContext, name: str, argv: list[str], cwd: 
     timeout = ctx.remaining() - DEADLINE_RESERVE_SECONDS
     if timeout <= 0:
         raise StepFailed(f"the deadline passed before `{name}` could start")
-    env = allowed_env(home=home, extra={**CHECKOV_ENV, "TMPDIR": str(home)})
+    # TMPDIR: where Checkov's parser keeps its grammar tables between runs (see scanners.cache_dir)
+    env = allowed_env(home=home, extra={**CHECKOV_ENV, "TMPDIR": str(cache_dir() or home)})
     try:
         result = await run_process(argv, cwd=cwd, env=env, timeout=timeout, max_output=max_output)
     except OSError as exc:

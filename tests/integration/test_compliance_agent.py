@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from dispatcher.compliance import scanners
 from tests.support.compliance_support import (
     CORPORA,
     FIXTURE,
@@ -252,3 +253,39 @@ def test_a_scan_that_cannot_look_does_not_stop_the_dispatcher(
     assert scanned["status"] == "FAILED_CHECKS", scanned["error"]
     assert OPEN_TO_THE_WORLD <= open_checks(conn, good)
     assert dispatcher.process.poll() is None, "one dispatcher for both"
+
+
+def test_checkov_keeps_its_parser_cache_in_the_scanners_private_directory(
+    conn: psycopg.Connection, tmp_path: Path, checkov: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The HCL grammar tables outlive the scan (rebuilding them costs ~0.6 s a run), in a 0700 directory."""
+    monkeypatch.setenv("NIGHTSHIFT_CHECKOV", str(checkov))
+    monkeypatch.setenv(scanners.DIR_ENV, str(tmp_path / "scanners"))
+    subject = make_integration(conn, vulnerable_repo(tmp_path))
+    assert scan_compliance(conn, subject)["status"] == "FAILED_CHECKS"
+    cache = tmp_path / "scanners" / "cache"
+    assert cache.stat().st_mode & 0o777 == 0o700
+    assert list(cache.glob(".lark_cache_*")), "Checkov's parser wrote its grammar cache there"
+
+
+def test_checkov_runs_offline_with_the_private_cache_as_its_tmpdir(
+    conn: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen = tmp_path / "env.txt"
+    monkeypatch.setenv("NIGHTSHIFT_CHECKOV", str(fake_checkov(tmp_path / "bin", f"env > {seen}\nexit 2\n")))
+    monkeypatch.setenv(scanners.DIR_ENV, str(tmp_path / "scanners"))
+    subject = make_integration(conn, vulnerable_repo(tmp_path))
+    assert scan_compliance(conn, subject)["status"] == "ERROR"
+    env = dict(line.split("=", 1) for line in seen.read_text().splitlines() if "=" in line)
+    assert env["TMPDIR"] == str(tmp_path / "scanners" / "cache")
+    assert env["CKV_SKIP_PACKAGE_UPDATE_CHECK"] == "true", "no request to pypi.org on every start"
+    assert env["BC_SKIP_MAPPING"] == "TRUE"
+
+    # a cache directory others may write to is not trusted (Checkov loads a pickle from it): the run's
+    # private home is used instead
+    (tmp_path / "scanners" / "cache").chmod(0o777)
+    (tmp_path / "other").mkdir()
+    subject = make_integration(conn, vulnerable_repo(tmp_path / "other"), name="other")
+    assert scan_compliance(conn, subject)["status"] == "ERROR"
+    env = dict(line.split("=", 1) for line in seen.read_text().splitlines() if "=" in line)
+    assert env["TMPDIR"] == env["HOME"] and env["HOME"].endswith("/home")
