@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, pool, text
 from dispatcher import cron
 from dispatcher.cli import build_parser
 from dispatcher.db import sqlalchemy_url
-from dispatcher.localpg import LocalCluster
+from dispatcher.localpg import LocalCluster, shared_buffers_mb
 from dispatcher.migrate import migrate
 from dispatcher.models import metadata
 from dispatcher.schema import apply_sql_objects, sql_files
@@ -144,6 +144,10 @@ def test_server_without_pg_cron_is_refused_with_the_fix(tmp_path_factory: pytest
         assert "Traceback" not in proc.stderr
         with psycopg.connect(cluster.url()) as conn:  # and nothing was created
             assert conn.execute("SELECT to_regnamespace('nightshift')").fetchone() == (None,)
+            # a new cluster's shared_buffers follow the machine's memory, not PostgreSQL's 128 MB
+            mb = conn.execute("SELECT setting::bigint * 8192 / (1024 * 1024) FROM pg_settings"
+                              " WHERE name = 'shared_buffers'").fetchone()
+            assert mb == (shared_buffers_mb(),)
     finally:
         cluster.stop(mode="immediate")
         subprocess.run(["rm", "-rf", str(cluster.root)], check=False)
@@ -254,3 +258,11 @@ def test_testcontainers_image_has_pg_cron_and_migrates() -> None:
     finally:
         for stop in server.cleanup:
             stop()
+
+
+def test_shared_buffers_are_a_quarter_of_the_memory_within_bounds() -> None:
+    gib = 1024 ** 3
+    assert shared_buffers_mb(24 * gib) == 1024, "capped: several clusters share a machine"
+    assert shared_buffers_mb(2 * gib) == 512
+    assert shared_buffers_mb(256 * 1024 ** 2) == 128, "never below PostgreSQL's own default"
+    assert shared_buffers_mb(0) == 128, "memory unknown"
