@@ -366,6 +366,7 @@ def usable_memory() -> int:
             limit = Path(limit_file).read_text().strip()
         except OSError:
             continue
-        if limit.isdigit() and 0 < int(limit) < (memory or int(limit) + 1):
+        # "max" means no limit; a number below the machine's memory is what this container may use
+        if limit.isdigit() and int(limit) > 0 and (memory == 0 or int(limit) < memory):
             memory = int(limit)
     return memory
