@@ -88,6 +88,9 @@ UPDATE nightshift.schedules SET next_run_at = nightshift.next_run_at(%s::nightsh
  WHERE id = %s
 """
 
+SERVER_SETTINGS = ("shared_buffers", "wal_compression", "synchronous_commit", "fsync", "full_page_writes",
+                   "max_wal_size", "checkpoint_timeout")
+
 TOP_STATEMENTS = """
 SELECT calls, total_exec_time / calls AS mean_ms, rows / calls AS rows_per_call,
        (shared_blks_hit + shared_blks_read) / calls AS blocks, shared_blks_written / calls AS written,
@@ -313,6 +316,17 @@ def part_10m(server_url: str, args: argparse.Namespace) -> bool:
             drop_database(server_url, DATABASE_10M)
 
 
+def print_server(url: str) -> None:
+    """The settings that move these timings, so that a run on a hand-tuned server cannot pass unnoticed."""
+    with connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY (%s) ORDER BY name",
+            (list(SERVER_SETTINGS),)).fetchall()
+        [version] = conn.execute("SHOW server_version").fetchone() or ("?",)
+    print(f"server: PostgreSQL {version}, {', '.join(f'{name} {value}' for name, value in rows)}; "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -336,6 +350,7 @@ def main() -> int:
 
         LocalCluster.from_env().start()
     server_url = resolve_url(None)
+    print_server(server_url)
     started = time.perf_counter()
     ok = part_1m(server_url, args)
     if not args.skip_10m:
