@@ -45,7 +45,7 @@ from dispatcher.agents.base import Agent, AgentContext, AgentResult, ScanReport
 from dispatcher.agents.compliance_scan import CHECKOV_ARGS, CHECKOV_ENV, MAX_CHECKOV_OUTPUT
 from dispatcher.agents.drift_scan import NOT_SECRET_ENV, SAFE_TF_ENV, Pipeline, pipeline_env
 from dispatcher.agents.git_cache import GitCache, fetch_error, git_env
-from dispatcher.agents.process import allowed_env, run_process
+from dispatcher.agents.process import ProcessResult, allowed_env, run_process
 from dispatcher.agents.workspace import DEADLINE_RESERVE_SECONDS, GIT_URL, StepFailed, Steps, inside
 from dispatcher.compliance.checkov import CheckovOutputError, parse_checkov
 from dispatcher.compliance.scanners import ScannerError, require
@@ -360,7 +360,9 @@ class Review:
         shown = await self._tool(f"plan show {root}",
                                  ["terraform", "show", "-json", "-no-color", str(plan_file)], cwd, env=env,
                                  max_output=MAX_PLAN_JSON)
-        if shown.returncode != 0 or shown.stdout_truncated:
+        if shown.stdout_truncated:
+            return {**done, "error": f"terraform show -json wrote more than {MAX_PLAN_JSON} bytes"}
+        if shown.returncode != 0:
             return {**done, "error": self._plan_failure("show -json", root, shown)}
         try:
             counts = await asyncio.to_thread(summarise, shown.stdout)
@@ -368,9 +370,7 @@ class Review:
             return {**done, "error": f"the plan is unusable: {exc}"}
         return {**done, **counts}
 
-    def _plan_failure(self, step: str, root: str, result: Any) -> str:
-        if getattr(result, "stdout_truncated", False):
-            return f"terraform {step} wrote more than {MAX_PLAN_JSON} bytes"
+    def _plan_failure(self, step: str, root: str, result: ProcessResult) -> str:
         reason = failure_reason(root, _text(result.stderr), result.returncode)
         return _one_line(mask(f"terraform {step} failed: {reason}", self.steps.secrets))[:1000]
 
