@@ -135,11 +135,6 @@ def block_edits(hcl: HclFile, block: Node, changes: Sequence[Change]) -> list[Ed
     return edits
 
 
-def attribute_edit(hcl: HclFile, block: Node, path: str, before: Any, after: Any) -> list[Edit]:
-    """block_edits for one changed path."""
-    return block_edits(hcl, block, [(path, before, after)])
-
-
 def _attribute_edits(hcl: HclFile, block: Node, head: str, items: list[Change]) -> list[Edit]:
     body = _block_body(block)
     attribute = _attribute(hcl, body, head) if body is not None else None

@@ -15,7 +15,6 @@ from dispatcher.remediation.hcl import (
     HclFile,
     NotAdoptable,
     apply_edits,
-    attribute_edit,
     block_edits,
     find_resource,
     hcl_literal,
@@ -51,7 +50,7 @@ def edit(type_: str, name: str, path: str, before: object, after: object) -> byt
     hcl = parsed()
     found = find_resource([hcl], type_, name)
     assert found is not None
-    return apply_edits(hcl.source, attribute_edit(hcl, found[1], path, before, after))
+    return apply_edits(hcl.source, block_edits(hcl, found[1], [(path, before, after)]))
 
 
 def test_a_changed_tag_rewrites_only_its_literal() -> None:
@@ -102,7 +101,7 @@ def test_what_cannot_be_adopted_says_why(
     found = find_resource([hcl], type_, name)
     assert found is not None
     with pytest.raises(NotAdoptable, match=re.escape(why)):
-        attribute_edit(hcl, found[1], path, before, after)
+        block_edits(hcl, found[1], [(path, before, after)])
 
 
 def test_strings_are_escaped_as_hcl_and_templates_stay_text() -> None:
