@@ -12,6 +12,10 @@ Both must enqueue the same number of tasks. pg_stat_statements (when preloaded; 
 does) shows where the three set-based runs spent their time, statement by statement, and one more run
 prints its plans with EXPLAIN (ANALYZE, BUFFERS) through auto_explain.
 
+Then the model's floor, alternating with enqueue_due() from the same state: one UPDATE advancing
+the due rows; that UPDATE plus one bare task row per due target (no payload, lock or hint); and a
+batch row naming all due targets instead of task rows (lock, advance and hints as enqueue_due does).
+
 Part 2, in a second database: 10,000,000 drift schedules, 1,000 due. Times one call with 1,000 due and
 one with nothing due (medians of three, on an open connection; the first call of a new connection, as
 pg_cron makes one per run, is printed too).
@@ -87,6 +91,45 @@ UPDATE_NEXT = """
 UPDATE nightshift.schedules SET next_run_at = nightshift.next_run_at(%s::nightshift.frequency, now(), %s)
  WHERE id = %s
 """
+
+# Lower bounds of the model, timed from the same state as enqueue_due(): what any design that advances
+# each due schedule row (and writes one task row per due target) must at least do, and nothing else.
+# Each is one transaction after the due ids are known; synchronous_commit off, as enqueue_due() commits.
+DUE_IDS = ("SELECT array_agg(id) FROM nightshift.schedules"
+           " WHERE kind = 'drift-scan' AND frequency <> 'UNMONITORED' AND next_run_at <= now()")
+ADVANCE = ("UPDATE nightshift.schedules"
+           " SET next_run_at = nightshift.next_run_at(frequency, now(), pipeline_id)"
+           " WHERE id = ANY (%(ids)s)")
+BARE_TASKS = ("INSERT INTO nightshift.tasks (kind, subject, schedule_id)"
+              " SELECT 'drift-scan', 'pipeline/' || i, i FROM unnest(%(ids)s::bigint[]) AS i")
+# a task per batch of targets instead of per target: lock (SKIP LOCKED), advance and hint the rows as
+# enqueue_due() does, then one row naming them all
+BATCH = """
+WITH due AS (
+    SELECT s.id, s.ctid AS row_id, s.next_run_at
+      FROM nightshift.schedules AS s
+     WHERE s.id = ANY (%(ids)s) AND s.kind = 'drift-scan' AND s.is_active AND s.frequency <> 'UNMONITORED'
+       AND s.next_run_at <= now()
+       FOR UPDATE OF s SKIP LOCKED
+), advanced AS (
+    UPDATE nightshift.schedules AS s
+       SET next_run_at = nightshift.next_run_at(s.frequency, now(), s.pipeline_id)
+     WHERE s.ctid = ANY (ARRAY(SELECT d.row_id FROM due AS d))
+    RETURNING s.kind, s.next_run_at, s.id
+), hinted AS (
+    INSERT INTO nightshift.schedule_wakeups (kind, run_at, schedule_ids)
+    SELECT a.kind, max(a.next_run_at), array_agg(a.id)
+      FROM advanced AS a
+     GROUP BY a.kind, date_trunc('minute', a.next_run_at AT TIME ZONE 'UTC')
+)
+INSERT INTO public.bench_due_batches (kind, schedule_ids, scheduled_for)
+SELECT 'drift-scan', array_agg(d.id), array_agg(d.next_run_at) FROM due AS d
+"""
+FLOORS = {
+    "advance only (one UPDATE by id)": [ADVANCE],
+    "advance + bare task rows (payload '{}')": [ADVANCE, BARE_TASKS],
+    "a batch row instead of task rows": [BATCH],
+}
 
 SERVER_SETTINGS = ("shared_buffers", "wal_compression", "synchronous_commit", "fsync", "full_page_writes",
                    "max_wal_size", "checkpoint_timeout")
@@ -239,6 +282,40 @@ def explain_run(url: str) -> None:
                 print(f"    {line.rstrip()[:150]}")
 
 
+def timed_floor(url: str, statements: list[str]) -> float:
+    with connect(url) as conn:
+        ids = conn.execute(DUE_IDS).fetchone()[0]  # type: ignore[index]
+        conn.commit()
+        started = time.perf_counter()
+        conn.execute("SET LOCAL synchronous_commit = off")
+        # the advance is enqueue_due's own: the trigger that hints a DBA's reschedule stays quiet
+        conn.execute("SET LOCAL nightshift.enqueue_due = 'on'")
+        for statement in statements:
+            conn.execute(statement, {"ids": ids})
+        conn.commit()
+        return time.perf_counter() - started
+
+
+def floors(url: str, rows: int, due: int) -> float:
+    """The model's lower bounds next to enqueue_due(), alternating, three rounds; returns the bare floor."""
+    with connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS public.bench_due_batches"
+                     " (kind text, schedule_ids bigint[], scheduled_for timestamptz[])")
+    times: dict[str, list[float]] = {"enqueue_due()": [], **{name: [] for name in FLOORS}}
+    for _ in range(3):
+        for name in times:
+            reset(url, rows, due)
+            elapsed = set_based(url)[0] if name == "enqueue_due()" else timed_floor(url, FLOORS[name])
+            times[name].append(elapsed)
+    print("  the model's floor, from the same state, alternating with enqueue_due() (medians of three):")
+    whole = statistics.median(times["enqueue_due()"])
+    for name, each in times.items():
+        median = statistics.median(each)
+        print(f"  {median:8.3f} s  {median / whole:5.2f} of enqueue_due()  {name}"
+              f"  ({', '.join(f'{t:.3f}' for t in each)} s)")
+    return statistics.median(times["advance + bare task rows (payload '{}')"])
+
+
 def part_1m(server_url: str, args: argparse.Namespace) -> bool:
     rows, due = args.rows, args.due
     print(f"== {rows:,} schedules, {due:,} due ==")
@@ -268,6 +345,10 @@ def part_1m(server_url: str, args: argparse.Namespace) -> bool:
               f"(select due, then insert + update per row; {mode}{sampled})")
         ratio = slow / fast
         print(f"ratio:          {ratio:8.1f}x faster   (targets: under 1 s, at least 50x)")
+        if args.floor:
+            floor = floors(url, rows, due)
+            print(f"  advancing each due schedule row and writing one bare task row per target take "
+                  f"{floor:.3f} s here, before any payload, lock or hint")
         if fast_n != due or slow_due != due or slow_n != looped:
             print(f"MISMATCH: expected {due:,} tasks from enqueue_due() and one per looped row")
             return False
@@ -342,6 +423,8 @@ def main() -> int:
                              "(0: loop over all; each row costs two commits, minutes on a busy disk)")
     parser.add_argument("--loop-transaction", action="store_true",
                         help="run the row-by-row loop in one transaction instead of autocommit")
+    parser.add_argument("--no-floor", dest="floor", action="store_false",
+                        help="skip timing the model's lower bounds next to enqueue_due()")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases afterwards")
     args = parser.parse_args()
 
