@@ -12,8 +12,10 @@ and `forge` (kind, repository, API URL, token *reference*; nightshift.forge_of_r
 2. the changed files (merge base...head); no IaC among them: done, CLEAN "nothing to review", no comment.
 3. per affected root (dispatcher/review/changes.py): `terraform fmt -check -diff` of its changed files,
    `terraform init -backend=false` + `validate -json`, and Checkov on the root at head and at the
-   merge base: only failures the head adds are reported. Init downloads what the code names: for a
-   pull request from a fork it is skipped (and validate with it), fmt and Checkov only read files.
+   merge base: only failures the head adds are reported. `tofu` instead of `terraform` when the
+   repository's iac_tool says so (the payload's `iac_tool`, nightshift.pr_review_context). Init
+   downloads what the code names: for a pull request from a fork it is skipped (and validate with it),
+   fmt and Checkov only read files.
 4. one Markdown comment (dispatcher/review/render.py), found again by its hidden marker; a commit
    status `nightshift/pr-review` on the head SHA (success, failure, or error when it could not review).
 5. the scan: FAILED_CHECKS with one `pr-review` finding per problem, CLEAN, or ERROR with the reason
@@ -73,6 +75,7 @@ STATUS_CONTEXT = "nightshift/pr-review"
 MAX_REASON_CHARS = 2000
 TOOL_OUTPUT = 4 * 1024 * 1024
 MAX_PLAN_JSON = 512 * 1024 * 1024  # `show -json` of a large root's plan is big
+IAC_TOOLS = ("terraform", "tofu")  # repositories.iac_tool
 
 
 class NotReviewed(Exception):
@@ -121,6 +124,7 @@ class Review:
         self.checkov: Path | None = None
         self.token: str | None = None
         self.plans: dict[str, PlanSpec] = {}
+        self.tool = "terraform"  # the repository's iac_tool: fmt, init, validate and plan run with it
 
     # --- the run ---------------------------------------------------------------------------------------
 
@@ -138,6 +142,7 @@ class Review:
                 self.plans = plan_specs(self.payload.get("plans"))
             except PlanSpecError as exc:
                 raise NotReviewed(str(exc)) from None
+            self.tool = self._iac_tool()
             merge_base, changed, roots = await self._prepare(number, head_sha)
             summary.update(merge_base=merge_base, changed_files=len(changed))
             if not roots.iac_files:
@@ -194,7 +199,7 @@ class Review:
             return
         reviewed = str(head_sha or self.payload.get("head_sha") or "?")
         body = render_comment(head_sha=reviewed, merge_base=merge_base, roots=reviews, skipped=self.skipped,
-                              not_reviewed=not_reviewed)
+                              not_reviewed=not_reviewed, tool=self.tool)
         try:
             await self.forge.upsert_comment(number, MARKER, body)
         except ForgeError as exc:
@@ -285,8 +290,8 @@ class Review:
             self.checkov = None
             self.skipped.append(f"Checkov: {_one_line(str(exc))}")
         if self.fork:
-            self.skipped.append("terraform init and validate: the pull request comes from a fork, and init "
-                                "would download the providers and modules its code names")
+            self.skipped.append(f"{self.tool} init and validate: the pull request comes from a fork, and "
+                                "init would download the providers and modules its code names")
         reviews = []
         for root in roots:
             reviews.append(await self._review_root(root))
@@ -299,22 +304,22 @@ class Review:
         formattable = [p for p in self.because.get(root, [])
                        if p.endswith(FMT_SUFFIXES) and (self.head_tree / p).is_file()]
         if formattable:
-            fmt = await self._tool(f"fmt {root}", ["terraform", "fmt", "-check", "-diff", "-list=true",
+            fmt = await self._tool(f"fmt {root}", [self.tool, "fmt", "-check", "-diff", "-list=true",
                                                    "-no-color", *formattable], self.head_tree)
             review.problems += fmt_problems(root, fmt.returncode, _text(fmt.stdout), _text(fmt.stderr),
-                                            relative_to=".")
+                                            relative_to=".", tool=self.tool)
         parses = not any(p.rule == "terraform-fmt" and p.severity != "low" for p in review.problems)
         if not self.fork:
-            init = await self._tool(f"init {root}", ["terraform", "init", "-backend=false", "-input=false",
+            init = await self._tool(f"init {root}", [self.tool, "init", "-backend=false", "-input=false",
                                                      "-no-color"], cwd)
             if init.returncode != 0:
                 if parses:
                     review.problems += parse_errors(root, "terraform-init", _text(init.stderr))
-                review.skipped.append("terraform validate: init failed")
+                review.skipped.append(f"{self.tool} validate: init failed")
             else:
                 validate = await self._tool(f"validate {root}",
-                                            ["terraform", "validate", "-json", "-no-color"], cwd)
-                review.problems += validate_problems(root, _text(validate.stdout))
+                                            [self.tool, "validate", "-json", "-no-color"], cwd)
+                review.problems += validate_problems(root, _text(validate.stdout), self.tool)
         if (spec := self.plans.get(root)) is not None:
             review.plan = await self._plan(root, spec, review)
         if self.checkov is not None:
@@ -322,7 +327,7 @@ class Review:
         return review
 
     async def _plan(self, root: str, spec: PlanSpec, review: RootReview) -> dict[str, Any]:
-        """`terraform plan` of the root with its pipeline's credentials: the counts, or why not."""
+        """`plan` of the root with its pipeline's credentials: the counts, or why not."""
         done: dict[str, Any] = {"pipeline": spec.name, "workspace": spec.workspace}
         if self.fork:
             return {**done, "error": "not run: the pull request comes from a fork, and a plan would run "
@@ -332,7 +337,7 @@ class Review:
             return {**done, "error": "not run: the root does not validate"}
         cwd = self.head_tree / root
         try:
-            pipeline = Pipeline(source="", branch="", tool="terraform", working_directory=root,
+            pipeline = Pipeline(source="", branch="", tool=self.tool, working_directory=root,
                                 workspace=spec.workspace, var_files=spec.var_files,
                                 env_allowlist=spec.env_allowlist)
             env = pipeline_env(pipeline, home=self.home, tmp=self.home)
@@ -347,21 +352,21 @@ class Review:
         self.steps.secrets.extend(value for name, value in env.items()
                                   if name not in NOT_SECRET_ENV and value)
         init_env = {name: value for name, value in env.items() if name != "TF_WORKSPACE"}
-        init = await self._tool(f"plan init {root}", ["terraform", "init", "-input=false", "-reconfigure",
+        init = await self._tool(f"plan init {root}", [self.tool, "init", "-input=false", "-reconfigure",
                                                       "-no-color"], cwd, env=init_env)
         if init.returncode != 0:
             return {**done, "error": self._plan_failure("init", root, init)}
         plan_file = self.home / f"plan-{hashlib.sha256(root.encode()).hexdigest()[:16]}.tfplan"
-        plan = await self._tool(f"plan {root}", ["terraform", "plan", "-input=false", "-lock=false",
+        plan = await self._tool(f"plan {root}", [self.tool, "plan", "-input=false", "-lock=false",
                                                  "-detailed-exitcode", "-no-color", f"-out={plan_file}",
                                                  *var_files], cwd, env=env)
         if plan.returncode not in (0, 2):
             return {**done, "error": self._plan_failure("plan", root, plan)}
         shown = await self._tool(f"plan show {root}",
-                                 ["terraform", "show", "-json", "-no-color", str(plan_file)], cwd, env=env,
+                                 [self.tool, "show", "-json", "-no-color", str(plan_file)], cwd, env=env,
                                  max_output=MAX_PLAN_JSON)
         if shown.stdout_truncated:
-            return {**done, "error": f"terraform show -json wrote more than {MAX_PLAN_JSON} bytes"}
+            return {**done, "error": f"{self.tool} show -json wrote more than {MAX_PLAN_JSON} bytes"}
         if shown.returncode != 0:
             return {**done, "error": self._plan_failure("show -json", root, shown)}
         try:
@@ -371,8 +376,8 @@ class Review:
         return {**done, **counts}
 
     def _plan_failure(self, step: str, root: str, result: ProcessResult) -> str:
-        reason = failure_reason(root, _text(result.stderr), result.returncode)
-        return _one_line(mask(f"terraform {step} failed: {reason}", self.steps.secrets))[:1000]
+        reason = failure_reason(root, _text(result.stderr), result.returncode, self.tool)
+        return _one_line(mask(f"{self.tool} {step} failed: {reason}", self.steps.secrets))[:1000]
 
     async def _compliance(self, root: str, review: RootReview) -> list[Problem]:
         assert self.checkov is not None
@@ -442,6 +447,14 @@ class Review:
         if result.timed_out:
             raise NotReviewed(f"`{name}` was killed at the deadline after {result.seconds:.0f}s")
         return result
+
+    def _iac_tool(self) -> str:
+        """The payload's iac_tool (terraform when absent: a payload enqueued before it was carried)."""
+        tool = self.payload.get("iac_tool") or "terraform"
+        if tool not in IAC_TOOLS:
+            raise NotReviewed(f"the payload's iac_tool is {str(tool)[:40]!r}; it must be one of "
+                              f"{', '.join(IAC_TOOLS)}")
+        return str(tool)
 
     def _tf_env(self) -> dict[str, str]:
         """Terraform's environment: the safe TF_* names and the operator's CLI configuration (a provider

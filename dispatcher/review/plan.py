@@ -74,12 +74,12 @@ def summarise(plan_json: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
             "resources": {change: addresses[:MAX_LISTED] for change, addresses in sorted(by_change.items())}}
 
 
-def failure_reason(root: str, stderr: str, exit_code: int | None) -> str:
+def failure_reason(root: str, stderr: str, exit_code: int | None, tool: str = "terraform") -> str:
     """One readable reason from Terraform's diagnostics (the first error, with file:line when it has
     one); the caller masks it."""
     problems = parse_errors(root, "terraform-plan", stderr)
     if not problems:
-        return f"terraform exited with status {exit_code} and printed no error"
+        return f"{tool} exited with status {exit_code} and printed no error"
     first = problems[0]
     where = f" ({first.where})" if first.file else ""
     others = len(problems) - 1

@@ -75,9 +75,10 @@ def headline(roots: Sequence[RootReview], not_reviewed: str | None) -> tuple[str
 
 
 def render_comment(*, head_sha: str, merge_base: str | None, roots: Sequence[RootReview],
-                   skipped: Sequence[str] = (), not_reviewed: str | None = None) -> str:
+                   skipped: Sequence[str] = (), not_reviewed: str | None = None,
+                   tool: str = "terraform") -> str:
     state, line = headline(roots, not_reviewed)
-    context: dict[str, Any] = {"state": state, "headline": line, "head_sha": head_sha,
+    context: dict[str, Any] = {"state": state, "headline": line, "head_sha": head_sha, "tool": tool,
                                "merge_base": merge_base, "roots": roots, "skipped": list(skipped),
                                "not_reviewed": not_reviewed,
                                "summary_line": f"{len(roots)} root(s) reviewed"}

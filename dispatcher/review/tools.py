@@ -65,10 +65,11 @@ def in_root(root: str, path: str) -> str:
 
 
 def fmt_problems(root: str, returncode: int | None, stdout: str, stderr: str,
-                 relative_to: str | None = None) -> list[Problem]:
-    """`terraform fmt -check -diff -list=true FILES`: 0 formatted, 3 files to format (listed, with diffs),
-    anything else a file that does not parse. File names are relative to `relative_to` (fmt's working
-    directory; default the root)."""
+                 relative_to: str | None = None, tool: str = "terraform") -> list[Problem]:
+    """`terraform fmt -check -diff -list=true FILES` (or `tofu fmt`): 0 formatted, 3 files to format
+    (listed, with diffs), anything else a file that does not parse. File names are relative to
+    `relative_to` (fmt's working directory; default the root). The rule stays `terraform-fmt` whichever
+    tool ran: it is part of the findings' fingerprints."""
     where = root if relative_to is None else relative_to
     if returncode == 0:
         return []
@@ -78,7 +79,7 @@ def fmt_problems(root: str, returncode: int | None, stdout: str, stderr: str,
         if len(diff) > MAX_DIFF_CHARS:
             diff = diff[:MAX_DIFF_CHARS] + "\n… (diff cut)"
         return [Problem(rule="terraform-fmt", root=root, file=in_root(where, name), severity="low",
-                        message="not formatted as `terraform fmt` would write it",
+                        message=f"not formatted as `{tool} fmt` would write it",
                         diff=diff if index == 0 else None)
                 for index, name in enumerate(files or ["."])]
     return parse_errors(root, "terraform-fmt", stderr, relative_to=where)
@@ -104,13 +105,14 @@ def parse_errors(root: str, rule: str, stderr: str, relative_to: str | None = No
     return problems
 
 
-def validate_problems(root: str, stdout: str) -> list[Problem]:
-    """`terraform validate -json`: its error diagnostics with file:line (warnings are not problems)."""
+def validate_problems(root: str, stdout: str, tool: str = "terraform") -> list[Problem]:
+    """`terraform validate -json` (or tofu's, the same format): its error diagnostics with file:line
+    (warnings are not problems)."""
     try:
         doc = json.loads(stdout)
     except ValueError:
         return [Problem(rule="terraform-validate", root=root,
-                        message="terraform validate printed no JSON: " + stdout.strip()[-500:])]
+                        message=f"{tool} validate printed no JSON: " + stdout.strip()[-500:])]
     problems = []
     for diagnostic in doc.get("diagnostics") or []:
         if diagnostic.get("severity") != "error":

@@ -31,6 +31,6 @@ AS $$
      WHERE r.id = p_repository_id
 $$;
 
--- Only definer functions call it (enqueue_pr_review, remediation requests): no role needs it directly,
+-- Only definer functions call it (pr_review_context, remediation requests): no role needs it directly,
 -- and it names every repository's token reference.
 REVOKE ALL ON FUNCTION nightshift.forge_of_repository(bigint) FROM PUBLIC;

@@ -20,5 +20,6 @@ AS $$
      WHERE p.repository_id = p_repository_id AND p.pr_plan
 $$;
 
--- Only definer functions call it (enqueue_pr_review, receive_github_delivery): no role needs it directly.
+-- Only definer functions call it (pr_review_context, for enqueue_pr_review and receive_github_delivery):
+-- no role needs it directly.
 REVOKE ALL ON FUNCTION nightshift.plans_of_repository(bigint) FROM PUBLIC;

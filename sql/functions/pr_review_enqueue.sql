@@ -43,12 +43,11 @@ BEGIN
         RETURN;
     END IF;
     -- the agent never sees the database: how to reach the forge (a token's reference, never its
-    -- value) and which roots get a plan (the names of the variables it may see, never a value)
-    -- travel in the payload
+    -- value), which roots get a plan (the names of the variables it may see, never a value) and the
+    -- repository's tool travel in the payload
     v_payload := coalesce(p_payload, '{}')
-                 || jsonb_build_object('repository_id', p_repository_id, 'number', p_number,
-                                       'forge', nightshift.forge_of_repository(p_repository_id),
-                                       'plans', nightshift.plans_of_repository(p_repository_id));
+                 || jsonb_build_object('repository_id', p_repository_id, 'number', p_number)
+                 || nightshift.pr_review_context(p_repository_id);
 
     -- The in-flight task can finish between the insert and the lock: then try again.
     FOR v_round IN 1..5 LOOP

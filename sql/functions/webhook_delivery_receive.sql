@@ -142,10 +142,9 @@ BEGIN
     WITH inserted AS (
         INSERT INTO nightshift.tasks (kind, subject, payload)
         SELECT 'pr-review', 'pr/' || w.repository_id || '/' || w.number,
-               -- as enqueue_pr_review does: how to reach the forge (a token's reference, never its value)
-               w.payload || jsonb_build_object('repository_id', w.repository_id, 'number', w.number,
-                                               'forge', nightshift.forge_of_repository(w.repository_id),
-                                               'plans', nightshift.plans_of_repository(w.repository_id))
+               -- as enqueue_pr_review does: the forge (a token's reference, never its value), plans, tool
+               w.payload || jsonb_build_object('repository_id', w.repository_id, 'number', w.number)
+                         || nightshift.pr_review_context(w.repository_id)
           FROM unnest(v_ordinals, v_repositories, v_numbers, v_payloads) AS w(ord, repository_id, number, payload)
          ORDER BY w.repository_id, w.number, w.ord
         ON CONFLICT (kind, subject) WHERE status IN ('queued', 'running') DO NOTHING

@@ -68,6 +68,24 @@ def test_a_batch_keeps_going_past_an_invalid_delivery(conn: psycopg.Connection) 
     assert recorded == (["b-2"],)
 
 
+def test_both_ways_of_enqueueing_a_review_carry_the_repository_tool(conn: psycopg.Connection) -> None:
+    tofu = repository(conn, "https://github.com/o/tofu", full_name="o/tofu")
+    conn.execute("UPDATE nightshift.repositories SET iac_tool = 'tofu' WHERE id = %s", (tofu,))
+    plain = repository(conn, "https://github.com/o/plain", full_name="o/plain")
+    pull = {"action": "opened", "repository": {"full_name": "o/tofu"},
+            "pull_request": {"head": {"sha": "a" * 40, "ref": "x"}, "base": {"sha": "b" * 40, "ref": "main"}}}
+    conn.execute("SELECT * FROM nightshift.receive_github_deliveries(%s)", (Jsonb([
+        {"delivery_id": "t-1", "event": "pull_request", "payload": {**pull, "number": 1}},
+        {"delivery_id": "t-2", "event": "pull_request",
+         "payload": {**pull, "number": 2, "repository": {"full_name": "o/plain"}}}]),))
+    conn.execute("SELECT * FROM nightshift.enqueue_pr_review(%s, 3, '{}')", (tofu,))
+    conn.execute("SELECT * FROM nightshift.enqueue_pr_review(%s, 4, '{}')", (plain,))
+    rows = conn.execute("SELECT subject, payload ->> 'iac_tool', payload ? 'forge', payload ? 'plans'"
+                        " FROM nightshift.tasks ORDER BY payload ->> 'number'").fetchall()
+    assert rows == [(f"pr/{tofu}/1", "tofu", True, True), (f"pr/{plain}/2", "terraform", True, True),
+                    (f"pr/{tofu}/3", "tofu", True, True), (f"pr/{plain}/4", "terraform", True, True)]
+
+
 def test_maintenance_forgets_delivery_ids_only_after_github_can_no_longer_redeliver(
         conn: psycopg.Connection) -> None:
     repository(conn, "https://github.com/o/r", full_name="o/r")

@@ -271,3 +271,51 @@ def test_a_forge_that_answers_403_is_recorded(env: None, github: GitHubServer, t
     error = result.scan.summary["forge_error"]
     assert "comment not written" in error and "403" in error and "status not set" in error
     assert TOKEN not in error
+
+
+def tofu_on_path(bin_dir: Path, log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tofu` as a program that records its arguments and runs the real terraform (OpenTofu is a fork
+    with the same command line; it cannot be installed offline here)."""
+    terraform = shutil.which("terraform")
+    assert terraform is not None
+    bin_dir.mkdir()
+    tofu = bin_dir / "tofu"
+    tofu.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{terraform}" "$@"\n')
+    tofu.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{Path(terraform).parent}:/usr/bin:/bin")
+
+
+def test_a_repository_whose_tool_is_tofu_is_reviewed_with_tofu(
+        env: None, github: GitHubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "tofu.log"
+    tofu_on_path(tmp_path / "bin", log, monkeypatch)
+    repo = PullRequestRepo(tmp_path / "git", {"roots/app/main.tf": BASE})
+    head = repo.open(7, "tofu", {"roots/app/public.tf": PR_FILE})
+    github.add_pull(FULL_NAME, 7, "tofu", head_sha=head)
+
+    result = review({**payload(repo, 7, head, "tofu", github.url), "iac_tool": "tofu"}, number=7)
+    assert result.scan is not None and result.scan.status == "FAILED_CHECKS", result.scan.error
+    tools = {s["step"].split()[0]: s["argv"][0] for s in result.scan.artifacts["steps"]
+             if s["step"].split()[0] in ("fmt", "init", "validate")}
+    assert tools == {"fmt": "tofu", "init": "tofu", "validate": "tofu"}
+    called = log.read_text().splitlines()
+    assert [line.split()[0] for line in called] == ["fmt", "init", "validate"]
+    rules = {f["check_id"] for f in findings_of(result)}
+    assert {"terraform-fmt", "terraform-validate"} <= rules  # the same rules, whichever tool ran
+    [fmt] = [f for f in findings_of(result) if f["check_id"] == "terraform-fmt"]
+    assert fmt["message"] == "not formatted as `tofu fmt` would write it"
+    [comment] = github.comments_of(FULL_NAME, 7)
+    assert "<code>tofu fmt</code> would change" in comment and "terraform fmt" not in comment
+
+
+def test_an_unknown_iac_tool_in_the_payload_is_not_run(env: None, github: GitHubServer,
+                                                       tmp_path: Path) -> None:
+    repo = PullRequestRepo(tmp_path / "git", {"main.tf": LIGHT})
+    head = repo.open(8, "odd", {"main.tf": LIGHT.replace('"a"\n', '"b"\n')})
+    github.add_pull(FULL_NAME, 8, "odd", head_sha=head)
+    result = review({**payload(repo, 8, head, "odd", github.url), "iac_tool": "/bin/sh"}, number=8)
+    assert result.scan is not None and result.scan.status == "ERROR"
+    assert result.scan.error == "the payload's iac_tool is '/bin/sh'; it must be one of terraform, tofu"
+    assert result.scan.artifacts["steps"] == []  # nothing ran, not even git
+    [comment] = github.comments_of(FULL_NAME, 8)
+    assert "iac_tool" in comment
