@@ -12,7 +12,7 @@ Both must enqueue the same number of tasks. pg_stat_statements (when preloaded; 
 does) shows where the three set-based runs spent their time, statement by statement, and one more run
 prints its plans with EXPLAIN (ANALYZE, BUFFERS) through auto_explain.
 
-Then the model's floor, alternating with enqueue_due() from the same state: one UPDATE advancing
+After each part, the model's floor, alternating with enqueue_due() from the same state: one UPDATE advancing
 the due rows; that UPDATE plus one bare task row per due target (no payload, lock or hint); and a
 batch row naming all due targets instead of task rows (lock, advance and hints as enqueue_due does).
 
@@ -95,8 +95,11 @@ UPDATE nightshift.schedules SET next_run_at = nightshift.next_run_at(%s::nightsh
 # Lower bounds of the model, timed from the same state as enqueue_due(): what any design that advances
 # each due schedule row (and writes one task row per due target) must at least do, and nothing else.
 # Each is one transaction after the due ids are known; synchronous_commit off, as enqueue_due() commits.
-DUE_IDS = ("SELECT array_agg(id) FROM nightshift.schedules"
-           " WHERE kind = 'drift-scan' AND frequency <> 'UNMONITORED' AND next_run_at <= now()")
+# the due ids from their hints, as enqueue_due() finds them (no scan of ten million rows)
+DUE_IDS = ("SELECT array_agg(i) FROM nightshift.schedule_wakeups AS w, unnest(w.schedule_ids) AS i"
+           " WHERE w.kind = 'drift-scan' AND w.run_at <= now()")
+# the floors leave the due hints behind; the next reset would add to them
+DROP_DUE_HINTS = "DELETE FROM nightshift.schedule_wakeups WHERE kind = 'drift-scan' AND run_at <= now()"
 ADVANCE = ("UPDATE nightshift.schedules"
            " SET next_run_at = nightshift.next_run_at(frequency, now(), pipeline_id)"
            " WHERE id = ANY (%(ids)s)")
@@ -293,11 +296,15 @@ def timed_floor(url: str, statements: list[str]) -> float:
         for statement in statements:
             conn.execute(statement, {"ids": ids})
         conn.commit()
-        return time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        conn.execute(DROP_DUE_HINTS)
+        conn.commit()
+        return elapsed
 
 
-def floors(url: str, rows: int, due: int) -> float:
+def floors(url: str, rows: int, due: int, unit: str = "s") -> float:
     """The model's lower bounds next to enqueue_due(), alternating, three rounds; returns the bare floor."""
+    scale = 1000 if unit == "ms" else 1
     with connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS public.bench_due_batches"
                      " (kind text, schedule_ids bigint[], scheduled_for timestamptz[])")
@@ -307,12 +314,13 @@ def floors(url: str, rows: int, due: int) -> float:
             reset(url, rows, due)
             elapsed = set_based(url)[0] if name == "enqueue_due()" else timed_floor(url, FLOORS[name])
             times[name].append(elapsed)
-    print("  the model's floor, from the same state, alternating with enqueue_due() (medians of three):")
+    print("  the model's floor, from the same state, alternating with enqueue_due(), each on a new connection"
+          " (medians of three):")
     whole = statistics.median(times["enqueue_due()"])
     for name, each in times.items():
         median = statistics.median(each)
-        print(f"  {median:8.3f} s  {median / whole:5.2f} of enqueue_due()  {name}"
-              f"  ({', '.join(f'{t:.3f}' for t in each)} s)")
+        print(f"  {median * scale:8.3f} {unit}  {median / whole:5.2f} of enqueue_due()  {name}"
+              f"  ({', '.join(f'{t * scale:.3f}' for t in each)} {unit})")
     return statistics.median(times["advance + bare task rows (payload '{}')"])
 
 
@@ -388,6 +396,10 @@ def part_10m(server_url: str, args: argparse.Namespace) -> bool:
               f"{', '.join(f'{t * 1000:.1f}' for t in idle)} ms; the call right after a busy one "
               f"{', '.join(f'{t * 1000:.1f}' for t in after)} ms; first call of a new connection "
               f"{fresh_idle * 1000:.1f} ms; target under 5 ms)")
+        if args.floor:
+            floor = floors(url, rows, due, unit="ms")
+            print(f"  advancing each due schedule row and writing one bare task row per target take "
+                  f"{floor * 1000:.1f} ms here, before any payload, lock or hint")
         if counts != {due}:
             print(f"MISMATCH: expected {due:,} tasks from each run, got {sorted(counts)}")
             return False
