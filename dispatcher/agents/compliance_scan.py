@@ -240,16 +240,21 @@ async def _step(run: Steps, ctx: AgentContext, name: str, argv: list[str], cwd: 
     timeout = ctx.remaining() - DEADLINE_RESERVE_SECONDS
     if timeout <= 0:
         raise StepFailed(f"the deadline passed before `{name}` could start")
-    # TMPDIR: where Checkov's parser keeps its grammar tables between runs (see scanners.cache_dir)
-    env = allowed_env(home=home, extra={**CHECKOV_ENV, "TMPDIR": str(cache_dir() or home)})
     try:
-        result = await run_process(argv, cwd=cwd, env=env, timeout=timeout, max_output=max_output)
+        result = await run_process(argv, cwd=cwd, env=checkov_env(home), timeout=timeout,
+                                   max_output=max_output)
     except OSError as exc:
         raise StepFailed(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
     run.add(name, argv, result)
     if result.timed_out and name == "checkov-version":
         raise StepFailed(f"`{argv[0]} --version` was killed at the deadline")
     return result
+
+
+def checkov_env(home: Path) -> dict[str, str]:
+    """Checkov's environment (also the pr-review agent's): offline, HOME private to the run, and TMPDIR
+    where its parser keeps its grammar tables between runs (scanners.cache_dir), else HOME."""
+    return allowed_env(home=home, extra={**CHECKOV_ENV, "TMPDIR": str(cache_dir() or home)})
 
 
 def _relative(path: str, directory: Path) -> str:

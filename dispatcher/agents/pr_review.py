@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 
 from dispatcher.agents import register
 from dispatcher.agents.base import Agent, AgentContext, AgentResult, ScanReport
-from dispatcher.agents.compliance_scan import CHECKOV_ARGS, CHECKOV_ENV, MAX_CHECKOV_OUTPUT
+from dispatcher.agents.compliance_scan import CHECKOV_ARGS, MAX_CHECKOV_OUTPUT, checkov_env
 from dispatcher.agents.drift_scan import NOT_SECRET_ENV, SAFE_TF_ENV, Pipeline, pipeline_env
 from dispatcher.agents.git_cache import GitCache, fetch_error, git_env
 from dispatcher.agents.process import ProcessResult, allowed_env, run_process
@@ -419,9 +419,7 @@ class Review:
     async def _checkov(self, directory: Path, root: str, side: str) -> list[dict[str, Any]] | None:
         assert self.checkov is not None
         result = await self._tool(f"checkov {root} ({side})", [str(self.checkov), *CHECKOV_ARGS], directory,
-                                  env=allowed_env(home=self.home,
-                                                  extra={**CHECKOV_ENV, "TMPDIR": str(self.home)}),
-                                  max_output=MAX_CHECKOV_OUTPUT)
+                                  env=checkov_env(self.home), max_output=MAX_CHECKOV_OUTPUT)
         if result.returncode != 0:
             raise NotReviewed(f"Checkov failed on {root} ({side}) with exit status {result.returncode}: "
                               + _text(result.stderr).strip()[-300:])

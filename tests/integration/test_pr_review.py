@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from dispatcher.agents.pr_review import MARKER, STATUS_CONTEXT
+from dispatcher.compliance import scanners
 from dispatcher.demo.offline_aws import MIRROR, write_cli_config
 from tests.support.compliance_support import ensure_checkov
 from tests.support.github_server import GitHubServer, load_spec
@@ -319,3 +320,20 @@ def test_an_unknown_iac_tool_in_the_payload_is_not_run(env: None, github: GitHub
     assert result.scan.artifacts["steps"] == []  # nothing ran, not even git
     [comment] = github.comments_of(FULL_NAME, 8)
     assert "iac_tool" in comment
+
+
+def test_checkov_keeps_its_parser_cache_in_the_scanners_private_directory(
+        env: None, github: GitHubServer, tmp_path: Path, checkov: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the compliance agent's: the HCL grammar tables outlive the review, in a 0700 directory."""
+    monkeypatch.setenv("NIGHTSHIFT_CHECKOV", str(checkov))
+    monkeypatch.setenv(scanners.DIR_ENV, str(tmp_path / "scanners"))
+    repo = PullRequestRepo(tmp_path / "git", {"main.tf": LIGHT})
+    head = repo.open(9, "cached", {"main.tf": LIGHT.replace('"a"\n', '"c"\n')})
+    github.add_pull(FULL_NAME, 9, "cached", head_sha=head)
+    result = review(payload(repo, 9, head, "cached", github.url), number=9)
+    assert result.scan is not None and result.scan.status == "CLEAN", result.scan.error
+    assert any(s["step"].startswith("checkov") for s in result.scan.artifacts["steps"])
+    cache = tmp_path / "scanners" / "cache"
+    assert cache.stat().st_mode & 0o777 == 0o700
+    assert list(cache.glob(".lark_cache_*")), "Checkov's parser wrote its grammar cache there"
